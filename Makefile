@@ -1,0 +1,40 @@
+# winnow: `make quickstart` (install, then the whole flow on ../shared/data) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+DEMO ?= demo
+
+.PHONY: install test quickstart bench clean
+
+# torch first, pinned to the wheel on local disk: torchtitan 0.3.0 needs torch >= 2.14
+# (torch.distributed.set_timeout), and an unpinned requirement would pull a newer multi-GB build.
+$(BIN)/winnow: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/winnow
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+quickstart: install
+	rm -rf $(DEMO)
+	$(BIN)/winnow init $(DEMO)
+	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/openwebtext-1000.jsonl --source openwebtext
+	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/c4-sample-449.jsonl --source c4
+	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/github-sample-50.jsonl --source github
+	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/warc --source common-crawl
+	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data  # every file again: all skipped, already ingested
+	$(BIN)/winnow info $(DEMO)
+	$(BIN)/winnow sql $(DEMO) "SELECT source, count(*) AS docs, round(avg(n_chars)) AS avg_chars, count(url) AS with_url FROM docs GROUP BY source ORDER BY docs DESC"
+	$(BIN)/winnow sql $(DEMO) "SELECT id, url, n_chars, left(text, 60) AS starts FROM docs WHERE url ILIKE '%creativecommons%' ORDER BY n_chars DESC LIMIT 5"
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(DEMO) build *.egg-info

@@ -1,0 +1,102 @@
+"""Inputs: expanding paths, globs, directories and fsspec URIs into files of known formats."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import fsspec
+import xxhash
+
+# Suffix -> format; a compression suffix (.gz, .zst, .zstd) may follow the format's.
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".warc": "warc",
+    ".txt": "text",
+}
+COMPRESSIONS = (".gz", ".zst", ".zstd")
+FINGERPRINT_CHUNK = 8 << 20
+
+
+class InputError(Exception):
+    """An input that cannot be read at all (missing, unreadable, unknown format)."""
+
+
+@dataclass(frozen=True)
+class Input:
+    uri: str  # as fsspec opens it
+    format: str
+    size: int | None
+    source: str  # the default source name of its documents
+
+
+def format_of(name: str) -> str | None:
+    base = name.lower()
+    for c in COMPRESSIONS:
+        if base.endswith(c):
+            base = base[: -len(c)]
+            break
+    if base.endswith(".parquet") and base != name.lower():
+        return None  # parquet compresses inside the file
+    return next((fmt for suffix, fmt in FORMATS.items() if base.endswith(suffix)), None)
+
+
+def source_name(name: str) -> str:
+    """A file's default source: its name without format and compression suffixes."""
+    base = os.path.basename(name.rstrip("/"))
+    for suffix in COMPRESSIONS + tuple(FORMATS):
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+    return base or "unnamed"
+
+
+def expand(specs: list[str]) -> tuple[list[Input], list[str], list[str]]:
+    """(inputs, errors, passed_over): each spec is a file, a directory (walked), or a glob.
+
+    Files named directly must have a known format (else an error); files found inside a
+    directory with an unknown format are passed over and listed.
+    """
+    inputs: list[Input] = []
+    errors: list[str] = []
+    passed_over: list[str] = []
+    for spec in specs:
+        fs, path = fsspec.core.url_to_fs(spec)
+        if "://" not in spec:
+            path = os.path.normpath(os.path.abspath(path))
+        protocol = spec.split("://", 1)[0] + "://" if "://" in spec else ""
+        if fs.isdir(path):
+            source = source_name(path)
+            for found in sorted(fs.find(path)):
+                _add(fs, protocol, found, source, inputs, passed_over.append)
+        elif any(ch in path for ch in "*?["):
+            matches = sorted(fs.glob(path))
+            if not matches:
+                errors.append(f"{spec}: no file matches")
+            for found in matches:
+                _add(fs, protocol, found, None, inputs, passed_over.append)
+        elif fs.exists(path):
+            _add(fs, protocol, path, None, inputs, lambda p: errors.append(f"{p}: unknown format"))
+        else:
+            errors.append(f"{spec}: no such file or directory")
+    return inputs, errors, passed_over
+
+
+def _add(fs, protocol, path, source, inputs, unknown) -> None:
+    uri = path if not protocol or protocol == "file://" else protocol + path
+    fmt = format_of(path)
+    if fmt is None:
+        unknown(uri)
+        return
+    inputs.append(Input(uri=uri, format=fmt, size=fs.size(path), source=source or source_name(path)))
+
+
+def fingerprint(uri: str) -> str:
+    """xxh3-128 of the input's bytes: the same bytes under another name are the same input."""
+    h = xxhash.xxh3_128()
+    with fsspec.open(uri, "rb") as f:
+        while chunk := f.read(FINGERPRINT_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

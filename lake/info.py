@@ -1,0 +1,71 @@
+"""What a lake holds: documents, sources, bytes, columns, versions, size on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from . import catalog
+from .lake import Lake
+
+
+@dataclass
+class LakeInfo:
+    uri: str
+    documents: int
+    text_bytes: int
+    sources: list[dict]  # source, documents, text_bytes
+    columns: list[tuple[str, str]]  # name, Arrow type
+    version: int
+    versions: int
+    ingests: dict[str, int]  # status -> count
+    rejects: int
+    reject_reasons: list[dict] = field(default_factory=list)  # reason, count
+    size_on_disk: int | None = None  # bytes; None where the store cannot be listed
+
+
+def describe(lake: Lake) -> LakeInfo:
+    docs = lake.docs()
+    cols = docs.to_table(columns=["source", "n_bytes"])
+    by_source = (
+        cols.group_by("source").aggregate([("source", "count"), ("n_bytes", "sum")]).to_pylist()
+    )
+    sources = sorted(
+        ({"source": r["source"], "documents": r["source_count"], "text_bytes": r["n_bytes_sum"]} for r in by_source),
+        key=lambda r: -r["documents"],
+    )
+    rejects = lake.dataset("rejects").to_table(columns=["reason"])
+    reasons = rejects.group_by("reason").aggregate([("reason", "count")]).to_pylist()
+    state = catalog.ingests(lake)
+    statuses = {}
+    for s in state.column("status").to_pylist() if state.num_rows else []:
+        statuses[s] = statuses.get(s, 0) + 1
+    return LakeInfo(
+        uri=lake.uri,
+        documents=cols.num_rows,
+        text_bytes=int(pc.sum(cols["n_bytes"]).as_py() or 0),
+        sources=sources,
+        columns=[(f.name, str(f.type)) for f in docs.schema],
+        version=docs.version,
+        versions=len(docs.versions()),
+        ingests=statuses,
+        rejects=rejects.num_rows,
+        reject_reasons=sorted(
+            ({"reason": r["reason"], "count": r["reason_count"]} for r in reasons), key=lambda r: -r["count"]
+        ),
+        size_on_disk=size_on_disk(lake),
+    )
+
+
+def size_on_disk(lake: Lake) -> int | None:
+    """Bytes of every file under the lake's URI, or None for stores that cannot be listed."""
+    if lake.uri.startswith("memory://"):
+        return None
+    try:
+        fs, root = pafs.FileSystem.from_uri(lake.uri)
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    except (OSError, ValueError):  # pyarrow's errors derive from these
+        return None
+    return sum(i.size for i in infos if i.type == pafs.FileType.File)

@@ -1,0 +1,150 @@
+"""A lake: Lance datasets under one URI, opened with one set of storage options.
+
+Layout under the lake's URI:
+
+    docs.lance               the documents, one column per metric added beside them
+    rejects.lance            input records that did not become documents, with reasons
+    _catalog/lake.lance      format version and creation time (marks a lake)
+    _catalog/ingests.lance   one row per state change of an ingest
+
+Every `Lake.dataset()` call returns a fresh snapshot; record its `.version` with
+anything derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lance
+import pyarrow as pa
+from lance.dataset import LanceDataset
+
+from . import schema
+from .version import WINNOW_VERSION
+
+TABLES = {
+    "docs": ("docs.lance", schema.DOCS),
+    "rejects": ("rejects.lance", schema.REJECTS),
+    "lake": ("_catalog/lake.lance", schema.LAKE),
+    "ingests": ("_catalog/ingests.lance", schema.INGESTS),
+}
+STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
+
+
+class LakeError(Exception):
+    """A lake cannot be created, opened or read as asked."""
+
+
+def _normalize_uri(uri: str | os.PathLike) -> str:
+    uri = os.fspath(uri)
+    if "://" in uri:
+        return uri.rstrip("/")
+    return str(Path(uri).expanduser().resolve())
+
+
+def storage_options_from_env(options: dict[str, str] | None = None) -> dict[str, str]:
+    """Storage options: `WINNOW_STORAGE_OPTIONS` (a JSON object) overridden by `options`.
+
+    Lance also reads the object stores' usual variables (AWS_*, GOOGLE_*, AZURE_*) itself.
+    """
+    merged: dict[str, str] = {}
+    env = os.environ.get(STORAGE_OPTIONS_ENV)
+    if env:
+        try:
+            merged.update({str(k): str(v) for k, v in json.loads(env).items()})
+        except (ValueError, AttributeError) as e:
+            raise LakeError(f"{STORAGE_OPTIONS_ENV} is not a JSON object: {e}") from e
+    merged.update(options or {})
+    return merged
+
+
+class Lake:
+    """A winnow lake at a local path or any URI Lance supports (s3://, gs://, az://, memory://)."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None):
+        self.uri = _normalize_uri(uri)
+        self.storage_options = storage_options_from_env(storage_options)
+        # One session per Lake: caches, and the object store that a memory:// lake lives in.
+        self.session = lance.Session()
+
+    # -- creating and opening -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, uri, storage_options: dict[str, str] | None = None) -> "Lake":
+        lake = cls(uri, storage_options)
+        if lake._exists("lake"):
+            raise LakeError(f"a lake already exists at {lake.uri}")
+        for name in ("docs", "rejects", "ingests"):
+            lake._write(name, schema_table(TABLES[name][1]), mode="create")
+        marker = pa.table(
+            {
+                "format_version": [schema.FORMAT_VERSION],
+                "created_at": [datetime.now(timezone.utc)],
+                "winnow_version": [WINNOW_VERSION],
+            },
+            schema=schema.LAKE,
+        )
+        lake._write("lake", marker, mode="create")  # written last: marks a complete lake
+        return lake
+
+    @classmethod
+    def open(cls, uri, storage_options: dict[str, str] | None = None) -> "Lake":
+        lake = cls(uri, storage_options)
+        if not lake._exists("lake"):
+            raise LakeError(f"no winnow lake at {lake.uri} (create one with `winnow init {lake.uri}`)")
+        fmt = lake.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
+        if fmt != schema.FORMAT_VERSION:
+            raise LakeError(f"lake at {lake.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")
+        return lake
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def table_uri(self, name: str) -> str:
+        return f"{self.uri}/{TABLES[name][0]}"
+
+    def dataset(self, name: str = "docs", version: int | str | None = None) -> LanceDataset:
+        """A snapshot of one table (the latest, or `version`: a number or a tag)."""
+        try:
+            return lance.dataset(
+                self.table_uri(name),
+                version=version,
+                storage_options=self.storage_options or None,
+                session=self.session,
+            )
+        except (ValueError, OSError) as e:
+            raise LakeError(f"cannot open table {name!r} of the lake at {self.uri}: {e}") from e
+
+    def docs(self, version: int | str | None = None) -> LanceDataset:
+        return self.dataset("docs", version)
+
+    def append(self, name: str, table: pa.Table | pa.RecordBatchReader) -> LanceDataset:
+        """Append rows to a table; Lance rebases appends onto concurrent commits."""
+        return self._write(name, table, mode="append")
+
+    def _write(self, name: str, data, mode: str) -> LanceDataset:
+        return lance.write_dataset(
+            data,
+            self.table_uri(name),
+            schema=TABLES[name][1] if mode == "create" else None,
+            mode=mode,
+            storage_options=self.storage_options or None,
+            session=self.session,
+        )
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.dataset(name)
+            return True
+        except LakeError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+
+def schema_table(s: pa.Schema) -> pa.Table:
+    """An empty table of schema `s`."""
+    return pa.Table.from_batches([], schema=s)

@@ -1,0 +1,63 @@
+"""The lake's tables and their Arrow schemas.
+
+`docs` holds each document once; scorers later add one column per metric beside these.
+`rejects` keeps every input record that did not become a document, with its reason.
+"""
+
+import pyarrow as pa
+
+DOCS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("meta", pa.string()),  # JSON object: the input's other fields
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("n_bytes", pa.int64(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),  # xxh3-128 of the UTF-8 text, hex
+        pa.field("ingest_id", pa.string(), nullable=False),
+        pa.field("input_row", pa.int64(), nullable=False),  # 1-based position in its input
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        pa.field("ingest_id", pa.string(), nullable=False),
+        pa.field("input", pa.string(), nullable=False),
+        pa.field("input_row", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),  # a stable code: see ingest/documents.py
+        pa.field("detail", pa.string()),  # the error message, for people
+        pa.field("raw", pa.string()),  # the record as read, truncated
+    ]
+)
+
+# Catalog: one row per state change of an ingest; the latest row of an ingest_id is its state.
+INGESTS = pa.schema(
+    [
+        pa.field("ingest_id", pa.string(), nullable=False),
+        pa.field("input", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),  # xxh3-128 of the input's bytes
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # running | done
+        pa.field("n_read", pa.int64()),
+        pa.field("n_written", pa.int64()),
+        pa.field("n_duplicates", pa.int64()),
+        pa.field("n_rejected", pa.int64()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("ended_at", pa.timestamp("us", tz="UTC")),
+        pa.field("lake_version", pa.int64()),  # docs version this ingest's last commit produced
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
+LAKE = pa.schema(
+    [
+        pa.field("format_version", pa.int32(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
+FORMAT_VERSION = 1

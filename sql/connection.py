@@ -1,0 +1,33 @@
+"""DuckDB over the lake: `docs`, `rejects` and the catalog's `ingests` as tables.
+
+`docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
+projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
+that carries `text` builds a hash table of the text: select ids in SQL, then fetch text
+by id (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from winnow.lake import Lake, catalog
+
+
+def connect(lake: Lake, version: int | str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's tables registered (docs at `version` if given)."""
+    con = duckdb.connect()
+    con.register("docs", lake.docs(version))
+    con.register("rejects", lake.dataset("rejects"))
+    con.register("ingests", catalog.ingests(lake))
+    return con
+
+
+def query(lake: Lake, sql: str, version: int | str | None = None) -> pa.Table:
+    """Run one SQL statement over the lake and return its result as an Arrow table."""
+    con = connect(lake, version)
+    try:
+        result = con.sql(sql)
+        return result.to_arrow_table() if result is not None else pa.table({})
+    finally:
+        con.close()

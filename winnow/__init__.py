@@ -1,0 +1,67 @@
+"""winnow: a pretraining-data lake with SQL selection.
+
+The Python API has the command line's verbs::
+
+    import winnow
+    lake = winnow.init("demo")                       # or winnow.open("demo")
+    report = winnow.ingest(lake, ["../shared/data"])
+    print(report.total())
+    winnow.info(lake).documents
+    winnow.sql(lake, "SELECT source, count(*) FROM docs GROUP BY source")
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from winnow.ingest import FieldNames, IngestReport
+from winnow.ingest import ingest as _ingest
+from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, describe
+from winnow.sql import connect, query
+
+__version__ = WINNOW_VERSION
+
+
+def init(uri, storage_options: dict[str, str] | None = None) -> Lake:
+    """Create an empty lake at a path or URI (s3://, gs://, az://, memory://)."""
+    return Lake.create(uri, storage_options)
+
+
+def open(uri, storage_options: dict[str, str] | None = None) -> Lake:  # noqa: A001
+    """Open an existing lake."""
+    return Lake.open(uri, storage_options)
+
+
+def _lake(lake: Lake | str) -> Lake:
+    return lake if isinstance(lake, Lake) else Lake.open(lake)
+
+
+def ingest(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
+    """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options."""
+    return _ingest(_lake(lake), [inputs] if isinstance(inputs, str) else list(inputs), **options)
+
+
+def info(lake: Lake | str) -> LakeInfo:
+    """Documents, sources, bytes, columns, versions and size on disk of a lake."""
+    return describe(_lake(lake))
+
+
+def sql(lake: Lake | str, statement: str, version: int | str | None = None) -> pa.Table:
+    """Run SQL over the lake's tables (docs, rejects, ingests); an Arrow table back."""
+    return query(_lake(lake), statement, version)
+
+
+__all__ = [
+    "FieldNames",
+    "IngestReport",
+    "Lake",
+    "LakeError",
+    "LakeInfo",
+    "__version__",
+    "connect",
+    "info",
+    "ingest",
+    "init",
+    "open",
+    "sql",
+]

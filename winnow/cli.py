@@ -1,0 +1,247 @@
+"""The `winnow` command: a thin layer over the Python API, one verb per command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import winnow
+from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldNames, IngestReport
+from winnow.lake import Lake, LakeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: a pretraining-data lake with SQL selection.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+StorageOption = typer.Option(None, "--storage-option", "-o", help="KEY=VALUE passed to the object store (repeatable).")
+
+
+def _options(pairs: Optional[list[str]]) -> dict[str, str]:
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"storage option {pair!r} is not KEY=VALUE")
+        options[key] = value
+    return options
+
+
+def _open(uri: str, pairs) -> Lake:
+    return Lake.open(uri, _options(pairs))
+
+
+@app.command()
+def init(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
+    """Create an empty lake at a path or URI (s3://, gs://, az://, memory://)."""
+    lake = Lake.create(uri, _options(storage_option))
+    out.print(f"created lake at {lake.uri}")
+
+
+class _RichProgress:
+    """Progress bar with documents written, docs/s and MB/s of input read."""
+
+    def __init__(self, console: Console):
+        self.bar = Progress(
+            TextColumn("ingest"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[docs]:,} docs · {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.docs = 0
+        self.t0 = 0.0
+
+    def start(self, total_bytes: int, inputs: int) -> None:
+        self.t0 = time.perf_counter()
+        self.task = self.bar.add_task("ingest", total=total_bytes or None, docs=0, rate="")
+        self.bar.start()
+
+    def advance(self, documents: int, nbytes: int) -> None:
+        self.docs += documents
+        self.bar.advance(self.task, nbytes)
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        done = self.bar.tasks[0].completed
+        self.bar.update(self.task, docs=self.docs, rate=f"{self.docs / dt:,.0f} docs/s · {done / dt / 1e6:,.1f} MB/s")
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _balance(r) -> str:
+    return f"read {r.read:,} = written {r.written:,} + duplicates {r.duplicates:,} + rejected {r.rejected:,}"
+
+
+def print_summary(report: IngestReport, uri: str) -> None:
+    for line in report.first_rejects:
+        err.print(f"reject: {line}", markup=False)
+    shown = len(report.first_rejects)
+    total = report.total()
+    if total.rejected > shown:
+        err.print(
+            f"... {total.rejected - shown:,} more rejects: winnow sql {uri} \"SELECT * FROM rejects\"", markup=False
+        )
+    for f in report.files:
+        note = f"  [{f.status}: {f.note}]" if f.note else ""
+        out.print(f"{f.input}: {_balance(f)}{note}", markup=False)
+    if report.passed_over:
+        out.print(f"passed over {len(report.passed_over)} file(s) of unknown format: {', '.join(report.passed_over)}", markup=False)
+    rate = total.read / report.seconds if report.seconds else 0.0
+    out.print(
+        f"total: {_balance(total)} · {len(report.files)} input(s) · {report.seconds:.1f} s · "
+        f"{rate:,.0f} docs/s · {report.bytes_read / max(report.seconds, 1e-9) / 1e6:,.1f} MB/s · "
+        f"lake version {report.lake_version}",
+        markup=False,
+    )
+
+
+@app.command()
+def ingest(
+    uri: str,
+    inputs: list[str] = typer.Argument(..., help="Files, directories, globs or fsspec URIs."),
+    source: Optional[str] = typer.Option(None, help="Source name of these documents (default: file or folder name)."),
+    text_field: str = typer.Option("text", help="Field holding the text."),
+    id_field: str = typer.Option("id", help="Field holding the input's document id."),
+    url_field: str = typer.Option("url", help="Field holding the URL."),
+    workers: Optional[int] = typer.Option(None, help="Parsing processes (default: all cores)."),
+    max_doc_bytes: int = typer.Option(DEFAULT_MAX_DOC_BYTES, help="Reject documents whose text is larger."),
+    commit_mb: float = typer.Option(DEFAULT_COMMIT_BYTES / 2**20, help="Commit after this many MB of text."),
+    strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any record is rejected."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Ingest documents; each input's counts balance: read = written + duplicates + rejected."""
+    lake = _open(uri, storage_option)
+    report = winnow.ingest(
+        lake,
+        inputs,
+        source=source,
+        fields=FieldNames(text=text_field, id=id_field, url=url_field),
+        workers=workers,
+        max_doc_bytes=max_doc_bytes,
+        commit_bytes=int(commit_mb * 2**20),
+        progress=_RichProgress(err) if progress else None,
+    )
+    print_summary(report, lake.uri)
+    for f in report.failed:
+        err.print(f"error: {f.note}", markup=False)
+    if report.failed or (strict and report.total().rejected):
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
+    """What a lake holds: documents, sources, bytes, columns, versions, size on disk."""
+    i = winnow.info(_open(uri, storage_option))
+    size = f"{i.size_on_disk / 1e6:,.1f} MB" if i.size_on_disk is not None else "n/a (store not listable)"
+    out.print(f"lake {i.uri}", markup=False)
+    out.print(f"documents {i.documents:,} · text {i.text_bytes / 1e6:,.1f} MB · size on disk {size}")
+    out.print(f"docs version {i.version} ({i.versions} versions) · ingests {i.ingests or {}} · rejects {i.rejects:,}")
+    sources = Table("source", "documents", "text MB", title="sources")
+    for s in i.sources:
+        sources.add_row(s["source"], f"{s['documents']:,}", f"{s['text_bytes'] / 1e6:,.2f}")
+    out.print(sources)
+    columns = Table("column", "type", title="docs columns")
+    for name, typ in i.columns:
+        columns.add_row(name, typ)
+    out.print(columns)
+    if i.reject_reasons:
+        reasons = Table("reason", "rejects", title="rejects")
+        for r in i.reject_reasons:
+            reasons.add_row(r["reason"], f"{r['count']:,}")
+        out.print(reasons)
+
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+@app.command()
+def sql(
+    uri: str,
+    query: Optional[str] = typer.Argument(None, help="SQL over docs, rejects, ingests; none: an interactive shell."),
+    format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file."),
+    version: Optional[int] = typer.Option(None, help="Read docs as of this lake version."),
+    max_rows: int = typer.Option(40, help="Rows shown in table format."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Query the lake with DuckDB SQL; with no query, an interactive shell."""
+    if format not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    if format == "parquet" and out_file is None:
+        raise typer.BadParameter("--format parquet needs --out FILE")
+    con = winnow.connect(_open(uri, storage_option), version)
+    if query is None:
+        _shell(con, max_rows)
+        return
+    _emit(con.sql(query), format, out_file, max_rows)
+
+
+def _emit(result, format: str, out_file: Optional[Path], max_rows: int) -> None:
+    if result is None:  # a statement with no result set
+        return
+    table = result.to_arrow_table()
+    if format == "table":
+        shown = Table(*table.column_names)
+        for row in table.slice(0, max_rows).to_pylist():
+            shown.add_row(*(_cell(v) for v in row.values()))
+        target = Console(file=out_file.open("w"), width=200) if out_file else out
+        target.print(shown)
+        if table.num_rows > max_rows:
+            target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
+        return
+    sink = out_file.open("wb") if out_file else sys.stdout.buffer
+    try:
+        if format == "csv":
+            pacsv.write_csv(table, sink)
+        elif format == "parquet":
+            pq.write_table(table, sink)
+        else:  # json: one object per line
+            for row in table.to_pylist():
+                sink.write(orjson.dumps(row, default=str) + b"\n")
+    finally:
+        if out_file:
+            sink.close()
+
+
+def _cell(v) -> str:
+    s = "" if v is None else str(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _shell(con, max_rows: int) -> None:
+    out.print("winnow sql shell: tables docs, rejects, ingests. End statements with ';', quit with .quit")
+    buffer = ""
+    while True:
+        try:
+            line = input("winnow> " if not buffer else "   ...> ")
+        except EOFError:
+            break
+        if not buffer and line.strip() in (".quit", ".exit"):
+            break
+        buffer += line + "\n"
+        if buffer.rstrip().endswith(";"):
+            try:
+                _emit(con.sql(buffer), "table", None, max_rows)
+            except Exception as e:  # a bad statement must not end the shell
+                err.print(f"error: {e}", markup=False)
+            buffer = ""
+
+
+def main() -> None:
+    try:
+        app()
+    except LakeError as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(2)
