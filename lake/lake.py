@@ -32,6 +32,7 @@ TABLES = {
     "ingests": ("_catalog/ingests.lance", schema.INGESTS),
 }
 STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
+SESSION_CACHE_BYTES = 256 << 20
 
 
 class LakeError(Exception):
@@ -67,8 +68,10 @@ class Lake:
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None):
         self.uri = _normalize_uri(uri)
         self.storage_options = storage_options_from_env(storage_options)
-        # One session per Lake: caches, and the object store that a memory:// lake lives in.
-        self.session = lance.Session()
+        # One session per Lake: its caches, and the object store a memory:// lake lives in
+        # (a session with zero-sized caches keeps no store alive between calls).
+        self.session = lance.Session(index_cache_size_bytes=SESSION_CACHE_BYTES, metadata_cache_size_bytes=SESSION_CACHE_BYTES)
+        self._held: dict[str, LanceDataset] = {}  # memory:// only: keeps each table's store alive
 
     # -- creating and opening -------------------------------------------------------------
 
@@ -108,7 +111,7 @@ class Lake:
     def dataset(self, name: str = "docs", version: int | str | None = None) -> LanceDataset:
         """A snapshot of one table (the latest, or `version`: a number or a tag)."""
         try:
-            return lance.dataset(
+            ds = lance.dataset(
                 self.table_uri(name),
                 version=version,
                 storage_options=self.storage_options or None,
@@ -116,6 +119,12 @@ class Lake:
             )
         except (ValueError, OSError) as e:
             raise LakeError(f"cannot open table {name!r} of the lake at {self.uri}: {e}") from e
+        return self._hold(name, ds)
+
+    def _hold(self, name: str, ds: LanceDataset) -> LanceDataset:
+        if self.uri.startswith("memory://"):
+            self._held[name] = ds
+        return ds
 
     def docs(self, version: int | str | None = None) -> LanceDataset:
         return self.dataset("docs", version)
@@ -125,7 +134,7 @@ class Lake:
         return self._write(name, table, mode="append")
 
     def _write(self, name: str, data, mode: str) -> LanceDataset:
-        return lance.write_dataset(
+        ds = lance.write_dataset(
             data,
             self.table_uri(name),
             schema=TABLES[name][1] if mode == "create" else None,
@@ -133,6 +142,7 @@ class Lake:
             storage_options=self.storage_options or None,
             session=self.session,
         )
+        return self._hold(name, ds)
 
     def _exists(self, name: str) -> bool:
         try:

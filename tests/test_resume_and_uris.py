@@ -1,0 +1,151 @@
+"""A killed ingest resumes exactly; concurrent writers; lakes at non-path URIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import lance
+import numpy as np
+import pytest
+
+import winnow
+
+from .conftest import C4, GITHUB, OWT, WINNOW, cli, lines
+
+
+def resampled_corpus(path, n_docs: int, seed: int = 7, bad_every: int = 997) -> None:
+    """Documents made of real OpenWebText paragraphs, with a bad line now and then."""
+    paragraphs = [p for line in lines(OWT) for p in json.loads(line)["text"].split("\n\n") if p.strip()]
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        for i in range(n_docs):
+            if i % bad_every == 0:
+                f.write(b'{"id": "broken", "text": \n')
+                continue
+            picks = rng.integers(0, len(paragraphs), size=int(rng.integers(2, 8)))
+            text = "\n\n".join(paragraphs[j] for j in picks)
+            f.write(json.dumps({"id": f"doc-{i % (n_docs // 2)}", "text": text}).encode() + b"\n")
+
+
+def snapshot(lake):
+    docs = lake.docs().to_table(columns=["id", "content_hash", "input_row"]).to_pylist()
+    rejects = winnow.sql(lake, "SELECT input_row, reason FROM rejects ORDER BY input_row").to_pylist()
+    return sorted((d["id"], d["content_hash"], d["input_row"]) for d in docs), rejects
+
+
+def test_killed_ingest_resumes_to_the_same_documents(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    resampled_corpus(corpus, 30_000)
+    whole = tmp_path / "whole"
+    cli("init", whole)
+    cli("ingest", whole, corpus, "--no-progress")
+
+    killed = tmp_path / "killed"
+    cli("init", killed)
+    docs_uri = f"{killed}/docs.lance"
+    proc = subprocess.Popen(
+        [str(WINNOW), "ingest", str(killed), str(corpus), "--no-progress", "--workers", "1", "--commit-mb", "2"],
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while lance.dataset(docs_uri).version < 4:  # a few commits have landed
+        assert proc.poll() is None, "the ingest ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = lance.dataset(docs_uri).count_rows()
+    assert 0 < partial
+
+    resumed = cli("ingest", killed, corpus, "--no-progress")
+    assert "resumed after row" in resumed.stdout
+    assert "read 30,000 = written" in resumed.stdout  # the whole file is accounted for, once
+    assert snapshot(lake_at(killed)) == snapshot(lake_at(whole))
+    again = cli("ingest", killed, corpus, "--no-progress")
+    assert "already ingested" in again.stdout
+
+
+def lake_at(path):
+    return winnow.open(path)
+
+
+def test_concurrent_ingests_into_one_lake_both_land(tmp_path):
+    path = tmp_path / "lake"
+    cli("init", path)
+    procs = [
+        subprocess.Popen([str(WINNOW), "ingest", str(path), str(f), "--no-progress", "--workers", "1",
+                          "--commit-mb", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for f in (OWT, C4)
+    ]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    lake = winnow.open(path)
+    ingests = winnow.sql(lake, "SELECT input, status, n_written FROM ingests ORDER BY input").to_pylist()
+    assert [i["status"] for i in ingests] == ["done", "done"]
+    assert lake.docs().count_rows() == sum(i["n_written"] for i in ingests) == 1000 + 445
+
+
+def test_memory_lake_through_the_python_api():
+    lake = winnow.init("memory://winnow-test/lake")
+    report = winnow.ingest(lake, [str(GITHUB), str(C4)])
+    assert report.total().written == 50 + 445
+    assert winnow.sql(lake, "SELECT count(*) AS n FROM docs")["n"][0].as_py() == 495
+    assert winnow.info(lake).size_on_disk is None
+
+
+def test_file_uri_lake_through_the_cli(tmp_path):
+    uri = f"file://{tmp_path}/lake"
+    cli("init", uri)
+    cli("ingest", uri, GITHUB, "--no-progress")
+    out = cli("sql", uri, "SELECT count(*) AS n FROM docs", "--format", "csv").stdout
+    assert out.strip().splitlines()[-1] == "50"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_endpoint():
+    """A local S3 server (moto) on loopback; a bucket `lakes` in it."""
+    port = _free_port()
+    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        import boto3
+
+        deadline = time.time() + 30
+        while True:
+            try:
+                boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                             aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket="lakes")
+                break
+            except Exception:
+                assert time.time() < deadline, "moto_server did not start"
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_s3_lake_with_storage_options_from_flags(s3_endpoint):
+    flags = []
+    for kv in (f"aws_endpoint={s3_endpoint}", "allow_http=true", "aws_access_key_id=testing",
+               "aws_secret_access_key=testing", "aws_region=us-east-1"):
+        flags += ["-o", kv]
+    cli("init", "s3://lakes/demo", *flags)
+    out = cli("ingest", "s3://lakes/demo", C4, "--no-progress", *flags).stdout
+    assert "read 449 = written 445 + duplicates 4 + rejected 0" in out
+    env = {**os.environ, "WINNOW_STORAGE_OPTIONS": json.dumps(dict(kv.split("=", 1) for kv in flags[1::2]))}
+    info = subprocess.run([str(WINNOW), "info", "s3://lakes/demo"], capture_output=True, text=True, env=env)
+    assert info.returncode == 0 and "documents 445" in info.stdout
