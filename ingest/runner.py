@@ -34,6 +34,8 @@ DEFAULT_MAX_DOC_BYTES = 64 << 20
 DEFAULT_COMMIT_BYTES = 128 << 20
 DEFAULT_BATCH_DOCS = 8192
 BATCH_BYTES = 16 << 20
+# Appended rows carry no encoding metadata: the docs dataset's own schema decides it.
+_APPEND_SCHEMA = schema.docs_schema(compress_text=True)
 FIRST_REJECTS = 20  # reject lines a report carries; the rejects table has them all
 
 
@@ -294,7 +296,7 @@ class _Run:
                         "ingest_id": pa.array([r.ingest_id] * n, pa.string()),
                         "input_row": kept["input_row"],
                     },
-                    schema=schema.DOCS,
+                    schema=_APPEND_SCHEMA,
                 )
             )
             self.pending_bytes += pc.sum(kept["n_bytes"]).as_py()

@@ -76,11 +76,13 @@ class Lake:
     # -- creating and opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, uri, storage_options: dict[str, str] | None = None) -> "Lake":
+    def create(cls, uri, storage_options: dict[str, str] | None = None, compress_text: bool = False) -> "Lake":
+        """A new, empty lake; `compress_text` trades ingest and scan speed for disk (schema.DOCS)."""
         lake = cls(uri, storage_options)
         if lake._exists("lake"):
             raise LakeError(f"a lake already exists at {lake.uri}")
-        for name in ("docs", "rejects", "ingests"):
+        lake._write("docs", schema_table(schema.docs_schema(compress_text)), mode="create")
+        for name in ("rejects", "ingests"):
             lake._write(name, schema_table(TABLES[name][1]), mode="create")
         marker = pa.table(
             {

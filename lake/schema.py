@@ -9,7 +9,10 @@ import pyarrow as pa
 DOCS = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
-        pa.field("text", pa.string(), nullable=False),
+        # Stored uncompressed by default: Lance's default string compression writes at
+        # ~60 MB/s on one core (10x slower) and scans 3x slower, for 1.6x less disk.
+        # `winnow init --compress-text` keeps Lance's compression instead.
+        pa.field("text", pa.string(), nullable=False, metadata={"lance-encoding:compression": "none"}),
         pa.field("source", pa.string(), nullable=False),
         pa.field("url", pa.string()),
         pa.field("meta", pa.string()),  # JSON object: the input's other fields
@@ -61,3 +64,11 @@ LAKE = pa.schema(
 )
 
 FORMAT_VERSION = 1
+
+
+def docs_schema(compress_text: bool = False) -> pa.Schema:
+    """The `docs` schema a new lake is created with."""
+    if not compress_text:
+        return DOCS
+    i = DOCS.get_field_index("text")
+    return DOCS.set(i, DOCS.field(i).remove_metadata())

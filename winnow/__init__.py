@@ -22,9 +22,9 @@ from winnow.sql import connect, query
 __version__ = WINNOW_VERSION
 
 
-def init(uri, storage_options: dict[str, str] | None = None) -> Lake:
+def init(uri, storage_options: dict[str, str] | None = None, compress_text: bool = False) -> Lake:
     """Create an empty lake at a path or URI (s3://, gs://, az://, memory://)."""
-    return Lake.create(uri, storage_options)
+    return Lake.create(uri, storage_options, compress_text)
 
 
 def open(uri, storage_options: dict[str, str] | None = None) -> Lake:  # noqa: A001

@@ -41,9 +41,15 @@ def _open(uri: str, pairs) -> Lake:
 
 
 @app.command()
-def init(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
+def init(
+    uri: str,
+    compress_text: bool = typer.Option(
+        False, "--compress-text", help="Compress the text (about 1.6x less disk; ingest ~10x and scans ~3x slower)."
+    ),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
     """Create an empty lake at a path or URI (s3://, gs://, az://, memory://)."""
-    lake = Lake.create(uri, _options(storage_option))
+    lake = Lake.create(uri, _options(storage_option), compress_text)
     out.print(f"created lake at {lake.uri}")
 
 
