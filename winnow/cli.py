@@ -20,7 +20,8 @@ from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldName
 from winnow.lake import Lake, LakeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: a pretraining-data lake with SQL selection.")
-out = Console(highlight=False, soft_wrap=True)
+# Wide enough for query results when the output is not a terminal (pipes, CI logs).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 StorageOption = typer.Option(None, "--storage-option", "-o", help="KEY=VALUE passed to the object store (repeatable).")
@@ -200,8 +201,9 @@ def _emit(result, format: str, out_file: Optional[Path], max_rows: int) -> None:
     table = result.to_arrow_table()
     if format == "table":
         shown = Table(*table.column_names)
+        width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))
         for row in table.slice(0, max_rows).to_pylist():
-            shown.add_row(*(_cell(v) for v in row.values()))
+            shown.add_row(*(_cell(v, width) for v in row.values()))
         target = Console(file=out_file.open("w"), width=200) if out_file else out
         target.print(shown)
         if table.num_rows > max_rows:
@@ -221,9 +223,9 @@ def _emit(result, format: str, out_file: Optional[Path], max_rows: int) -> None:
             sink.close()
 
 
-def _cell(v) -> str:
-    s = "" if v is None else str(v)
-    return s if len(s) <= 80 else s[:77] + "..."
+def _cell(v, width: int) -> str:
+    s = "" if v is None else " ".join(str(v).split())  # one line per row: newlines folded
+    return s if len(s) <= width else s[: width - 1] + "…"
 
 
 def _shell(con, max_rows: int) -> None:
