@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import duckdb
 import orjson
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ import winnow
 from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldNames, IngestReport
 from winnow.lake import Lake, LakeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: a pretraining-data lake with SQL selection.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="winnow: a pretraining-data lake with SQL selection.")
 # Wide enough for query results when the output is not a terminal (pipes, CI logs).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -249,7 +250,7 @@ def _shell(con, max_rows: int) -> None:
 
 def main() -> None:
     try:
-        app()
-    except LakeError as e:
-        err.print(f"error: {e}", markup=False)
+        app(standalone_mode=True)
+    except (LakeError, duckdb.Error) as e:
+        err.print(f"error: {' '.join(str(e).split())}", markup=False)
         sys.exit(2)
