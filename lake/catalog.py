@@ -1,8 +1,8 @@
-"""The catalog of ingests: an append-only log inside the lake.
+"""The catalog: append-only logs inside the lake (ingests, metrics).
 
-Each state change of an ingest (running, done) appends one row; appends from concurrent
-processes never conflict, so the catalog is safe under concurrent writers. The state of
-an ingest is its latest row.
+Each state change (running, done) appends one row; appends from concurrent processes
+never conflict, so the catalog is safe under concurrent writers. The state of an ingest
+or a metric is its latest row.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .lake import Lake
-from .schema import INGESTS
+from .schema import INGESTS, METRICS
 
 
 def record_ingests(lake: Lake, rows: list[dict]) -> None:
@@ -19,17 +19,38 @@ def record_ingests(lake: Lake, rows: list[dict]) -> None:
     lake.append("ingests", pa.Table.from_pylist(rows, schema=INGESTS))
 
 
-def ingests(lake: Lake) -> pa.Table:
-    """The latest state of every ingest, oldest first."""
-    log = lake.dataset("ingests").to_table()
+def _latest(log: pa.Table, key: str) -> pa.Table:
+    """The last row of each `key` in a log kept in commit order."""
     if log.num_rows == 0:
         return log
-    # The log is in commit order; a later row of an ingest_id supersedes earlier ones.
     log = log.append_column("_seq", pa.array(range(log.num_rows), pa.int64()))
-    last = log.group_by("ingest_id").aggregate([("_seq", "max")])
-    keep = pc.is_in(log["_seq"], value_set=last["_seq_max"])
-    latest = log.filter(keep).drop_columns(["_seq"])
+    last = log.group_by(key).aggregate([("_seq", "max")])
+    return log.filter(pc.is_in(log["_seq"], value_set=last["_seq_max"])).drop_columns(["_seq"])
+
+
+def ingests(lake: Lake) -> pa.Table:
+    """The latest state of every ingest, oldest first."""
+    latest = _latest(lake.dataset("ingests").to_table(), "ingest_id")
+    if latest.num_rows == 0:
+        return latest
     return latest.sort_by([("started_at", "ascending"), ("ingest_id", "ascending")])
+
+
+def record_metrics(lake: Lake, rows: list[dict]) -> None:
+    """Append state rows of metric columns, in one commit (see `schema.METRICS`)."""
+    lake.append("metrics", pa.Table.from_pylist(rows, schema=METRICS))
+
+
+def metrics(lake: Lake) -> pa.Table:
+    """The latest state of every metric column, by column name."""
+    latest = _latest(lake.dataset("metrics").to_table(), "metric")
+    return latest.sort_by("metric") if latest.num_rows else latest
+
+
+def metric(lake: Lake, name: str) -> dict | None:
+    table = metrics(lake)
+    rows = table.filter(pc.equal(table["metric"], name)).to_pylist() if table.num_rows else []
+    return rows[0] if rows else None
 
 
 def find_by_fingerprint(lake: Lake, fingerprint: str) -> list[dict]:

@@ -24,6 +24,7 @@ class LakeInfo:
     rejects: int
     reject_reasons: list[dict] = field(default_factory=list)  # reason, count
     size_on_disk: int | None = None  # bytes; None where the store cannot be listed
+    metrics: list[dict] = field(default_factory=list)  # the catalog's state of each metric column
 
 
 def describe(lake: Lake) -> LakeInfo:
@@ -56,6 +57,7 @@ def describe(lake: Lake) -> LakeInfo:
             ({"reason": r["reason"], "count": r["reason_count"]} for r in reasons), key=lambda r: -r["count"]
         ),
         size_on_disk=size_on_disk(lake),
+        metrics=catalog.metrics(lake).to_pylist(),
     )
 
 

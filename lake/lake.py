@@ -6,6 +6,7 @@ Layout under the lake's URI:
     rejects.lance            input records that did not become documents, with reasons
     _catalog/lake.lance      format version and creation time (marks a lake)
     _catalog/ingests.lance   one row per state change of an ingest
+    _catalog/metrics.lance   one row per state change of a metric column (scorer, version, ...)
 
 Every `Lake.dataset()` call returns a fresh snapshot; record its `.version` with
 anything derived from it.
@@ -30,6 +31,7 @@ TABLES = {
     "rejects": ("rejects.lance", schema.REJECTS),
     "lake": ("_catalog/lake.lance", schema.LAKE),
     "ingests": ("_catalog/ingests.lance", schema.INGESTS),
+    "metrics": ("_catalog/metrics.lance", schema.METRICS),
 }
 STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
 SESSION_CACHE_BYTES = 256 << 20
@@ -82,7 +84,7 @@ class Lake:
         if lake._exists("lake"):
             raise LakeError(f"a lake already exists at {lake.uri}")
         lake._write("docs", schema_table(schema.docs_schema(compress_text)), mode="create")
-        for name in ("rejects", "ingests"):
+        for name in ("rejects", "ingests", "metrics"):
             lake._write(name, schema_table(TABLES[name][1]), mode="create")
         marker = pa.table(
             {

@@ -55,6 +55,22 @@ INGESTS = pa.schema(
     ]
 )
 
+# Catalog: one row per state change of a metric job; the latest row of a column is its state.
+METRICS = pa.schema(
+    [
+        pa.field("metric", pa.string(), nullable=False),  # the column name in docs
+        pa.field("scorer", pa.string(), nullable=False),
+        pa.field("scorer_version", pa.string(), nullable=False),
+        pa.field("params", pa.string()),  # JSON object
+        pa.field("status", pa.string(), nullable=False),  # running | done
+        pa.field("rows", pa.int64()),  # rows holding a value once done
+        pa.field("seconds", pa.float64()),
+        pa.field("lake_version", pa.int64()),  # docs version the job's last commit produced
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
 LAKE = pa.schema(
     [
         pa.field("format_version", pa.int32(), nullable=False),

@@ -1,4 +1,27 @@
 """winnow.scoring: jobs that add one column per metric to the lake's `docs` table.
 
-The scorer contract and the runner arrive with the scoring issue (see README, roadmap).
+A scorer (scoring/scorer.py) declares its inputs and output columns and computes them per
+Arrow batch; the runner (scoring/runner.py) reads only its inputs, writes only its
+columns, resumes, and records provenance in the catalog. Built-in scorers live in
+scoring/scorers/, one file each, and are listed in scoring/registry.py.
 """
+
+from .import_scores import ImportReport, import_scores
+from .registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, resolve
+from .runner import MetricReport, Progress, ScoreError, score
+from .scorer import Scorer
+
+__all__ = [
+    "BUILTINS",
+    "ENTRY_POINT_GROUP",
+    "ImportReport",
+    "MetricReport",
+    "Progress",
+    "ScoreError",
+    "Scorer",
+    "ScorerNotFound",
+    "import_scores",
+    "names",
+    "resolve",
+    "score",
+]

@@ -1,4 +1,4 @@
-"""DuckDB over the lake: `docs`, `rejects` and the catalog's `ingests` as tables.
+"""DuckDB over the lake: `docs`, `rejects` and the catalog's `ingests`, `metrics` as tables.
 
 `docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
 projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
@@ -20,6 +20,7 @@ def connect(lake: Lake, version: int | str | None = None) -> duckdb.DuckDBPyConn
     con.register("docs", lake.docs(version))
     con.register("rejects", lake.dataset("rejects"))
     con.register("ingests", catalog.ingests(lake))
+    con.register("metrics", catalog.metrics(lake))
     return con
 
 

@@ -6,6 +6,7 @@ The Python API has the command line's verbs::
     lake = winnow.init("demo")                       # or winnow.open("demo")
     report = winnow.ingest(lake, ["../shared/data"])
     print(report.total())
+    winnow.score(lake, "gopher")                     # one column per metric
     winnow.info(lake).documents
     winnow.sql(lake, "SELECT source, count(*) FROM docs GROUP BY source")
 """
@@ -17,6 +18,9 @@ import pyarrow as pa
 from winnow.ingest import FieldNames, IngestReport
 from winnow.ingest import ingest as _ingest
 from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, describe
+from winnow.scoring import ImportReport, MetricReport
+from winnow.scoring import import_scores as _import_scores
+from winnow.scoring import score as _score
 from winnow.sql import connect, query
 
 __version__ = WINNOW_VERSION
@@ -46,6 +50,16 @@ def info(lake: Lake | str) -> LakeInfo:
     return describe(_lake(lake))
 
 
+def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
+    """Add a scorer's columns to the rows that lack them; see `winnow.scoring.score`."""
+    return _score(_lake(lake), scorer, **options)
+
+
+def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
+    """Import scores computed elsewhere; see `winnow.scoring.import_scores`."""
+    return _import_scores(_lake(lake), path, **options)
+
+
 def sql(lake: Lake | str, statement: str, version: int | str | None = None) -> pa.Table:
     """Run SQL over the lake's tables (docs, rejects, ingests); an Arrow table back."""
     return query(_lake(lake), statement, version)
@@ -59,8 +73,10 @@ __all__ = [
     "LakeInfo",
     "__version__",
     "connect",
+    "import_scores",
     "info",
     "ingest",
+    "score",
     "init",
     "open",
     "sql",

@@ -19,6 +19,7 @@ from rich.table import Table
 import winnow
 from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldNames, IngestReport
 from winnow.lake import Lake, LakeError
+from winnow.scoring import ScoreError, ScorerNotFound
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="winnow: a pretraining-data lake with SQL selection.")
 # Wide enough for query results when the output is not a terminal (pipes, CI logs).
@@ -164,11 +165,108 @@ def info(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     for name, typ in i.columns:
         columns.add_row(name, typ)
     out.print(columns)
+    if i.metrics:
+        metrics = Table("column", "scorer", "version", "rows", "seconds", "lake version", title="metrics")
+        for m in i.metrics:
+            metrics.add_row(m["metric"], m["scorer"], m["scorer_version"], f"{m['rows'] or 0:,}",
+                            f"{m['seconds'] or 0:.1f}", str(m["lake_version"]))
+        out.print(metrics)
     if i.reject_reasons:
         reasons = Table("reason", "rejects", title="rejects")
         for r in i.reject_reasons:
             reasons.add_row(r["reason"], f"{r['count']:,}")
         out.print(reasons)
+
+
+class _RowProgress:
+    """Progress bar for scoring: rows done, rows/s."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def start(self, total_rows: int, label: str) -> None:
+        self.bar = Progress(
+            TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} rows · {task.fields[rate]}"),
+            TimeElapsedColumn(), console=self.console,
+        )
+        self.t0 = time.perf_counter()
+        self.task = self.bar.add_task(label, total=total_rows, rate="")
+        self.bar.start()
+
+    def advance(self, rows: int) -> None:
+        self.bar.advance(self.task, rows)
+        done = self.bar.tasks[0].completed
+        self.bar.update(self.task, rate=f"{done / max(time.perf_counter() - self.t0, 1e-9):,.0f} rows/s")
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _params(pairs: Optional[list[str]]) -> dict:
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"parameter {pair!r} is not KEY=VALUE")
+        params[key] = value
+    return params
+
+
+@app.command()
+def score(
+    uri: str,
+    scorers: list[str] = typer.Argument(..., help="Scorer names, entry points, or path/to/file.py:ClassName."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE passed to the scorer(s)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer for `tokens`: tokenizer.json, SentencePiece .model, or HF id/path."),
+    model: Optional[str] = typer.Option(None, help="Model for model scorers: a local path or hub id."),
+    workers: Optional[int] = typer.Option(None, help="Processes for CPU scorers (default: all cores)."),
+    batch_size: int = typer.Option(1024, help="Rows per batch handed to the scorer."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N, for model scorers."),
+    where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (Lance SQL expression)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite existing columns (a new scorer version or params)."),
+    commit_rows: int = typer.Option(65536, help="Commit results every this many rows (the unit of resume)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Add one column per metric: only rows that lack it are scored; the text is never rewritten."""
+    lake = _open(uri, storage_option)
+    params = _params(param)
+    if tokenizer:
+        params["tokenizer"] = tokenizer
+    if model:
+        params["model"] = model
+    for spec in scorers:
+        r = winnow.score(
+            lake, spec, params=params, workers=workers, batch_rows=batch_size, device=device, where=where,
+            replace=replace, commit_rows=commit_rows, progress=_RowProgress(err) if progress else None,
+        )
+        rate = r.scored / r.seconds if r.seconds else 0.0
+        note = f" ({r.note})" if r.note else ""
+        out.print(
+            f"{r.scorer} v{r.version}: scored {r.scored:,} rows in {r.seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"{len(r.columns)} column(s) {', '.join(r.columns)} now hold {r.rows:,} rows; lake version {r.lake_version}{note}",
+            markup=False,
+        )
+
+
+@app.command("import-scores")
+def import_scores(
+    uri: str,
+    file: str = typer.Argument(..., help="Parquet or JSON lines with an id column."),
+    on: str = typer.Option("id", help="The file's column holding the lake's document ids."),
+    columns: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Columns to import (default: all)."),
+    split: Optional[list[str]] = typer.Option(None, help="LIST_COLUMN=name1,name2,...: split a list column."),
+    replace: bool = typer.Option(False, "--replace"),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Import scores computed elsewhere as columns; ids not in the lake are counted."""
+    splits = {k: v.split(",") for k, v in _params(split).items()}
+    r = winnow.import_scores(_open(uri, storage_option), file, on=on, columns=columns, split=splits, replace=replace)
+    out.print(
+        f"{file}: read {r.read:,} rows = matched {r.matched:,} + ids not in the lake {r.unknown_ids:,}; "
+        f"columns {', '.join(r.columns)}; lake version {r.lake_version}",
+        markup=False,
+    )
 
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -251,6 +349,6 @@ def _shell(con, max_rows: int) -> None:
 def main() -> None:
     try:
         app(standalone_mode=True)
-    except (LakeError, duckdb.Error) as e:
+    except (LakeError, ScoreError, ScorerNotFound, duckdb.Error) as e:
         err.print(f"error: {' '.join(str(e).split())}", markup=False)
         sys.exit(2)

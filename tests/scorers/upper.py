@@ -1,0 +1,20 @@
+"""A scorer defined in a file, as a user writes one: the fraction of uppercase letters."""
+
+import pyarrow as pa
+
+from winnow.scoring import Scorer
+
+
+class UpperFraction(Scorer):
+    name = "upper"
+    version = "1"
+    inputs = ("text",)
+
+    def outputs(self):
+        return [pa.field(self.params.get("column", "upper_frac"), pa.float32())]
+
+    def score(self, batch):
+        texts = batch.column("text").to_pylist()
+        letters = [sum(c.isalpha() for c in t) for t in texts]
+        upper = [sum(c.isupper() for c in t) for t in texts]
+        return {self.outputs()[0].name: [u / n if n else float("nan") for u, n in zip(upper, letters)]}
