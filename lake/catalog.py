@@ -19,7 +19,7 @@ def record_ingests(lake: Lake, rows: list[dict]) -> None:
     lake.append("ingests", pa.Table.from_pylist(rows, schema=INGESTS))
 
 
-def _latest(log: pa.Table, key: str) -> pa.Table:
+def latest(log: pa.Table, key: str) -> pa.Table:
     """The last row of each `key` in a log kept in commit order."""
     if log.num_rows == 0:
         return log
@@ -30,10 +30,10 @@ def _latest(log: pa.Table, key: str) -> pa.Table:
 
 def ingests(lake: Lake) -> pa.Table:
     """The latest state of every ingest, oldest first."""
-    latest = _latest(lake.dataset("ingests").to_table(), "ingest_id")
-    if latest.num_rows == 0:
-        return latest
-    return latest.sort_by([("started_at", "ascending"), ("ingest_id", "ascending")])
+    state = latest(lake.dataset("ingests").to_table(), "ingest_id")
+    if state.num_rows == 0:
+        return state
+    return state.sort_by([("started_at", "ascending"), ("ingest_id", "ascending")])
 
 
 def record_metrics(lake: Lake, rows: list[dict]) -> None:
@@ -43,8 +43,8 @@ def record_metrics(lake: Lake, rows: list[dict]) -> None:
 
 def metrics(lake: Lake) -> pa.Table:
     """The latest state of every metric column, by column name."""
-    latest = _latest(lake.dataset("metrics").to_table(), "metric")
-    return latest.sort_by("metric") if latest.num_rows else latest
+    state = latest(lake.dataset("metrics").to_table(), "metric")
+    return state.sort_by("metric") if state.num_rows else state
 
 
 def metric(lake: Lake, name: str) -> dict | None:

@@ -7,6 +7,7 @@ Layout under the lake's URI:
     _catalog/lake.lance      format version and creation time (marks a lake)
     _catalog/ingests.lance   one row per state change of an ingest
     _catalog/metrics.lance   one row per state change of a metric column (scorer, version, ...)
+    _catalog/selections.lance  named selections: SQL, seed, the docs version they are pinned to
 
 Every `Lake.dataset()` call returns a fresh snapshot; record its `.version` with
 anything derived from it.
@@ -32,7 +33,9 @@ TABLES = {
     "lake": ("_catalog/lake.lance", schema.LAKE),
     "ingests": ("_catalog/ingests.lance", schema.INGESTS),
     "metrics": ("_catalog/metrics.lance", schema.METRICS),
+    "selections": ("_catalog/selections.lance", schema.SELECTIONS),
 }
+CATALOG_TABLES = ("ingests", "metrics", "selections")
 STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
 SESSION_CACHE_BYTES = 256 << 20
 
@@ -84,7 +87,7 @@ class Lake:
         if lake._exists("lake"):
             raise LakeError(f"a lake already exists at {lake.uri}")
         lake._write("docs", schema_table(schema.docs_schema(compress_text)), mode="create")
-        for name in ("rejects", "ingests", "metrics"):
+        for name in ("rejects", *CATALOG_TABLES):
             lake._write(name, schema_table(TABLES[name][1]), mode="create")
         marker = pa.table(
             {
@@ -105,6 +108,9 @@ class Lake:
         fmt = lake.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
         if fmt != schema.FORMAT_VERSION:
             raise LakeError(f"lake at {lake.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")
+        for name in CATALOG_TABLES:  # tables added to the catalog after the lake was created
+            if not lake._exists(name):
+                lake._write(name, schema_table(TABLES[name][1]), mode="create")
         return lake
 
     # -- tables ---------------------------------------------------------------------------
@@ -147,6 +153,23 @@ class Lake:
             session=self.session,
         )
         return self._hold(name, ds)
+
+    def pin(self, tag: str, version: int) -> None:
+        """Tag a docs version so that cleaning old versions never removes it."""
+        docs = self.docs()
+        if tag in docs.tags.list():
+            docs.tags.update(tag, version)
+        else:
+            docs.tags.create(tag, version)
+
+    def cleanup(self, older_than_seconds: float = 7 * 86400) -> int:
+        """Remove docs versions older than this, except tagged (pinned) ones; bytes freed."""
+        from datetime import timedelta
+
+        stats = self.docs().cleanup_old_versions(
+            older_than=timedelta(seconds=older_than_seconds), error_if_tagged_old_versions=False
+        )
+        return stats.bytes_removed
 
     def _exists(self, name: str) -> bool:
         try:

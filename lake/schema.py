@@ -71,6 +71,19 @@ METRICS = pa.schema(
     ]
 )
 
+# Catalog: named selections, each pinned to the docs version it reads (latest row wins).
+SELECTIONS = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("sql", pa.string(), nullable=False),
+        pa.field("lake_version", pa.int64(), nullable=False),  # docs version; also a Lance tag
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("documents", pa.int64()),  # at creation
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
 LAKE = pa.schema(
     [
         pa.field("format_version", pa.int32(), nullable=False),

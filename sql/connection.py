@@ -8,15 +8,33 @@ by id (see DESIGN.md).
 
 from __future__ import annotations
 
+from importlib import resources
+
 import duckdb
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog
 
 
+# The macro library, in load order (later files use earlier ones).
+MACRO_FILES = ("normalize.sql", "random.sql", "budget.sql", "sample.sql", "domains.sql")
+
+
+def macros() -> str:
+    """The text of winnow's SQL macro library."""
+    folder = resources.files("winnow.sql")
+    return "\n".join(folder.joinpath(name).read_text() for name in MACRO_FILES)
+
+
+def load_macros(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(macros())
+
+
 def connect(lake: Lake, version: int | str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake's tables registered (docs at `version` if given)."""
+    """A DuckDB connection with the macros loaded and the lake's tables registered
+    (docs at `version` if given)."""
     con = duckdb.connect()
+    load_macros(con)
     con.register("docs", lake.docs(version))
     con.register("rejects", lake.dataset("rejects"))
     con.register("ingests", catalog.ingests(lake))
