@@ -1,4 +1,6 @@
-"""winnow.train: torchtitan training on materialized selections.
+"""winnow.train: training on materialized selections.
 
-Arrives with the training issue (see README, roadmap).
+`shards` is the token-shard format (written by materialization, read by the loader) and
+`tokenizer` loads tokenizers by path or id; both import no torch. The torchtitan
+dataloader and launcher arrive with the training issue.
 """

@@ -7,6 +7,9 @@ The Python API has the command line's verbs::
     report = winnow.ingest(lake, ["../shared/data"])
     print(report.total())
     winnow.score(lake, "gopher")                     # one column per metric
+    winnow.select(lake, "top", "WITH c AS (SELECT id, n_tokens, gopher_word_count AS score FROM docs) "
+                               "SELECT id FROM top_k(c, 1e6)")
+    winnow.materialize(lake, "top", "shards/", tokenizer="../shared/tokenizers/llama-style-sp32k.model")
     winnow.info(lake).documents
     winnow.sql(lake, "SELECT source, count(*) FROM docs GROUP BY source")
 """
@@ -21,7 +24,10 @@ from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, describe
 from winnow.scoring import ImportReport, MetricReport
 from winnow.scoring import import_scores as _import_scores
 from winnow.scoring import score as _score
-from winnow.sql import connect, query
+from winnow.sql import MaterializeReport, Selection, connect, query
+from winnow.sql import create as _create_selection
+from winnow.sql import evaluate as _evaluate
+from winnow.sql import materialize as _materialize
 
 __version__ = WINNOW_VERSION
 
@@ -65,6 +71,21 @@ def sql(lake: Lake | str, statement: str, version: int | str | None = None) -> p
     return query(_lake(lake), statement, version)
 
 
+def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
+    """Create a named selection pinned to the current lake version (`winnow select create`)."""
+    return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace)
+
+
+def selection(lake: Lake | str, name: str) -> pa.Table:
+    """A named selection's rows, from its pinned lake version."""
+    return _evaluate(_lake(lake), name)
+
+
+def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeReport:
+    """Write a selection as token shards (or parquet / JSON lines); see `winnow.sql.materialize`."""
+    return _materialize(_lake(lake), name, out, **options)
+
+
 __all__ = [
     "FieldNames",
     "IngestReport",
@@ -76,7 +97,10 @@ __all__ = [
     "import_scores",
     "info",
     "ingest",
+    "materialize",
     "score",
+    "select",
+    "selection",
     "init",
     "open",
     "sql",

@@ -20,6 +20,8 @@ import winnow
 from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldNames, IngestReport
 from winnow.lake import Lake, LakeError
 from winnow.sql import selections as wsel
+from winnow.sql.materialize import materialize as materialize_selection
+from winnow.train.shards import ShardError
 from winnow.sql.preview import diff as diff_selections
 from winnow.sql.preview import preview as preview_selection
 from winnow.scoring import ScoreError, ScorerNotFound
@@ -352,6 +354,59 @@ def select_diff(uri: str, a: str, b: str, storage_option: Optional[list[str]] = 
               f"only {b}: {d.only_b:,}{tok(d.tokens_only_b)}", markup=False)
 
 
+class _MaterializeProgress:
+    def __init__(self, console: Console):
+        self.console = console
+
+    def start(self, total_docs: int, label: str) -> None:
+        self.bar = Progress(TextColumn(label), BarColumn(),
+                            TextColumn("{task.completed:,}/{task.total:,} docs · {task.fields[tokens]:,} tokens · {task.fields[rate]}"),
+                            TimeElapsedColumn(), console=self.console)
+        self.t0, self.tokens = time.perf_counter(), 0
+        self.task = self.bar.add_task(label, total=total_docs, tokens=0, rate="")
+        self.bar.start()
+
+    def advance(self, docs: int, tokens: int) -> None:
+        self.tokens += tokens
+        rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.update(self.task, advance=docs, tokens=self.tokens, rate=f"{rate:,.0f} tokens/s")
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+@app.command()
+def materialize(
+    uri: str,
+    name: str,
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the shards into."),
+    tokenizer: Optional[str] = typer.Option(None, help="tokenizer.json, SentencePiece .model, or HF id/path (format tokens)."),
+    format: str = typer.Option("tokens", "--format", help="tokens | parquet | jsonl"),
+    seq_len: int = typer.Option(2048, help="Training sequence length recorded for the loader."),
+    shuffle: Optional[int] = typer.Option(None, help="Shuffle with this seed (default: the selection's seed)."),
+    order: Optional[str] = typer.Option(None, help="Order by this column instead (a curriculum)."),
+    desc: bool = typer.Option(False, "--desc", help="With --order: descending."),
+    column: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Columns kept beside the text (parquet/jsonl)."),
+    shard_tokens: int = typer.Option(1 << 28, help="Tokens per shard (format tokens)."),
+    shard_docs: int = typer.Option(100_000, help="Documents per file (parquet/jsonl)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what --out holds."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Write a selection's documents as token shards (or parquet / JSON lines); resumable, byte-identical."""
+    r = materialize_selection(
+        _open(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
+        shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
+        overwrite=overwrite, progress=_MaterializeProgress(err) if progress else None,
+    )
+    resumed = f" (resumed after {r.resumed_from_shard} finished shard(s))" if r.resumed_from_shard else ""
+    if r.already:
+        resumed = " (already materialized there: nothing written)"
+    rate = r.tokens / r.seconds if r.seconds else 0
+    out.print(f"materialized {name}: {r.documents:,} documents, {r.tokens:,} tokens in {r.shards} shard(s) "
+              f"under {r.out} · {r.seconds:.1f} s · {rate:,.0f} tokens/s{resumed}", markup=False)
+
+
 FORMATS = ("table", "csv", "json", "parquet")
 
 
@@ -432,6 +487,6 @@ def _shell(con, max_rows: int) -> None:
 def main() -> None:
     try:
         app(standalone_mode=True)
-    except (LakeError, ScoreError, ScorerNotFound, wsel.SelectionError, duckdb.Error) as e:
+    except (LakeError, ScoreError, ScorerNotFound, wsel.SelectionError, ShardError, duckdb.Error) as e:
         err.print(f"error: {' '.join(str(e).split())}", markup=False)
         sys.exit(2)
