@@ -1,23 +1,43 @@
 -- Top-k under a budget. Every macro here takes a relation `rel` (a table, view or CTE name)
 -- with columns `id`, `score` and, for token budgets, `n_tokens`; it returns rel's rows that
--- are selected, plus `cum_tokens` (or `rank`). Ties in score are broken by id.
+-- are selected, plus `cum_tokens` (or `rank`). Ties in score are broken by id; NaN scores
+-- rank highest (DuckDB's order).
 --
 -- QuRating's cut: rows are taken in order until the budget is reached, and the row that
 -- reaches it is included: a row is in when the tokens before it are under the budget.
 
+-- _budget_cut(rel, budget) -> rel's columns but `_key`, + cum_tokens: the rows taken in
+-- `_key` order (descending, then id) until `budget` tokens. Only the rows that can be
+-- taken are sorted: one pass sums tokens into 4,096 equal-width bins of the finite keys and
+-- finds the lowest bin whose bins above hold the budget; rows below it cannot be reached
+-- (the rows at or above it already hold the budget), rows with non-finite or null keys are
+-- always kept. The result equals a sort of every row.
+CREATE OR REPLACE MACRO _budget_cut(rel, budget) AS TABLE
+    WITH r AS MATERIALIZED (SELECT * FROM query_table(rel)),
+    bounds AS (SELECT min(_key) AS lo, max(_key) AS hi FROM r WHERE isfinite(_key)),
+    bins AS (
+        SELECT least(floor((_key - lo) / nullif(hi - lo, 0) * 4096), 4095)::INTEGER AS bin, sum(n_tokens) AS tokens
+        FROM r, bounds WHERE isfinite(_key) GROUP BY bin),
+    cut AS (
+        SELECT coalesce(max(bin) FILTER (WHERE above >= budget), -1) AS cut_bin
+        FROM (SELECT bin, sum(tokens) OVER (ORDER BY bin DESC ROWS UNBOUNDED PRECEDING) AS above FROM bins)),
+    reachable AS (
+        SELECT r.* FROM r, bounds, cut
+        WHERE NOT coalesce(isfinite(_key), false)
+           OR coalesce(least(floor((_key - lo) / nullif(hi - lo, 0) * 4096), 4095)::INTEGER, 0) >= cut_bin)
+    SELECT * EXCLUDE (_key) FROM (
+        SELECT *, sum(n_tokens) OVER (ORDER BY _key DESC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens FROM reachable
+    ) WHERE cum_tokens - n_tokens < budget;
+
 -- top_k(rel, budget) -> rel's columns + cum_tokens: highest scores first, `budget` tokens.
 CREATE OR REPLACE MACRO top_k(rel, budget) AS TABLE
-    SELECT * FROM (
-        SELECT *, sum(n_tokens) OVER (ORDER BY score DESC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens
-        FROM query_table(rel)
-    ) WHERE cum_tokens - n_tokens < budget;
+    WITH keyed AS (SELECT *, score AS _key FROM query_table(rel))
+    SELECT * FROM _budget_cut(keyed, budget);
 
 -- bottom_k(rel, budget) -> rel's columns + cum_tokens: lowest scores first (the inverse).
 CREATE OR REPLACE MACRO bottom_k(rel, budget) AS TABLE
-    SELECT * FROM (
-        SELECT *, sum(n_tokens) OVER (ORDER BY score ASC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens
-        FROM query_table(rel)
-    ) WHERE cum_tokens - n_tokens < budget;
+    WITH keyed AS (SELECT *, -score AS _key FROM query_table(rel))
+    SELECT * FROM _budget_cut(keyed, budget);
 
 -- top_k_docs(rel, k) -> rel's columns + rank: the k highest scores.
 CREATE OR REPLACE MACRO top_k_docs(rel, k) AS TABLE
@@ -35,7 +55,6 @@ CREATE OR REPLACE MACRO bottom_k_docs(rel, k) AS TABLE
 -- `taken` (another relation with an `id` column). Chained, it mixes several criteria by
 -- token shares with duplicates removed (QuRating's mix): see README.
 CREATE OR REPLACE MACRO top_k_excluding(rel, taken, budget) AS TABLE
-    SELECT * FROM (
-        SELECT *, sum(n_tokens) OVER (ORDER BY score DESC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens
-        FROM query_table(rel) WHERE id NOT IN (SELECT id FROM query_table(taken))
-    ) WHERE cum_tokens - n_tokens < budget;
+    WITH keyed AS (
+        SELECT *, score AS _key FROM query_table(rel) WHERE id NOT IN (SELECT id FROM query_table(taken)))
+    SELECT * FROM _budget_cut(keyed, budget);

@@ -6,10 +6,9 @@
 
 -- sample_tokens(rel, tau, budget, seed) -> rel's columns + key + cum_tokens.
 CREATE OR REPLACE MACRO sample_tokens(rel, tau, budget, seed) AS TABLE
-    SELECT * FROM (
-        SELECT *, sum(n_tokens) OVER (ORDER BY key DESC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens
-        FROM (SELECT *, score / tau + gumbel(id, seed) AS key FROM query_table(rel))
-    ) WHERE cum_tokens - n_tokens < budget;
+    WITH keyed AS (
+        SELECT *, key AS _key FROM (SELECT *, score / tau + gumbel(id, seed) AS key FROM query_table(rel)))
+    SELECT * FROM _budget_cut(keyed, budget);
 
 -- sample_docs(rel, tau, k, seed) -> rel's columns + key + rank: k rows.
 CREATE OR REPLACE MACRO sample_docs(rel, tau, k, seed) AS TABLE

@@ -175,3 +175,19 @@ def test_selection_pinned_to_a_version_survives_ingest_score_and_cleanup(tmp_pat
         create(lake, "now", sql)
     with pytest.raises(SelectionError, match="`id` column"):
         create(lake, "bad", "SELECT 1 AS x")
+
+
+SPECIAL = st.sampled_from([float("nan"), float("inf"), float("-inf"), None, 0.0, 1.0, 1.0, 2.5])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.one_of(SPECIAL, st.floats(-3, 3))), min_size=1, max_size=60),
+       st.integers(0, 600))
+def test_binned_cut_equals_a_full_sort_with_ties_and_special_scores(rows, budget):
+    con = duckdb.connect()
+    load_macros(con)
+    con.execute("CREATE TABLE c (id VARCHAR, n_tokens BIGINT, score DOUBLE)")
+    con.executemany("INSERT INTO c VALUES (?, ?, ?)", [(f"d{i:03d}", n, s) for i, (n, s) in enumerate(rows)])
+    full = con.sql(f"""SELECT id FROM (SELECT id, n_tokens, sum(n_tokens) OVER (ORDER BY score DESC, id
+                       ROWS UNBOUNDED PRECEDING) AS cum FROM c) WHERE cum - n_tokens < {budget} ORDER BY id""").fetchall()
+    assert con.sql(f"SELECT id FROM top_k(c, {budget}) ORDER BY id").fetchall() == full
