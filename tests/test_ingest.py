@@ -138,6 +138,9 @@ def test_warc_responses_become_clean_documents(lake):
     assert not any(d["text"].split("\n", 1)[0].strip().isalnum() and len(d["text"].split("\n", 1)[0]) <= 5
                    and all(c in "0123456789abcdef" for c in d["text"].split("\n", 1)[0].strip()) for d in docs)
     assert not any("<div" in d["text"] or "</html>" in d["text"] for d in docs)
+    # UTF-8 pages decode as UTF-8 (charset detection alone turns some into mojibake)
+    assert not any("â€" in d["text"] or "ðŸ" in d["text"] for d in docs)
+    assert any("DALL•E" in d["text"] for d in docs)
     cc = next(d for d in docs if d["url"] == "https://creativecommons.org/")
     assert cc["text"].startswith("Better Sharing, Brighter Future")
     assert json.loads(cc["meta"])["warc_date"].startswith("20")

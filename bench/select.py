@@ -1,0 +1,195 @@
+"""Selection benchmark: re-selecting with new weights, and materializing a selection.
+
+    python bench/select.py [--rows 5000000] [--reps 7] [--mat-docs 50000] [--only reselect|materialize]
+
+1. Re-selection. A lake of --rows documents (short texts: sentences resampled from
+   ../shared/data; 10 SYNTHETIC score columns q0..q9 ~ N(0, 1) and a SYNTHETIC n_tokens
+   ~ U[50, 2000), fixed seed) is built once under bench/.cache. Each repetition draws new
+   weights and runs a weighted top-k under a token budget (5% of the lake's tokens) in
+   DuckDB over the lake, in a fresh process measured for peak RSS: once over the stored
+   columns, once over their z-scores. The peer re-selects the datatrove way: its Gopher
+   quality and repetition, C4 and FineWeb filters run again over the text. They run at
+   ~100 docs/s here, so they are timed on a sample of real documents from ../shared/data
+   and scaled per document to --rows (said in the output).
+2. Materialization. A corpus of --mat-docs documents (paragraphs of ../shared/data
+   resampled, bench/corpus.py) is ingested, a top-k selection of about half its tokens is
+   made, and `winnow materialize` writes it as GPT-2 token shards; datatrove's
+   DocumentTokenizer tokenizes the same selected documents (exported as jsonl, untimed)
+   with the same tokenizer.json on the same cores. Tokens/s and peak RSS of both.
+"""
+
+from __future__ import annotations
+
+import sys  # noqa: I001  (first: this file's folder must not shadow the stdlib `select` module)
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import date
+
+import numpy as np
+import psutil
+
+from corpus import DATA, build_corpus  # noqa: E402
+from measure import measure  # noqa: E402
+
+CACHE = HERE / ".cache"
+PY = sys.executable
+WINNOW = str(Path(PY).parent / "winnow")
+GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
+N_SCORES = 10
+BUDGET_SHARE = 0.05
+
+
+def build_score_lake(rows: int) -> Path:
+    """A lake of `rows` short real-text documents with 10 synthetic score columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    import winnow
+    from winnow.lake.columns import add_columns
+
+    root = CACHE / f"select-{rows}"
+    if (root / "done").exists():
+        return root / "lake"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    t0 = time.perf_counter()
+    lake = winnow.init(root / "lake")
+    add_columns(lake, [pa.field("n_tokens", pa.int32())] + [pa.field(f"q{j}", pa.float32()) for j in range(N_SCORES)])
+    sentences = [s for line in open(DATA / "openwebtext-1000.jsonl")
+                 for s in json.loads(line)["text"].split(". ") if 20 < len(s) < 300]
+    rng = np.random.default_rng(0)
+    step = 500_000
+    for start in range(0, rows, step):
+        n = min(step, rows - start)
+        text = pa.array([sentences[i] for i in rng.integers(0, len(sentences), n)])
+        ids = pa.array([f"syn-{i:09d}" for i in range(start, start + n)])
+        cols = {
+            "id": ids, "text": text, "source": pa.array(["synthetic"] * n), "url": pa.nulls(n, pa.string()),
+            "meta": pa.nulls(n, pa.string()), "n_chars": pc.utf8_length(text).cast(pa.int64()),
+            "n_bytes": pc.binary_length(text.cast(pa.binary())).cast(pa.int64()), "content_hash": ids,
+            "ingest_id": pa.array(["bench"] * n), "input_row": pa.array(np.arange(start, start + n)),
+            "n_tokens": pa.array(rng.integers(50, 2000, n).astype(np.int32)),
+        }
+        for j in range(N_SCORES):
+            cols[f"q{j}"] = pa.array(rng.standard_normal(n).astype(np.float32))
+        lake.append("docs", pa.table(cols, schema=lake.docs().schema))
+    (root / "done").write_text(f"{time.perf_counter() - t0:.1f}")
+    return root / "lake"
+
+
+def reselect_child(lake_path: str, reps: int) -> None:
+    """Runs in its own process: repeated weighted top-k with fresh weights; prints JSON."""
+    import winnow
+    from winnow.sql import connect
+
+    con = connect(winnow.open(lake_path))
+    total = con.sql("SELECT sum(n_tokens) FROM docs").fetchall()[0][0]
+    budget = int(total * BUDGET_SHARE)
+    rng = np.random.default_rng(123)
+    out = {"budget": budget, "total_tokens": int(total), "plain": [], "zscore": []}
+    for rep in range(reps):
+        w = rng.dirichlet(np.ones(N_SCORES))
+        for kind in ("plain", "zscore"):
+            term = "q{j}" if kind == "plain" else "zscore(q{j})"
+            expr = " + ".join(f"{w[j]:.6f} * {term.format(j=j)}" for j in range(N_SCORES))
+            sql = (f"WITH c AS (SELECT id, n_tokens, {expr} AS score FROM docs) "
+                   f"SELECT count(*) AS docs, sum(n_tokens) AS tokens FROM top_k(c, {budget})")
+            t0 = time.perf_counter()
+            docs, tokens = con.sql(sql).fetchall()[0]
+            out[kind].append(time.perf_counter() - t0)
+            out["docs"], out["tokens"] = docs, int(tokens)
+    print(json.dumps(out))
+
+
+def reselect(rows: int, reps: int, sample_docs: int) -> None:
+    t0 = time.perf_counter()
+    lake = build_score_lake(rows)
+    print(f"lake: {rows:,} documents, {N_SCORES} synthetic score columns + synthetic n_tokens "
+          f"(ready in {time.perf_counter() - t0:.1f} s) at {lake}")
+    m = measure([PY, __file__, "--child", str(lake), "--reps", str(reps)])
+    r = json.loads(m["stdout"].strip().splitlines()[-1])
+    plain, z = statistics.median(r["plain"]), statistics.median(r["zscore"])
+    print(f"winnow: weighted top-k of {r['budget']:,} tokens ({BUDGET_SHARE:.0%}) over {N_SCORES} columns, "
+          f"{reps} new weight vectors: median {plain:.3f} s (stored columns), {z:.3f} s (z-scores); "
+          f"selects {r['docs']:,} docs; peak RSS {m['peak_rss'] / 2**20:,.0f} MB (whole process)")
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = Path(tmp) / "sample.jsonl"
+        lines = []
+        for name in ("openwebtext-1000.jsonl", "c4-sample-449.jsonl", "github-sample-50.jsonl"):
+            lines += open(DATA / name).read().splitlines()
+        sample.write_text("\n".join(lines[:sample_docs]) + "\n")
+        peer = json.loads(measure([PY, str(HERE / "peers" / "datatrove_filters.py"), str(sample)])["stdout"].splitlines()[-1])
+    scaled = rows / peer["docs_per_s"]
+    print(f"datatrove: its 4 quality filters re-run over the text: {peer['docs_per_s']:,.0f} docs/s on "
+          f"{peer['documents']:,} real documents of ../shared/data (timed on that sample, scaled per document): "
+          f"{scaled:,.0f} s for {rows:,} documents")
+    print(f"ratio datatrove/winnow re-selection time: {scaled / plain:,.0f}x (stored columns), "
+          f"{scaled / z:,.0f}x (z-scores); goal: winnow <= 1 s median, <= 1024 MB peak RSS")
+
+
+def materialize_bench(n_docs: int) -> None:
+    import winnow
+
+    corpus = CACHE / f"corpus-{n_docs}-0"
+    build_corpus(corpus, n_docs=n_docs, n_shards=4, seed=0)
+    root = CACHE / f"materialize-{n_docs}"
+    lake_path = root / "lake"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        lake = winnow.init(lake_path)
+        winnow.ingest(lake, [str(corpus)])
+        half = winnow.sql(lake, "SELECT sum(n_bytes) // 8 AS t FROM docs")["t"][0].as_py()
+        winnow.select(lake, "half", "WITH c AS (SELECT id, n_bytes // 4 AS n_tokens, n_chars AS score FROM docs) "
+                                    f"SELECT id FROM top_k(c, {half})")
+        winnow.materialize(lake, "half", root / "jsonl", format="jsonl", shard_docs=max(n_docs // 8, 1))
+        (root / "done").touch()
+    selected = sum(1 for p in (root / "jsonl").glob("part-*.jsonl") for _ in open(p))
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        w = measure([WINNOW, "materialize", str(lake_path), "half", "--out", f"{tmp}/winnow", "--tokenizer", GPT2,
+                     "--no-progress"])
+        tokens = json.loads((Path(tmp) / "winnow" / "manifest.json").read_text())["tokens"]
+        d = measure([PY, str(HERE / "peers" / "datatrove_tokenize.py"), str(root / "jsonl"), f"{tmp}/dt", GPT2,
+                     "--workers", "2"])
+        dt_tokens = json.loads(d["stdout"].strip().splitlines()[-1])["tokens"]
+    wr, dr = tokens / w["seconds"], dt_tokens / d["seconds"]
+    print(f"selection: {selected:,} of {n_docs:,} documents (bench/corpus.py, paragraphs resampled from ../shared/data)")
+    print(f"winnow materialize: {tokens:,} tokens in {w['seconds']:.1f} s = {wr:,.0f} tokens/s, "
+          f"peak RSS {w['peak_rss'] / 2**20:,.0f} MB (BOS+EOS per document, shuffled, GPT-2 tokenizer.json)")
+    print(f"datatrove DocumentTokenizer: {dt_tokens:,} tokens in {d['seconds']:.1f} s = {dr:,.0f} tokens/s, "
+          f"peak RSS {d['peak_rss'] / 2**20:,.0f} MB (EOS per document, 2 workers, same tokenizer)")
+    print(f"ratio winnow/datatrove tokens/s: {wr / dr:.2f} (goal >= 1)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--sample-docs", type=int, default=1000)
+    ap.add_argument("--mat-docs", type=int, default=50_000)
+    ap.add_argument("--only", choices=["reselect", "materialize"])
+    ap.add_argument("--child")
+    a = ap.parse_args()
+    if a.child:
+        reselect_child(a.child, a.reps)
+        return
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+          f"{platform.machine()}, {date.today()}")
+    if a.only in (None, "reselect"):
+        reselect(a.rows, a.reps, a.sample_docs)
+    if a.only in (None, "materialize"):
+        materialize_bench(a.mat_docs)
+
+
+if __name__ == "__main__":
+    main()
