@@ -1,4 +1,5 @@
-"""DuckDB over the lake: `docs`, `rejects` and the catalog's `ingests`, `metrics` as tables.
+"""DuckDB over the lake: `docs`, `rejects` and the catalog's `ingests`, `metrics`,
+`selections` as tables; the macro library loaded.
 
 `docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
 projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
@@ -39,6 +40,7 @@ def connect(lake: Lake, version: int | str | None = None) -> duckdb.DuckDBPyConn
     con.register("rejects", lake.dataset("rejects"))
     con.register("ingests", catalog.ingests(lake))
     con.register("metrics", catalog.metrics(lake))
+    con.register("selections", catalog.latest(lake.dataset("selections").to_table(), "name"))
     return con
 
 
