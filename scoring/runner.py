@@ -93,7 +93,10 @@ def score(
     fields = scorer.outputs()
     names = [f.name for f in fields]
     report = MetricReport(scorer=cls.name, version=cls.version, columns=names)
-    params_json = json.dumps(params, sort_keys=True, default=str)
+    # What a column depends on: the parameters, and the identity of files behind them (a
+    # tokenizer's or a model's hash) where the scorer can tell it.
+    identity = {**params, "fingerprint": scorer.fingerprint()} if hasattr(scorer, "fingerprint") else params
+    params_json = json.dumps(identity, sort_keys=True, default=str)
     _check_ownership(lake, cls, params_json, names, replace)
     if replace:
         drop_columns(lake, names)

@@ -76,9 +76,7 @@ class Tokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, no special tokens added; native threads where the library has them."""
         if self.kind == "tokenizers":
-            return [e.ids for e in self.impl.encode_batch_fast(texts, add_special_tokens=False)] \
-                if hasattr(self.impl, "encode_batch_fast") else \
-                [e.ids for e in self.impl.encode_batch(texts, add_special_tokens=False)]
+            return [e.ids for e in self.impl.encode_batch(texts, add_special_tokens=False)]
         if self.kind == "sentencepiece":
             return self.impl.encode(texts, num_threads=self.threads)
         return self.impl(texts, add_special_tokens=False)["input_ids"]
@@ -99,21 +97,28 @@ def _first_token(tok, names) -> int | None:
     return None
 
 
+def _from_json(path: str):
+    """A tokenizers.Tokenizer without the truncation or padding its file may carry (a model
+    folder's tokenizer.json often truncates at 128 or 512 tokens)."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    tok = HFTokenizer.from_file(path)
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
 def load_tokenizer(spec: str | os.PathLike) -> Tokenizer:
     """A tokenizer from a tokenizer.json, a SentencePiece .model, or an HF id/folder."""
     spec = os.fspath(spec)
     if spec.endswith(".json") and os.path.isfile(spec):
-        from tokenizers import Tokenizer as HFTokenizer
-
-        return Tokenizer(spec, "tokenizers", HFTokenizer.from_file(spec))
+        return Tokenizer(spec, "tokenizers", _from_json(spec))
     if spec.endswith(".model") and os.path.isfile(spec):
         import sentencepiece
 
         return Tokenizer(spec, "sentencepiece", sentencepiece.SentencePieceProcessor(model_file=spec))
     if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "tokenizer.json")):
-        from tokenizers import Tokenizer as HFTokenizer
-
-        return Tokenizer(spec, "tokenizers", HFTokenizer.from_file(os.path.join(spec, "tokenizer.json")))
+        return Tokenizer(spec, "tokenizers", _from_json(os.path.join(spec, "tokenizer.json")))
     try:
         from transformers import AutoTokenizer
     except ImportError as e:
