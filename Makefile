@@ -32,6 +32,17 @@ quickstart: install
 	$(BIN)/winnow info $(DEMO)
 	$(BIN)/winnow sql $(DEMO) "SELECT source, count(*) AS docs, round(avg(n_chars)) AS avg_chars, count(url) AS with_url FROM docs GROUP BY source ORDER BY docs DESC"
 	$(BIN)/winnow sql $(DEMO) "SELECT id, url, n_chars, left(text, 60) AS starts FROM docs WHERE url ILIKE '%creativecommons%' ORDER BY n_chars DESC LIMIT 5"
+	# score: one column per metric, the text never rewritten
+	$(BIN)/winnow score $(DEMO) rps gopher lang
+	$(BIN)/winnow score $(DEMO) tokens --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model
+	$(BIN)/winnow sql $(DEMO) "SELECT source, lang, count(*) AS docs, sum(n_tokens) AS tokens, round(avg(rps_doc_frac_unique_words), 3) AS uniq_words, round(avg(gopher_dup_line_frac), 3) AS dup_lines FROM docs GROUP BY ALL HAVING docs > 5 ORDER BY docs DESC"
+	# select: a Meta-rater-style and a QuRating-style selection, pinned to this lake version
+	$(BIN)/winnow select create $(DEMO) metarater-style --sql sql/examples/quickstart-metarater.sql
+	$(BIN)/winnow select create $(DEMO) qurating-style --sql sql/examples/quickstart-qurating.sql --seed 42
+	$(BIN)/winnow select preview $(DEMO) metarater-style
+	$(BIN)/winnow select diff $(DEMO) metarater-style qurating-style
+	# materialize: token shards for training
+	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --overwrite
 
 bench: install
 	$(BIN)/python bench/ingest.py
