@@ -1,0 +1,117 @@
+"""Ingestion benchmark: winnow vs datatrove on the same corpus, cores and python.
+
+    python bench/ingest.py [--docs 1000000] [--shards 8] [--workers 2] [--seed 0]
+                           [--only winnow|datatrove] [--keep]
+
+Builds (or reuses) a corpus of paragraphs resampled from ../shared/data under
+bench/.cache/corpus-<docs>-<seed>/, then measures, each as a subprocess on the same input:
+  winnow:    winnow init <tmp>/lake; winnow ingest <tmp>/lake <corpus> --workers N  (ingest timed)
+  datatrove: bench/peers/datatrove_ingest.py (JsonlReader -> ParquetWriter, N workers)
+and prints seconds, docs/s, MB/s (input MB / s), CPU seconds and peak RSS of the process
+tree (CPU time helps when other jobs share the cores: wall time is what is judged), and the
+ratio against the goal (winnow >= 1.5x datatrove's docs/s, winnow peak RSS <= 2048 MB).
+"""
+
+import os
+import sys
+
+# python puts bench/ first on sys.path; bench/select.py would then shadow the stdlib module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psutil  # noqa: E402
+
+HERE = Path(_HERE)
+from corpus import build_corpus, describe  # noqa: E402
+from measure import measure  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def warm(paths) -> None:
+    """Read the corpus once so both systems start from the same (warm) page cache."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def run_winnow(corpus: Path, tmp: Path, workers: int) -> dict:
+    winnow = str(BIN / "winnow")
+    lake = str(tmp / "lake")
+    subprocess.run([winnow, "init", lake], check=True, capture_output=True)
+    r = measure([winnow, "ingest", lake, str(corpus), "--workers", str(workers), "--no-progress"])
+    m = re.search(r"written ([\d,]+)", r["stdout"].splitlines()[-1] if r["stdout"].strip() else "")
+    r["documents"] = int(m.group(1).replace(",", "")) if m else None
+    return r
+
+
+def run_datatrove(corpus: Path, tmp: Path, workers: int) -> dict:
+    peer = HERE / "peers" / "datatrove_ingest.py"
+    r = measure([sys.executable, str(peer), str(corpus), str(tmp / "datatrove"), "--workers", str(workers)])
+    r["documents"] = json.loads(r["stdout"].strip().splitlines()[-1])["documents"]
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="winnow vs datatrove ingestion benchmark")
+    ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=["winnow", "datatrove"])
+    ap.add_argument("--keep", action="store_true", help="keep the temporary outputs")
+    a = ap.parse_args()
+
+    corpus = HERE / ".cache" / f"corpus-{a.docs}-{a.seed}"
+    if a.shards != 8:
+        corpus = corpus.with_name(corpus.name + f"-{a.shards}")
+    shards = build_corpus(corpus, a.docs, a.shards, a.seed)
+    info = describe(corpus)
+    mb = info["bytes"] / 1e6
+
+    vm = psutil.virtual_memory().total / 2**30
+    print(f"machine: {os.cpu_count()} cores, {vm:.1f} GiB RAM, {platform.platform()}, "
+          f"python {platform.python_version()}, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+          f"1-min load average {os.getloadavg()[0]:.2f} before the runs")
+    print(f"input:   {a.docs:,} documents, {a.shards} jsonl shards, {mb:,.1f} MB "
+          f"({info['bytes'] / a.docs / 1e3:.2f} KB/doc), {info['how']}; workers={a.workers}")
+
+    systems = {"winnow": run_winnow, "datatrove": run_datatrove}
+    if a.only:
+        systems = {a.only: systems[a.only]}
+    tmp = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
+    results = {}
+    try:
+        for name, fn in systems.items():
+            warm(shards)
+            r = results[name] = fn(corpus, tmp, a.workers)
+            docs = r["documents"]
+            note = "" if docs == a.docs else f"  [documents written: {docs}, expected {a.docs}]"
+            print(f"{name:10s} {r['seconds']:8.1f} s  {a.docs / r['seconds']:10,.0f} docs/s  "
+                  f"{mb / r['seconds']:7.1f} MB/s  cpu {r['cpu_seconds']:6.1f} s  peak RSS {r['peak_rss'] / 2**20:7,.0f} MB{note}", flush=True)
+    finally:
+        if a.keep:
+            print(f"outputs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    if len(results) == 2:
+        ratio = results["datatrove"]["seconds"] / results["winnow"]["seconds"]
+        print(f"ratio winnow/datatrove docs/s: {ratio:.2f} (goal >= 1.5)")
+    if "winnow" in results:
+        print(f"winnow peak RSS: {results['winnow']['peak_rss'] / 2**20:,.0f} MB (goal <= 2048)")
+
+
+if __name__ == "__main__":
+    main()

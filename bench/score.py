@@ -1,0 +1,136 @@
+"""Scoring benchmark: heuristic scorers against datatrove's filters; bytes per added column.
+
+    python bench/score.py [--docs 200000] [--peer-docs 20000] [--workers 2]
+
+1. A corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data resampled
+   with a fixed seed) is ingested once (cached under bench/.cache). `winnow score` runs
+   each heuristic scorer (rps, gopher, c4, fineweb) over all of it on --workers processes,
+   each run timed as a whole command (start-up and commits included).
+2. The peer: datatrove's GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter +
+   FineWebQualityFilter on the same documents. It runs at about 100 docs/s here, so it is
+   timed on the first --peer-docs documents of the same corpus, on one process per core
+   (the sample split in halves), and compared per document with winnow's gopher + c4 +
+   fineweb (the same statistics).
+3. Bytes written when a float32 column is added to every row (via import-scores), scaled
+   to 1M documents, and a check that no existing data file changed.
+"""
+
+from __future__ import annotations
+
+import sys  # noqa: I001  (first: this file's folder must not shadow the stdlib `select` module)
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import date
+
+import numpy as np
+import psutil
+
+from corpus import build_corpus  # noqa: E402
+from measure import measure  # noqa: E402
+
+CACHE = HERE / ".cache"
+PY = sys.executable
+WINNOW = str(Path(PY).parent / "winnow")
+HEURISTICS = ("rps", "gopher", "c4", "fineweb")
+DATATROVE_TWINS = ("gopher", "c4", "fineweb")
+
+
+def lake_for(n_docs: int) -> tuple[Path, Path]:
+    import winnow
+
+    corpus = CACHE / f"corpus-{n_docs}-0"
+    build_corpus(corpus, n_docs=n_docs, n_shards=4, seed=0)
+    root = CACHE / f"score-{n_docs}"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        winnow.ingest(winnow.init(root / "lake"), [str(corpus)])
+        (root / "done").touch()
+    return root / "lake", corpus
+
+
+def files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=200_000)
+    ap.add_argument("--peer-docs", type=int, default=20_000)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    import winnow
+
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+          f"{platform.machine()}, {date.today()}")
+    lake_path, corpus = lake_for(a.docs)
+    lake = winnow.open(lake_path)
+    n = lake.docs().count_rows()
+    mb = winnow.sql(lake, "SELECT sum(n_bytes) AS b FROM docs")["b"][0].as_py() / 1e6
+    print(f"input: {n:,} documents, {mb:,.0f} MB of text (bench/corpus.py: paragraphs of ../shared/data resampled, seed 0)")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        work = Path(tmp) / "lake"
+        shutil.copytree(lake_path, work)
+        seconds = {}
+        for scorer in HEURISTICS:
+            m = measure([WINNOW, "score", str(work), scorer, "--workers", str(a.workers), "--no-progress"])
+            seconds[scorer] = m["seconds"]
+            print(f"winnow {scorer:8s}: {n / m['seconds']:8,.0f} docs/s, {mb / m['seconds']:6.1f} MB/s "
+                  f"({m['seconds']:.1f} s, peak RSS {m['peak_rss'] / 2**20:,.0f} MB)")
+        twin = sum(seconds[s] for s in DATATROVE_TWINS)
+        print(f"winnow gopher + c4 + fineweb: {n / twin:,.0f} docs/s")
+
+        sample = Path(tmp) / "sample"
+        sample.mkdir()
+        lines = []
+        for shard in sorted(corpus.glob("shard-*.jsonl")):
+            with open(shard) as f:
+                for line in f:
+                    lines.append(line)
+                    if len(lines) >= a.peer_docs:
+                        break
+            if len(lines) >= a.peer_docs:
+                break
+        half = len(lines) // a.workers + 1
+        parts = []
+        for w in range(a.workers):
+            p = sample / f"part-{w}.jsonl"
+            p.write_text("".join(lines[w * half:(w + 1) * half]))
+            parts.append(p)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([PY, str(HERE / "peers" / "datatrove_filters.py"), str(p)], stdout=subprocess.PIPE,
+                                  text=True) for p in parts]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        wall = time.perf_counter() - t0
+        peer_rate = sum(r["documents"] for r in results) / max(r["seconds"] for r in results)
+        print(f"datatrove 4 filters: {peer_rate:,.0f} docs/s on the first {len(lines):,} documents of the same corpus "
+              f"({a.workers} processes, {wall:.0f} s wall; timed on that sample, compared per document)")
+        print(f"ratio winnow (gopher + c4 + fineweb) / datatrove docs/s: {n / twin / peer_rate:,.1f}x (goal >= 10x)")
+
+        before = files(work)
+        ids = lake.docs().to_table(columns=["id"])["id"]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"id": ids, "bench_score": pa.array(np.random.default_rng(0).random(len(ids)),
+                                                                          pa.float32())}), Path(tmp) / "s.parquet")
+        winnow.import_scores(winnow.open(work), str(Path(tmp) / "s.parquet"))
+        after = files(work)
+        changed = [f for f, size in before.items() if after.get(f) != size and "/data/" in f]
+        added = sum(size for f, size in after.items() if f not in before)
+        print(f"adding one float32 column to {n:,} rows wrote {added / 1e6:.2f} MB = {added / n * 1e6 / 1e6:.2f} MB per 1M "
+              f"documents (goal <= 5 MB; manifests and catalog included); data files rewritten: {len(changed)}")
+
+
+if __name__ == "__main__":
+    main()
