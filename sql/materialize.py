@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from winnow.lake import Lake
 from winnow.lake.version import WINNOW_VERSION
-from winnow.train.shards import FORMAT, FORMAT_VERSION, ShardWriter, dtype_for
+from winnow.train.shards import FORMAT, FORMAT_VERSION, ShardWriter, dtype_for, file_sha256
 from winnow.train.tokenizer import load_tokenizer
 
 from .connection import load_macros
@@ -256,17 +256,10 @@ def _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress) -
                 for row in table.to_pylist():
                     f.write(orjson.dumps(row, default=str) + b"\n")
         os.replace(tmp, out / name)
-        shards.append({"file": name, "documents": end - pos, "sha256": _sha256(out / name)})
+        shards.append({"file": name, "documents": end - pos, "sha256": file_sha256(out / name)})
         _record(out, plan, shards)
         if progress:
             progress.advance(end - pos, 0)
         pos, index = end, index + 1
     return shards
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tokenizer import file_sha256
+
 FORMAT = "winnow-tokens"
 FORMAT_VERSION = 1
 
@@ -139,7 +141,7 @@ def open_shards(root: str | os.PathLike, tokenizer=None, dtype: str | None = Non
         size = path.stat().st_size if path.is_file() else -1
         if size != entry["tokens"] * dt.itemsize:
             raise ShardError(f"{path}: {size} bytes, but the manifest says {entry['tokens']} tokens of {dt.name}")
-        if verify and _sha256(path) != entry["sha256"]:
+        if verify and file_sha256(path) != entry["sha256"]:
             raise ShardError(f"{path}: checksum mismatch")
         offs = np.load(root / entry["file"].replace(".bin", ".idx.npy"))
         if len(offs) != entry["documents"] + 1 or offs[-1] != entry["tokens"]:
@@ -148,10 +150,3 @@ def open_shards(root: str | os.PathLike, tokenizer=None, dtype: str | None = Non
         offsets.append(offs)
     return Shards(root, m, tokens, offsets)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()

@@ -34,14 +34,19 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 StorageOption = typer.Option(None, "--storage-option", "-o", help="KEY=VALUE passed to the object store (repeatable).")
 
 
-def _options(pairs: Optional[list[str]]) -> dict[str, str]:
+def _pairs(pairs: Optional[list[str]], what: str = "option") -> dict[str, str]:
+    """KEY=VALUE strings as a dict."""
     options = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise typer.BadParameter(f"storage option {pair!r} is not KEY=VALUE")
+            raise typer.BadParameter(f"{what} {pair!r} is not KEY=VALUE")
         options[key] = value
     return options
+
+
+def _options(pairs: Optional[list[str]]) -> dict[str, str]:
+    return _pairs(pairs, "storage option")
 
 
 def _open(uri: str, pairs) -> Lake:
@@ -208,13 +213,7 @@ class _RowProgress:
 
 
 def _params(pairs: Optional[list[str]]) -> dict:
-    params = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"parameter {pair!r} is not KEY=VALUE")
-        params[key] = value
-    return params
+    return _pairs(pairs, "parameter")
 
 
 @app.command()
