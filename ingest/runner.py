@@ -116,6 +116,7 @@ def ingest(
     tasks: list[worker.Task] = []
     seen_fingerprints: dict[str, str] = {}
     running_rows: list[dict] = []
+    known = catalog.ingests_by_fingerprint(lake)
     for inp in inputs:
         r = FileReport(input=inp.uri)
         report.files.append(r)
@@ -128,7 +129,7 @@ def ingest(
             r.status, r.note = "skipped", f"same bytes as {seen_fingerprints[fp]} in this run"
             continue
         seen_fingerprints[fp] = inp.uri
-        earlier = catalog.find_by_fingerprint(lake, fp)
+        earlier = known.get(fp, [])
         start_row = 0
         a = _Active(inp, source or inp.source, r, fp, datetime.now(timezone.utc))
         if earlier and earlier[0]["status"] == "done":

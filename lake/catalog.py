@@ -53,10 +53,9 @@ def metric(lake: Lake, name: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def find_by_fingerprint(lake: Lake, fingerprint: str) -> list[dict]:
-    """Ingests of an input with these bytes: done ones first."""
-    table = ingests(lake)
-    if table.num_rows == 0:
-        return []
-    rows = table.filter(pc.equal(table["fingerprint"], fingerprint)).to_pylist()
-    return sorted(rows, key=lambda r: r["status"] != "done")
+def ingests_by_fingerprint(lake: Lake) -> dict[str, list[dict]]:
+    """Every ingest's latest state, grouped by the fingerprint of its input: done ones first."""
+    groups: dict[str, list[dict]] = {}
+    for row in ingests(lake).to_pylist():
+        groups.setdefault(row["fingerprint"], []).append(row)
+    return {fp: sorted(rows, key=lambda r: r["status"] != "done") for fp, rows in groups.items()}

@@ -9,7 +9,7 @@ scoring/scorers/, one file each, and are listed in scoring/registry.py.
 from .import_scores import ImportReport, import_scores
 from .registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, resolve
 from .runner import MetricReport, Progress, ScoreError, score
-from .scorer import Scorer
+from .scorer import Scorer, TextStatsScorer
 
 __all__ = [
     "BUILTINS",
@@ -19,6 +19,7 @@ __all__ = [
     "Progress",
     "ScoreError",
     "Scorer",
+    "TextStatsScorer",
     "ScorerNotFound",
     "import_scores",
     "names",

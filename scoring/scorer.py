@@ -48,3 +48,25 @@ class Scorer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, params={self.params!r})"
+
+
+class TextStatsScorer(Scorer):
+    """A scorer whose `stats(text)` returns one value per declared field, in order.
+
+    Subclasses set `fields` (name, Arrow type) and `stats`; batching, the transpose into
+    columns and the types are done here once.
+    """
+
+    fields: ClassVar[list[tuple[str, pa.DataType]]]
+
+    @staticmethod
+    def stats(text: str) -> tuple:
+        raise NotImplementedError
+
+    def outputs(self) -> list[pa.Field]:
+        return [pa.field(name, typ) for name, typ in self.fields]
+
+    def score(self, batch: pa.RecordBatch):
+        rows = [self.stats(t or "") for t in batch.column("text").to_pylist()]
+        columns = list(zip(*rows)) if rows else [() for _ in self.fields]
+        return {name: pa.array(col, type=typ) for (name, typ), col in zip(self.fields, columns)}

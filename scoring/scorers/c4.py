@@ -18,7 +18,7 @@ import re
 
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.scoring.scorer import TextStatsScorer
 from winnow.scoring.text import sentences
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -65,15 +65,9 @@ def c4_stats(text: str) -> tuple:
             kept_chars / len(text) if text else float("nan"))
 
 
-class C4Signals(Scorer):
+class C4Signals(TextStatsScorer):
     name = "c4"
     version = "1"
     inputs = ("text",)
-
-    def outputs(self) -> list[pa.Field]:
-        return [pa.field(name, typ) for name, typ in FIELDS]
-
-    def score(self, batch: pa.RecordBatch):
-        rows = [c4_stats(t or "") for t in batch.column("text").to_pylist()]
-        columns = list(zip(*rows)) if rows else [[] for _ in FIELDS]
-        return {name: pa.array(col, type=typ) for (name, typ), col in zip(FIELDS, columns)}
+    fields = FIELDS
+    stats = staticmethod(c4_stats)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.scoring.scorer import TextStatsScorer
 from winnow.scoring.text import TERMINALS, find_duplicates, words
 
 SHORT_LINE = 30
@@ -39,15 +39,9 @@ def fineweb_stats(text: str) -> tuple:
     )
 
 
-class FineWebSignals(Scorer):
+class FineWebSignals(TextStatsScorer):
     name = "fineweb"
     version = "1"
     inputs = ("text",)
-
-    def outputs(self) -> list[pa.Field]:
-        return [pa.field(name, pa.float32()) for name in FIELDS]
-
-    def score(self, batch: pa.RecordBatch):
-        rows = [fineweb_stats(t or "") for t in batch.column("text").to_pylist()]
-        columns = list(zip(*rows)) if rows else [[] for _ in FIELDS]
-        return {name: pa.array(col, type=pa.float32()) for name, col in zip(FIELDS, columns)}
+    fields = [(name, pa.float32()) for name in FIELDS]
+    stats = staticmethod(fineweb_stats)

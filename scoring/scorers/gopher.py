@@ -28,7 +28,7 @@ from itertools import accumulate
 
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.scoring.scorer import TextStatsScorer
 from winnow.scoring.text import find_duplicates, is_symbol_word, words
 
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
@@ -124,15 +124,9 @@ def dup_ngram_series(ids: list[int], prefix: list[int]) -> list[int]:
     return out
 
 
-class GopherSignals(Scorer):
+class GopherSignals(TextStatsScorer):
     name = "gopher"
     version = "1"
     inputs = ("text",)
-
-    def outputs(self) -> list[pa.Field]:
-        return [pa.field(name, typ) for name, typ in FIELDS]
-
-    def score(self, batch: pa.RecordBatch):
-        rows = [gopher_stats(t or "") for t in batch.column("text").to_pylist()]
-        columns = list(zip(*rows)) if rows else [[] for _ in FIELDS]
-        return {name: pa.array(col, type=typ) for (name, typ), col in zip(FIELDS, columns)}
+    fields = FIELDS
+    stats = staticmethod(gopher_stats)
