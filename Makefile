@@ -42,10 +42,16 @@ quickstart: install
 	$(BIN)/winnow select preview $(DEMO) metarater-style
 	$(BIN)/winnow select diff $(DEMO) metarater-style qurating-style
 	# materialize: token shards for training
-	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --overwrite
+	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --shard-tokens 100000 --overwrite
+	# train: the real torchtitan Trainer, tiny flavor, on the CPU (the last shard held out for validation loss);
+	# on GPUs: --flavor metarater-1.3b (see the README for multi-node)
+	$(BIN)/winnow train $(DEMO) $(DEMO)/shards/metarater-style --flavor tiny --steps 20 --ngpu 0 --out $(DEMO)/runs/tiny --metrics.disable_color_printing
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/score.py
+	$(BIN)/python bench/select.py
+	$(BIN)/python bench/loader.py
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

@@ -153,6 +153,8 @@ def materialize(
         "format_version": FORMAT_VERSION,
         **plan,
         "dtype": dtype_for(tok.vocab_size).name if tok else None,
+        # where the tokenizer was read from (not part of the plan: the sha256 is its identity)
+        "tokenizer_path": None if tok is None else (os.path.abspath(tok.spec) if os.path.exists(tok.spec) else tok.spec),
         "documents": sum(s["documents"] for s in shards),
         "tokens": sum(s.get("tokens", 0) for s in shards),
         "shards": shards,

@@ -406,6 +406,55 @@ def materialize(
               f"under {r.out} · {r.seconds:.1f} s · {rate:,.0f} tokens/s{resumed}", markup=False)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    uri: str,
+    source: str = typer.Argument(..., metavar="SELECTION_OR_SHARD_DIR", help="A selection in the lake, or a shard folder."),
+    flavor: str = typer.Option("tiny", help="tiny | metarater-1.3b"),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: the flavor's)."),
+    ngpu: Optional[int] = typer.Option(None, help="GPUs per node (default: all visible; 0: the CPU smoke path)."),
+    nnodes: int = typer.Option(1, help="Nodes (with --rdzv-endpoint; run the same command on every node)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="HOST:PORT of the first node, for --nnodes > 1."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer (default: the one the shards were made with)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder: checkpoints, logs (default runs/NAME-FLAVOR)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the torchrun command and stop."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Pretrain with torchtitan on a selection or shard folder; extra --section.key args go to torchtitan.
+
+    Running the same command again resumes from the run folder's last checkpoint."""
+    from winnow.train import launch
+
+    if flavor not in launch.FLAVORS:
+        raise typer.BadParameter(f"flavor {flavor!r}: use one of {', '.join(launch.FLAVORS)}")
+    run_dir = out_dir or Path("runs") / f"{Path(source).name}-{flavor}"
+    if ngpu is None:
+        import torch
+
+        ngpu = torch.cuda.device_count()
+    shards, tok = launch.prepare_shards(uri, source, run_dir, tokenizer, launch.FLAVORS[flavor][2],
+                                        _options(storage_option))
+    cmd = launch.command(flavor, shards, tok, run_dir, steps, ngpu, nnodes, rdzv_endpoint, ctx.args)
+    err.print("$ " + " ".join(cmd), markup=False)
+    if dry_run:
+        return
+    report = launch.run(cmd, run_dir, shards, echo=lambda line: err.print(line, markup=False, highlight=False))
+    if report.returncode != 0:
+        err.print(f"error: training exited with status {report.returncode}; the log is {run_dir / 'train.log'}",
+                  markup=False)
+        raise typer.Exit(report.returncode)
+    if not report.losses:
+        out.print(f"trained: no step ran (already at the last step? see {run_dir / 'train.log'})")
+        return
+    first, last = min(report.losses), max(report.losses)
+    val = max(report.validation) if report.validation else None
+    out.print(f"trained {flavor} on {shards}: steps {first}-{last}, loss {report.losses[first]:.4f} -> "
+              f"{report.losses[last]:.4f}" + (f", validation loss {report.validation[val]:.4f} (step {val})" if val else "")
+              + (f", {sum(report.tps) / len(report.tps):,.0f} tokens/s per rank" if report.tps else "")
+              + f"; checkpoints in {run_dir / 'checkpoint'}", markup=False)
+
+
 FORMATS = ("table", "csv", "json", "parquet")
 
 
