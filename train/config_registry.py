@@ -105,7 +105,8 @@ def _trainer(spec: ModelSpec, *, lr: float, warmup: int, steps: int, seq_len: in
                                                                      infinite=False)),
         metrics=MetricsProcessor.Config(log_freq=log_every),
         parallelism=ParallelismConfig(),
-        checkpoint=CheckpointManager.Config(enable=True, interval=ckpt_every, last_save_model_only=False),
+        checkpoint=CheckpointManager.Config(enable=True, interval=ckpt_every, last_save_model_only=False,
+                                            initial_load_model_only=False),
         activation_checkpoint=SelectiveAC.Config(),
         dump_folder="./outputs",
     )
