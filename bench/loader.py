@@ -29,7 +29,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(H
 import argparse
 import json
 import platform
-import re
 import shutil
 import subprocess
 import tempfile
@@ -127,8 +126,9 @@ def trainer_tokens_per_s(shards: Path, steps: int) -> float | None:
                               capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
-    tps = [int(t.replace(",", "")) for t in re.findall(r"(?<!validate )step:\s*\d+.*?tps:\s*([0-9,]+)", proc.stderr)]
-    tps = sorted(tps[1:])
+    from winnow.train.launch import TrainReport
+
+    tps = sorted(TrainReport([], "", "").read(proc.stderr).tps[1:])
     return float(tps[len(tps) // 2])
 
 

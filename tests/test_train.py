@@ -4,13 +4,13 @@ exact resume), the metarater-1.3b config, and the real torchtitan Trainer on the
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
 import torch
 
 import winnow
+from winnow.train.launch import TrainReport
 from winnow.train.shards import ShardError, open_shards
 
 from .conftest import C4, GITHUB, OWT, SHARED, cli
@@ -163,9 +163,18 @@ def test_metarater_1_3b_is_the_model_card():
     assert cfg.training.global_batch_size * cfg.training.seq_len == 4_194_304
 
 
-def losses(text: str) -> dict[int, float]:
-    return {int(s): float(v) for s, v in re.findall(r"(?<!validate )step:\s*(\d+)\s+loss:\s*([0-9.]+)",
-                                                    re.sub(r"\x1b\[[0-9;]*m", "", text))}
+def test_the_launchers_flavor_table_matches_the_config_functions():
+    from winnow.train import config_registry, launch
+
+    assert set(launch.FLAVORS) == set(config_registry.FLAVORS)
+    for name, (fn, vocab, seq_len) in launch.FLAVORS.items():
+        assert getattr(config_registry, fn) is config_registry.FLAVORS[name]
+        cfg = config_registry.FLAVORS[name]()
+        assert (cfg.model_spec.model.vocab_size, cfg.training.seq_len) == (vocab, seq_len)
+
+
+def losses(log: str) -> dict[int, float]:
+    return TrainReport([], "", "").read(log).losses
 
 
 def test_cpu_training_with_the_real_trainer_learns_and_resumes_exactly(lake, tmp_path):

@@ -22,14 +22,15 @@ from pathlib import Path
 
 from .shards import ShardError, read_manifest
 
-# flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length)
+# flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length);
+# written out so the launcher need not import torchtitan (~7 s); a test keeps it equal to
+# what the config functions return
 FLAVORS = {"tiny": ("tiny", 32_000, 256), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024)}
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STEP = re.compile(r"(?<!validate )step:\s*(\d+)\s+loss:\s*([0-9.naif+-]+)")
 _VAL = re.compile(r"validate step:\s*(\d+)\s+loss:\s*([0-9.naif+-]+)")
 _TPS = re.compile(r"tps:\s*([0-9,]+)")
-_MFU = re.compile(r"mfu:\s*([0-9.]+)%")
 
 
 @dataclass
@@ -41,7 +42,12 @@ class TrainReport:
     losses: dict[int, float] = field(default_factory=dict)
     validation: dict[int, float] = field(default_factory=dict)
     tps: list[int] = field(default_factory=list)
-    mfu: list[float] = field(default_factory=list)
+
+    def read(self, log: str) -> TrainReport:
+        """Read a whole torchtitan log (what `run` collects line by line)."""
+        for line in log.splitlines():
+            self.read_line(line)
+        return self
 
     def read_line(self, line: str) -> None:
         line = _ANSI.sub("", line)
@@ -51,8 +57,6 @@ class TrainReport:
             self.losses[int(m.group(1))] = float(m.group(2))
             if t := _TPS.search(line):
                 self.tps.append(int(t.group(1).replace(",", "")))
-            if u := _MFU.search(line):
-                self.mfu.append(float(u.group(1)))
 
 
 def shard_tokens_for(chars: int) -> int:
@@ -73,29 +77,20 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
         return Path(source), tok
     if tokenizer is None:
         raise ShardError(f"{source}: not a shard folder, so it is taken as a selection; materializing it needs --tokenizer")
+    import pyarrow.compute as pc
+
     import winnow
-    from winnow.sql.selections import get
+    from winnow.sql.selections import documents, get
 
     lake = winnow.open(uri, storage_options=storage_options)
     sel = get(lake, source, missing_ok=True)
     if sel is None:
         raise ShardError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
-    chars = _selected_chars(lake, source)
+    chars = int(pc.sum(documents(lake, sel, ["n_chars"])["n_chars"]).as_py() or 0)
     shards = out / "shards"
     winnow.materialize(lake, source, shards, tokenizer=tokenizer, seq_len=seq_len,
                        shard_tokens=shard_tokens_for(chars))
     return shards, tokenizer
-
-
-def _selected_chars(lake, name: str) -> int:
-    import pyarrow.compute as pc
-
-    from winnow.sql.selections import evaluate, get
-
-    sel = get(lake, name)
-    ids = evaluate(lake, sel)["id"]
-    docs = lake.docs(sel.lake_version).to_table(columns=["n_chars"], filter=pc.field("id").isin(ids))
-    return int(pc.sum(docs["n_chars"]).as_py() or 0)
 
 
 def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | None, ngpu: int,
