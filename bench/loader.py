@@ -58,7 +58,7 @@ def build_shards(docs: int) -> tuple[Path, Path, Path]:
     shutil.rmtree(root, ignore_errors=True)
     corpus = build_corpus(CACHE / f"corpus-{docs}", n_docs=docs, n_shards=2)
     lake = winnow.init(root / "lake")
-    winnow.ingest(lake, [str(p) for p in corpus])
+    winnow.ingest_files(lake, [str(p) for p in corpus])
     winnow.select(lake, "all", "SELECT id FROM docs")
     winnow.materialize(lake, "all", shards, tokenizer=GPT2, shard_tokens=4_000_000)
     # the tiny trainer flavor has the 32k vocabulary of the LLaMA-style tokenizer

@@ -54,7 +54,7 @@ def lake_for(n_docs: int) -> tuple[Path, Path]:
     root = CACHE / f"score-{n_docs}"
     if not (root / "done").exists():
         shutil.rmtree(root, ignore_errors=True)
-        winnow.ingest(winnow.init(root / "lake"), [str(corpus)])
+        winnow.ingest_files(winnow.init(root / "lake"), [str(corpus)])
         (root / "done").touch()
     return root / "lake", corpus
 
@@ -76,7 +76,7 @@ def main() -> None:
     lake_path, corpus = lake_for(a.docs)
     lake = winnow.open(lake_path)
     n = lake.docs().count_rows()
-    mb = float(winnow.sql(lake, "SELECT sum(n_bytes) AS b FROM docs")["b"][0].as_py()) / 1e6
+    mb = float(winnow.query(lake, "SELECT sum(n_bytes) AS b FROM docs")["b"][0].as_py()) / 1e6
     print(f"input: {n:,} documents, {mb:,.0f} MB of text (bench/corpus.py: paragraphs of ../shared/data resampled, seed 0)")
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         work = Path(tmp) / "lake"

@@ -150,8 +150,8 @@ def materialize_bench(n_docs: int) -> None:
     if not (root / "done").exists():
         shutil.rmtree(root, ignore_errors=True)
         lake = winnow.init(lake_path)
-        winnow.ingest(lake, [str(corpus)])
-        half = winnow.sql(lake, "SELECT sum(n_bytes) // 8 AS t FROM docs")["t"][0].as_py()
+        winnow.ingest_files(lake, [str(corpus)])
+        half = winnow.query(lake, "SELECT sum(n_bytes) // 8 AS t FROM docs")["t"][0].as_py()
         winnow.select(lake, "half", "WITH c AS (SELECT id, n_bytes // 4 AS n_tokens, n_chars AS score FROM docs) "
                                     f"SELECT id FROM top_k(c, {half})")
         winnow.materialize(lake, "half", root / "jsonl", format="jsonl", shard_docs=max(n_docs // 8, 1))

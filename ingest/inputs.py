@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import fsspec
 import xxhash
 
+from winnow.lake.errors import UsageError
+
 # Suffix -> format; a compression suffix (.gz, .zst, .zstd) may follow the format's.
 FORMATS = {
     ".jsonl": "jsonl",
@@ -21,7 +23,7 @@ COMPRESSIONS = (".gz", ".zst", ".zstd")
 FINGERPRINT_CHUNK = 8 << 20
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """An input that cannot be read at all (missing, unreadable, unknown format)."""
 
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 from lance.dataset import LanceDataset
 
 from . import schema
+from .errors import UsageError, WinnowError
 from .version import WINNOW_VERSION
 
 TABLES = {
@@ -40,8 +41,12 @@ STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
 SESSION_CACHE_BYTES = 256 << 20
 
 
-class LakeError(Exception):
+class LakeError(WinnowError):
     """A lake cannot be created, opened or read as asked."""
+
+
+class LakeNotFound(LakeError, UsageError):
+    """No lake where the user pointed, or one already there when creating."""
 
 
 def _normalize_uri(uri: str | os.PathLike) -> str:
@@ -85,7 +90,7 @@ class Lake:
         """A new, empty lake; `compress_text` trades ingest and scan speed for disk (schema.DOCS)."""
         lake = cls(uri, storage_options)
         if lake._exists("lake"):
-            raise LakeError(f"a lake already exists at {lake.uri}")
+            raise LakeNotFound(f"a lake already exists at {lake.uri}")
         lake._write("docs", schema_table(schema.docs_schema(compress_text)), mode="create")
         for name in ("rejects", *CATALOG_TABLES):
             lake._write(name, schema_table(TABLES[name][1]), mode="create")
@@ -104,7 +109,7 @@ class Lake:
     def open(cls, uri, storage_options: dict[str, str] | None = None) -> "Lake":
         lake = cls(uri, storage_options)
         if not lake._exists("lake"):
-            raise LakeError(f"no winnow lake at {lake.uri} (create one with `winnow init {lake.uri}`)")
+            raise LakeNotFound(f"no winnow lake at {lake.uri} (create one with `winnow init {lake.uri}`)")
         fmt = lake.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
         if fmt != schema.FORMAT_VERSION:
             raise LakeError(f"lake at {lake.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")

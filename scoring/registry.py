@@ -12,6 +12,8 @@ import importlib.util
 import os
 from importlib.metadata import entry_points
 
+from winnow.lake.errors import UsageError
+
 from .scorer import Scorer
 
 ENTRY_POINT_GROUP = "winnow.scorers"
@@ -28,7 +30,7 @@ BUILTINS = {
 }
 
 
-class ScorerNotFound(LookupError):
+class ScorerNotFound(UsageError, LookupError):
     pass
 
 

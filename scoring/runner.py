@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog
+from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.columns import add_columns, drop_columns, write_columns
 from winnow.lake.version import WINNOW_VERSION
 
@@ -35,7 +36,7 @@ DEFAULT_COMMIT_ROWS = 65536
 TASK_ROWS = 16384  # rows per unit of work handed to a worker
 
 
-class ScoreError(Exception):
+class ScoreError(WinnowError):
     """A scoring job that cannot run as asked (one clear line)."""
 
 

@@ -5,14 +5,11 @@ domains) and are loaded into every connection winnow opens.
 """
 
 from .connection import MACRO_FILES, connect, load_macros, macros, query
-from .materialize import MaterializeReport, materialize
 from .preview import Diff, Preview, diff, preview
 from .selections import Selection, SelectionError, all_selections, create, documents, evaluate, get
 
 __all__ = [
     "MACRO_FILES",
-    "MaterializeReport",
-    "materialize",
     "Diff",
     "Preview",
     "Selection",

@@ -17,12 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog
+from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.version import WINNOW_VERSION
 
 from .connection import connect
 
 
-class SelectionError(Exception):
+class SelectionError(WinnowError):
     """A selection that cannot be created or found (one clear line)."""
 
 

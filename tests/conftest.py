@@ -40,3 +40,31 @@ def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
 
 def lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
+
+
+def fails(*args, code: int = 2, contains: str | None = None, **kwargs) -> str:
+    """Run `winnow ARGS`, which must fail with exit status `code` (2: usage, 1: a failed job)
+    and one line on stderr, `error: ...`, with no traceback; that line is returned."""
+    proc = cli(*args, check=False, **kwargs)
+    said = proc.stderr.strip().splitlines()
+    errors = [line for line in said if line.startswith("error: ")]
+    where = f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == code, where
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, where
+    if contains is not None:
+        assert contains in errors[0], where
+    return errors[0]
+
+
+def lake_state(lake) -> dict:
+    """Everything a failed command must leave as it was: the docs version, its tags and
+    schema, and every catalog table's version."""
+    docs = lake.docs()
+    state = {
+        "docs_version": docs.version,
+        "tags": sorted(docs.tags.list()),
+        "columns": docs.schema.names,
+    }
+    for name in ("rejects", "ingests", "metrics", "selections"):
+        state[name] = lake.dataset(name).version
+    return state

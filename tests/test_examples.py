@@ -23,7 +23,7 @@ SEED_SYSTEMS = [p for p in EXAMPLES if not p.name.startswith("quickstart")]
 def rated_lake(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("examples")
     lake = winnow.init(tmp / "lake")
-    winnow.ingest(lake, [str(OWT), str(C4)])
+    winnow.ingest_files(lake, [str(OWT), str(C4)])
     columns = sorted({c for p in SEED_SYSTEMS for c in re.findall(r"\b((?:prrc|qurating|wanjuan|dsir|rps|gopher)_\w+|"
                                                                    r"fineweb_edu|fasttext_hq|datarater)\b", p.read_text())})
     ids = lake.docs().to_table(columns=["id", "n_bytes"])

@@ -20,7 +20,7 @@ def docs_table(lake, columns=("id", "content_hash", "source", "input_row")):
 
 
 def test_all_of_shared_data_balances_and_is_unique(lake):
-    report = winnow.ingest(lake, [str(DATA)], workers=2)
+    report = winnow.ingest_files(lake, [str(DATA)], workers=2)
     by_name = {f.input.rsplit("/", 1)[-1]: f for f in report.files}
     assert set(by_name) == {OWT.name, C4.name, GITHUB.name, *(w.name for w in WARCS)}
     assert all(f.balanced for f in report.files)
@@ -35,27 +35,27 @@ def test_all_of_shared_data_balances_and_is_unique(lake):
     owt_ids = {json.loads(line)["id"] for line in lines(OWT)}
     assert owt_ids <= set(docs["id"].to_pylist())
     # Catalog: one done ingest per file, pointing at the version that holds its documents.
-    ingests = winnow.sql(lake, "SELECT status, n_read, n_written, lake_version FROM ingests").to_pylist()
+    ingests = winnow.query(lake, "SELECT status, n_read, n_written, lake_version FROM ingests").to_pylist()
     assert len(ingests) == 5 and {i["status"] for i in ingests} == {"done"}
     assert sum(i["n_written"] for i in ingests) == docs.num_rows
     assert all(i["lake_version"] == report.lake_version for i in ingests)
 
 
 def test_reingest_is_a_noop_and_a_renamed_copy_adds_nothing(lake, tmp_path):
-    first = winnow.ingest(lake, [str(OWT), str(C4)])
+    first = winnow.ingest_files(lake, [str(OWT), str(C4)])
     version = lake.docs().version
-    again = winnow.ingest(lake, [str(OWT), str(C4)])
+    again = winnow.ingest_files(lake, [str(OWT), str(C4)])
     assert [f.status for f in again.files] == ["skipped", "skipped"]
     assert "already ingested" in again.files[0].note
     assert lake.docs().version == version
     copy = tmp_path / "renamed.jsonl"
     shutil.copy(OWT, copy)
-    renamed = winnow.ingest(lake, [str(copy)])
+    renamed = winnow.ingest_files(lake, [str(copy)])
     assert renamed.files[0].status == "skipped" and lake.docs().version == version
     # Not the same bytes, but the same documents: all are duplicates.
     reordered = tmp_path / "reordered.jsonl"
     reordered.write_bytes(b"".join(reversed(lines(C4))))
-    r = winnow.ingest(lake, [str(reordered)]).files[0]
+    r = winnow.ingest_files(lake, [str(reordered)]).files[0]
     assert (r.read, r.written, r.duplicates) == (449, 0, 449)
     assert docs_table(lake).num_rows == first.total().written
 
@@ -80,10 +80,10 @@ def test_bad_input_lands_in_rejects_and_the_rest_is_ingested(lake, tmp_path):
             body.append(bad.pop(0))
     path.write_bytes(b"".join(body + bad))
     limit = len(json.loads(big)["text"].encode()) - 1
-    report = winnow.ingest(lake, [str(path)], max_doc_bytes=limit)
+    report = winnow.ingest_files(lake, [str(path)], max_doc_bytes=limit)
     f = report.files[0]
     assert f.balanced and f.read == 47 and f.rejected == 8
-    rejects = winnow.sql(lake, "SELECT input_row, reason, detail, raw FROM rejects ORDER BY input_row").to_pylist()
+    rejects = winnow.query(lake, "SELECT input_row, reason, detail, raw FROM rejects ORDER BY input_row").to_pylist()
     reasons = [r["reason"] for r in rejects]
     assert sorted(reasons) == sorted(
         ["malformed_json", "missing_text", "null_text", "non_string_text", "empty_text", "invalid_utf8",
@@ -102,9 +102,9 @@ def test_truncated_gzip_keeps_what_was_readable(lake, tmp_path):
     data = gzip.compress(b"".join(lines(OWT)[:300]))
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(data[: len(data) // 2])
-    f = winnow.ingest(lake, [str(cut)]).files[0]
+    f = winnow.ingest_files(lake, [str(cut)]).files[0]
     assert f.balanced and 50 < f.written < 300
-    reasons = set(winnow.sql(lake, "SELECT reason FROM rejects")["reason"].to_pylist())
+    reasons = set(winnow.query(lake, "SELECT reason FROM rejects")["reason"].to_pylist())
     assert "corrupt_compression" in reasons
     assert docs_table(lake).num_rows == f.written
 
@@ -119,19 +119,19 @@ def test_every_format(lake, tmp_path):
     pq.write_table(pa.Table.from_pylist([{**r, "url": f"https://example.org/{i}"} for i, r in enumerate(rows)]),
                    tmp_path / "part.parquet")
     (tmp_path / "note.txt").write_text(json.loads(owt[300])["text"])
-    report = winnow.ingest(lake, [str(tmp_path)] + [str(w) for w in WARCS], source="mixed")
+    report = winnow.ingest_files(lake, [str(tmp_path)] + [str(w) for w in WARCS], source="mixed")
     written = {f.input.rsplit("/", 1)[-1]: f.written for f in report.files}
     assert written["part.jsonl.zst"] == 100 and written["part.json.gz"] == 100
     assert written["part.parquet"] == 100 and written["note.txt"] == 1
     assert all(f.balanced for f in report.files)
-    parquet_urls = winnow.sql(lake, "SELECT count(*) AS n FROM docs WHERE url LIKE 'https://example.org/%'")
+    parquet_urls = winnow.query(lake, "SELECT count(*) AS n FROM docs WHERE url LIKE 'https://example.org/%'")
     assert parquet_urls["n"][0].as_py() == 100
 
 
 def test_warc_responses_become_clean_documents(lake):
-    report = winnow.ingest(lake, [str(w) for w in WARCS], source="cc")
+    report = winnow.ingest_files(lake, [str(w) for w in WARCS], source="cc")
     assert [f.read for f in report.files] == [22, 15]  # HTML responses; requests are not documents
-    docs = winnow.sql(lake, "SELECT id, url, text, meta FROM docs").to_pylist()
+    docs = winnow.query(lake, "SELECT id, url, text, meta FROM docs").to_pylist()
     assert len(docs) == report.total().written > 30
     assert all(d["id"].startswith("urn:uuid:") and d["url"].startswith("http") for d in docs)
     # chunked transfer encoding is undone: no chunk sizes before the text, no HTML left
@@ -147,8 +147,8 @@ def test_warc_responses_become_clean_documents(lake):
 
 
 def test_c4_meta_is_decoded_and_its_url_extracted(lake):
-    winnow.ingest(lake, [str(C4)])
-    row = winnow.sql(lake, "SELECT url, meta->'meta'->>'url' AS meta_url, meta->'meta'->>'language' AS lang "
+    winnow.ingest_files(lake, [str(C4)])
+    row = winnow.query(lake, "SELECT url, meta->'meta'->>'url' AS meta_url, meta->'meta'->>'language' AS lang "
                            "FROM docs LIMIT 1").to_pylist()[0]
     assert row["url"].startswith("http") and row["url"] == row["meta_url"] and row["lang"] == "en"
 

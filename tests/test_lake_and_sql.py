@@ -12,8 +12,8 @@ from .conftest import C4, GITHUB, OWT, cli
 
 
 def test_info_counts_sources_columns_and_size(lake):
-    winnow.ingest(lake, [str(OWT)], source="owt")
-    winnow.ingest(lake, [str(GITHUB)], source="code")
+    winnow.ingest_files(lake, [str(OWT)], source="owt")
+    winnow.ingest_files(lake, [str(GITHUB)], source="code")
     i = winnow.info(lake)
     assert i.documents == 1050
     assert {s["source"]: s["documents"] for s in i.sources} == {"owt": 1000, "code": 50}
@@ -29,9 +29,9 @@ def test_compressed_text_lake_is_smaller_and_reads_the_same(tmp_path):
     plain = winnow.init(tmp_path / "plain")
     packed = winnow.init(tmp_path / "packed", compress_text=True)
     for lake in (plain, packed):
-        winnow.ingest(lake, [str(OWT)])
+        winnow.ingest_files(lake, [str(OWT)])
     q = "SELECT id, text FROM docs ORDER BY id"
-    assert winnow.sql(plain, q).equals(winnow.sql(packed, q))
+    assert winnow.query(plain, q).equals(winnow.query(packed, q))
     assert winnow.info(packed).size_on_disk < 0.8 * winnow.info(plain).size_on_disk
 
 
@@ -47,7 +47,7 @@ def test_sql_formats_and_versions(tmp_path):
     cli("sql", path, q, "-f", "parquet", "--out", tmp_path / "out.parquet")
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 2
     # docs as of the version the first ingest produced: only its documents
-    first = winnow.sql(winnow.open(path), "SELECT min(lake_version) AS v FROM ingests")["v"][0].as_py()
+    first = winnow.query(winnow.open(path), "SELECT min(lake_version) AS v FROM ingests")["v"][0].as_py()
     old = cli("sql", path, "SELECT count(*) AS n FROM docs", "-f", "csv", "--version", first).stdout
     assert old.splitlines()[-1] == "50"
     table = cli("sql", path, "SELECT id, text FROM docs ORDER BY id LIMIT 2").stdout

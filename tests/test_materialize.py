@@ -16,7 +16,7 @@ import pytest
 
 import winnow
 from winnow.train.shards import ShardError, open_shards
-from winnow.train.tokenizer import load_tokenizer
+from winnow.lake.tokenizer import load_tokenizer
 
 from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli
 
@@ -29,7 +29,7 @@ SELECTION = ("WITH c AS (SELECT id, n_bytes // 4 AS n_tokens, n_chars AS score F
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     lake = winnow.init(tmp_path_factory.mktemp("mat") / "lake")
-    winnow.ingest(lake, [str(OWT), str(C4), str(GITHUB)])
+    winnow.ingest_files(lake, [str(OWT), str(C4), str(GITHUB)])
     winnow.select(lake, "sample", SELECTION, seed=11)
     return lake
 

@@ -26,7 +26,7 @@ def test_counts_balance_for_any_mix(tmp_path, records):
     path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
     path.write_bytes(b"".join(REAL[i] if kind == "real" else BROKEN[i] for kind, i in records))
     lake = winnow.init(f"memory://props/{uuid.uuid4().hex}")
-    f = winnow.ingest(lake, [str(path)], workers=1).files[0]
+    f = winnow.ingest_files(lake, [str(path)], workers=1).files[0]
     distinct = {i for kind, i in records if kind == "real"}
     assert f.read == len(records)
     assert f.rejected == sum(kind == "broken" for kind, _ in records)

@@ -35,7 +35,7 @@ def resampled_corpus(path, n_docs: int, seed: int = 7, bad_every: int = 997) -> 
 
 def snapshot(lake):
     docs = lake.docs().to_table(columns=["id", "content_hash", "input_row"]).to_pylist()
-    rejects = winnow.sql(lake, "SELECT input_row, reason FROM rejects ORDER BY input_row").to_pylist()
+    rejects = winnow.query(lake, "SELECT input_row, reason FROM rejects ORDER BY input_row").to_pylist()
     return sorted((d["id"], d["content_hash"], d["input_row"]) for d in docs), rejects
 
 
@@ -86,16 +86,16 @@ def test_concurrent_ingests_into_one_lake_both_land(tmp_path):
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
     lake = winnow.open(path)
-    ingests = winnow.sql(lake, "SELECT input, status, n_written FROM ingests ORDER BY input").to_pylist()
+    ingests = winnow.query(lake, "SELECT input, status, n_written FROM ingests ORDER BY input").to_pylist()
     assert [i["status"] for i in ingests] == ["done", "done"]
     assert lake.docs().count_rows() == sum(i["n_written"] for i in ingests) == 1000 + 445
 
 
 def test_memory_lake_through_the_python_api():
     lake = winnow.init("memory://winnow-test/lake")
-    report = winnow.ingest(lake, [str(GITHUB), str(C4)])
+    report = winnow.ingest_files(lake, [str(GITHUB), str(C4)])
     assert report.total().written == 50 + 445
-    assert winnow.sql(lake, "SELECT count(*) AS n FROM docs")["n"][0].as_py() == 495
+    assert winnow.query(lake, "SELECT count(*) AS n FROM docs")["n"][0].as_py() == 495
     assert winnow.info(lake).size_on_disk is None
 
 

@@ -386,11 +386,11 @@ def test_chunking_and_the_rank_path_do_not_change_values(real_docs, monkeypatch)
 
 
 def test_scoring_a_lake_with_the_runner(lake):
-    winnow.ingest(lake, [str(C4)])
+    winnow.ingest_files(lake, [str(C4)])
     r = winnow.score(lake, "rps")
-    n_docs = winnow.sql(lake, "SELECT count(*) AS n FROM docs").to_pylist()[0]["n"]  # after dedup
+    n_docs = winnow.query(lake, "SELECT count(*) AS n FROM docs").to_pylist()[0]["n"]  # after dedup
     assert r.scored == r.rows == n_docs > 400 and sorted(r.columns) == sorted(COLUMNS)
-    rows = winnow.sql(lake, f"SELECT text, {', '.join(COLUMNS)} FROM docs LIMIT 40").to_pylist()
+    rows = winnow.query(lake, f"SELECT text, {', '.join(COLUMNS)} FROM docs LIMIT 40").to_pylist()
     for row in rows:
         want = reference_signals(row["text"])
         for c in COLUMNS:

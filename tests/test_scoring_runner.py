@@ -35,7 +35,7 @@ def upper_frac(text: str) -> float:
 
 @pytest.fixture
 def owt_lake(lake):
-    winnow.ingest(lake, [str(OWT)])
+    winnow.ingest_files(lake, [str(OWT)])
     return lake
 
 
@@ -47,9 +47,9 @@ def test_scoring_writes_only_the_new_column(owt_lake):
     assert all(after[name] == size for name, size in before.items())  # text files untouched
     added = {n: s for n, s in after.items() if n not in before}
     assert 0 < sum(added.values()) < 1000 * 4 + 64 * 1024  # a float32 column and its metadata
-    rows = winnow.sql(owt_lake, "SELECT text, upper_frac FROM docs LIMIT 50").to_pylist()
+    rows = winnow.query(owt_lake, "SELECT text, upper_frac FROM docs LIMIT 50").to_pylist()
     assert all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
-    m = winnow.sql(owt_lake, "SELECT * FROM metrics").to_pylist()[0]
+    m = winnow.query(owt_lake, "SELECT * FROM metrics").to_pylist()[0]
     assert (m["metric"], m["scorer"], m["status"], m["rows"]) == ("upper_frac", "upper", "done", 1000)
     assert m["lake_version"] == owt_lake.docs().version
 
@@ -58,7 +58,7 @@ def test_new_documents_are_scored_and_old_ones_are_not_recomputed(owt_lake):
     winnow.score(owt_lake, UPPER)
     again = winnow.score(owt_lake, UPPER)
     assert again.scored == 0 and "up to date" in again.note
-    winnow.ingest(owt_lake, [str(GITHUB)])
+    winnow.ingest_files(owt_lake, [str(GITHUB)])
     later = winnow.score(owt_lake, UPPER)
     assert later.scored == 50 and later.rows == 1050
 
@@ -72,18 +72,18 @@ def test_other_version_or_params_is_refused_without_replace(owt_lake, tmp_path):
         winnow.score(owt_lake, f"{v2}:UpperFraction")
     r = winnow.score(owt_lake, f"{v2}:UpperFraction", replace=True)
     assert r.scored == 1000
-    row = winnow.sql(owt_lake, "SELECT text, upper_frac FROM docs LIMIT 1").to_pylist()[0]
+    row = winnow.query(owt_lake, "SELECT text, upper_frac FROM docs LIMIT 1").to_pylist()[0]
     assert abs(row["upper_frac"] - 2 * upper_frac(row["text"])) < 1e-6
-    assert winnow.sql(owt_lake, "SELECT scorer_version FROM metrics")["scorer_version"].to_pylist() == ["2"]
+    assert winnow.query(owt_lake, "SELECT scorer_version FROM metrics")["scorer_version"].to_pylist() == ["2"]
     # the same scorer with other parameters writes another column, or refuses on the same one
     other = winnow.score(owt_lake, f"{v2}:UpperFraction", params={"column": "upper_frac_b"})
     assert other.columns == ["upper_frac_b"] and other.scored == 1000
 
 
 def test_where_scores_a_subset(lake):
-    winnow.ingest(lake, [str(OWT), str(GITHUB)])
+    winnow.ingest_files(lake, [str(OWT), str(GITHUB)])
     r = winnow.score(lake, UPPER, where="n_chars > 5000")
-    n = winnow.sql(lake, "SELECT count(*) AS n FROM docs WHERE n_chars > 5000")["n"][0].as_py()
+    n = winnow.query(lake, "SELECT count(*) AS n FROM docs WHERE n_chars > 5000")["n"][0].as_py()
     assert r.scored == n and r.rows == n < 1050
 
 
@@ -109,7 +109,7 @@ def test_killed_score_job_resumes_without_recomputing(tmp_path):
     assert 0 < done < total
     out = cli("score", path, UPPER, "--no-progress").stdout
     assert f"scored {total - done:,} rows" in out and f"now hold {total:,} rows" in out
-    rows = winnow.sql(winnow.open(path), "SELECT text, upper_frac FROM docs").to_pylist()
+    rows = winnow.query(winnow.open(path), "SELECT text, upper_frac FROM docs").to_pylist()
     assert all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
 
 
@@ -125,7 +125,7 @@ def test_two_scorers_at_once_both_land(tmp_path):
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
     lake = winnow.open(path)
-    counts = winnow.sql(lake, "SELECT count(upper_a) AS a, count(upper_b) AS b, count(*) AS n FROM docs").to_pylist()[0]
+    counts = winnow.query(lake, "SELECT count(upper_a) AS a, count(upper_b) AS b, count(*) AS n FROM docs").to_pylist()[0]
     assert counts == {"a": 1445, "b": 1445, "n": 1445}
 
 
@@ -140,7 +140,7 @@ def test_import_scores_with_list_columns_and_unknown_ids(owt_lake, tmp_path):
     out = cli("import-scores", owt_lake.uri, tmp_path / "scores.parquet", "--on", "doc",
               "--split", "qurating=writing_style,required_expertise,facts_and_trivia,educational_value").stdout
     assert "read 302 rows = matched 300 + ids not in the lake 2" in out
-    got = winnow.sql(winnow.open(owt_lake.uri), "SELECT id, facts_and_trivia, edu FROM docs WHERE edu IS NOT NULL")
+    got = winnow.query(winnow.open(owt_lake.uri), "SELECT id, facts_and_trivia, edu FROM docs WHERE edu IS NOT NULL")
     assert got.num_rows == 300
     first = {r["id"]: r for r in got.to_pylist()}[ids[7]]
     assert first["facts_and_trivia"] == -7.0 and first["edu"] == 1.0

@@ -31,12 +31,12 @@ WITH c AS (
 @pytest.fixture(scope="module")
 def real_lake(tmp_path_factory):
     lake = winnow.init(tmp_path_factory.mktemp("sel") / "lake")
-    winnow.ingest(lake, [str(OWT), str(C4), str(GITHUB)])
+    winnow.ingest_files(lake, [str(OWT), str(C4), str(GITHUB)])
     return lake
 
 
 def q(lake, sql):
-    return winnow.sql(lake, sql).to_pylist()
+    return winnow.query(lake, sql).to_pylist()
 
 
 def test_top_k_meets_the_budget_to_the_document(real_lake):
@@ -158,11 +158,11 @@ def test_mixing_criteria_by_token_shares_removes_duplicates(real_lake):
 
 def test_selection_pinned_to_a_version_survives_ingest_score_and_cleanup(tmp_path):
     lake = winnow.init(tmp_path / "lake")
-    winnow.ingest(lake, [str(OWT)])
+    winnow.ingest_files(lake, [str(OWT)])
     sql = CANDIDATES.replace("FROM docs", "FROM docs") + "SELECT id, n_tokens, score FROM sample_tokens(c, 0.1, 150000, seed())"
     sel = create(lake, "qurating-style", sql, seed=3)
     before = evaluate(lake, "qurating-style")["id"].to_pylist()
-    winnow.ingest(lake, [str(C4), str(GITHUB)])
+    winnow.ingest_files(lake, [str(C4), str(GITHUB)])
     from .test_scoring_runner import UPPER
 
     winnow.score(lake, UPPER)

@@ -23,7 +23,7 @@ SEQ = 256
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     lake = winnow.init(tmp_path_factory.mktemp("train") / "lake")
-    winnow.ingest(lake, [str(OWT), str(C4), str(GITHUB)])
+    winnow.ingest_files(lake, [str(OWT), str(C4), str(GITHUB)])
     winnow.select(lake, "long", "SELECT id FROM docs WHERE n_chars > 1500")
     return lake
 

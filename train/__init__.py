@@ -1,6 +1,11 @@
-"""winnow.train: training on materialized selections.
+"""winnow.train: from a selection to training.
 
-`shards` is the token-shard format (written by materialization, read by the loader) and
-`tokenizer` loads tokenizers by path or id; both import no torch. The torchtitan
-dataloader and launcher arrive with the training issue.
+`materialize` writes a selection as token shards (the training format, `shards`), and
+`loader` feeds them to torchtitan; `launch` builds the torchrun command of `winnow train`,
+`config_registry` holds the model flavors and `cpu` the CPU smoke path. Importing this
+package, `materialize` or `shards` imports no torch; `loader`, `cpu` and `config_registry` do.
 """
+
+from .materialize import MaterializeReport, materialize
+
+__all__ = ["MaterializeReport", "materialize"]

@@ -79,17 +79,18 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
         raise ShardError(f"{source}: not a shard folder, so it is taken as a selection; materializing it needs --tokenizer")
     import pyarrow.compute as pc
 
-    import winnow
+    from winnow.lake import Lake
     from winnow.sql.selections import documents, get
 
-    lake = winnow.open(uri, storage_options=storage_options)
+    from .materialize import materialize
+
+    lake = Lake.open(uri, storage_options)
     sel = get(lake, source, missing_ok=True)
     if sel is None:
         raise ShardError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
     chars = int(pc.sum(documents(lake, sel, ["n_chars"])["n_chars"]).as_py() or 0)
     shards = out / "shards"
-    winnow.materialize(lake, source, shards, tokenizer=tokenizer, seq_len=seq_len,
-                       shard_tokens=shard_tokens_for(chars))
+    materialize(lake, source, shards, tokenizer=tokenizer, seq_len=seq_len, shard_tokens=shard_tokens_for(chars))
     return shards, tokenizer
 
 

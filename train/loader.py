@@ -32,7 +32,7 @@ from torchtitan.components.tokenizer import BaseTokenizer
 from torchtitan.tools.logging import logger
 
 from .shards import ShardError, Shards, open_shards
-from .tokenizer import Tokenizer, load_tokenizer
+from winnow.lake.tokenizer import Tokenizer, load_tokenizer
 
 
 def split_shards(n_shards: int, held_out: int, split: str) -> list[int]:

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .tokenizer import file_sha256
+from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake.tokenizer import file_sha256
 
 FORMAT = "winnow-tokens"
 FORMAT_VERSION = 1
 
 
-class ShardError(Exception):
+class ShardError(WinnowError):
     """Shards that do not match what the reader expects (one clear line)."""
 
 

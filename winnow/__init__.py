@@ -1,17 +1,18 @@
 """winnow: a pretraining-data lake with SQL selection.
 
-The Python API has the command line's verbs::
+The Python API has the command line's verbs (`ingest_files` and `query` are the verbs
+`ingest` and `sql`: those names are the subpackages `winnow.ingest` and `winnow.sql`)::
 
     import winnow
     lake = winnow.init("demo")                       # or winnow.open("demo")
-    report = winnow.ingest(lake, ["../shared/data"])
+    report = winnow.ingest_files(lake, ["../shared/data"])
     print(report.total())
     winnow.score(lake, "gopher")                     # one column per metric
     winnow.select(lake, "top", "WITH c AS (SELECT id, n_tokens, gopher_word_count AS score FROM docs) "
                                "SELECT id FROM top_k(c, 1e6)")
     winnow.materialize(lake, "top", "shards/", tokenizer="../shared/tokenizers/llama-style-sp32k.model")
     winnow.info(lake).documents
-    winnow.sql(lake, "SELECT source, count(*) FROM docs GROUP BY source")
+    winnow.query(lake, "SELECT source, count(*) FROM docs GROUP BY source")
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import pyarrow as pa
 
 from winnow.ingest import FieldNames, IngestReport
 from winnow.ingest import ingest as _ingest
-from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, describe
+from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
 from winnow.scoring import ImportReport, MetricReport
 from winnow.scoring import import_scores as _import_scores
 from winnow.scoring import score as _score
-from winnow.sql import MaterializeReport, Selection, connect, query
+from winnow.sql import Selection, connect
+from winnow.sql import query as _query
 from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
-from winnow.sql import materialize as _materialize
+from winnow.train import MaterializeReport
+from winnow.train import materialize as _materialize
 
 __version__ = WINNOW_VERSION
 
@@ -46,7 +49,7 @@ def _lake(lake: Lake | str) -> Lake:
     return lake if isinstance(lake, Lake) else Lake.open(lake)
 
 
-def ingest(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
+def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
     """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options."""
     return _ingest(_lake(lake), [inputs] if isinstance(inputs, str) else list(inputs), **options)
 
@@ -66,9 +69,10 @@ def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
     return _import_scores(_lake(lake), path, **options)
 
 
-def sql(lake: Lake | str, statement: str, version: int | str | None = None) -> pa.Table:
-    """Run SQL over the lake's tables (docs, rejects, ingests); an Arrow table back."""
-    return query(_lake(lake), statement, version)
+def query(lake: Lake | str, statement: str, version: int | str | None = None) -> pa.Table:
+    """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections);
+    an Arrow table back."""
+    return _query(_lake(lake), statement, version)
 
 
 def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
@@ -82,13 +86,16 @@ def selection(lake: Lake | str, name: str) -> pa.Table:
 
 
 def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeReport:
-    """Write a selection as token shards (or parquet / JSON lines); see `winnow.sql.materialize`."""
+    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize`."""
     return _materialize(_lake(lake), name, out, **options)
 
 
 __all__ = [
     "FieldNames",
     "IngestReport",
+    "MaterializeReport",
+    "UsageError",
+    "WinnowError",
     "Lake",
     "LakeError",
     "LakeInfo",
@@ -96,12 +103,12 @@ __all__ = [
     "connect",
     "import_scores",
     "info",
-    "ingest",
+    "ingest_files",
     "materialize",
     "score",
     "select",
     "selection",
     "init",
     "open",
-    "sql",
+    "query",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,21 +13,28 @@ import orjson
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
+
+try:  # typer >= 0.22 carries its own click
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import winnow
 from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, FieldNames, IngestReport
-from winnow.lake import Lake, LakeError
+from winnow.lake import Lake, UsageError, WinnowError
 from winnow.sql import selections as wsel
-from winnow.sql.materialize import materialize as materialize_selection
-from winnow.train.shards import ShardError
 from winnow.sql.preview import diff as diff_selections
 from winnow.sql.preview import preview as preview_selection
-from winnow.scoring import ScoreError, ScorerNotFound
+from winnow.train.materialize import materialize as materialize_selection
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="winnow: a pretraining-data lake with SQL selection.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="winnow: a pretraining-data lake with SQL selection. Errors are one line (exit 2: usage, 1: a failed "
+         "job); --debug anywhere shows the traceback.",
+)
 # Wide enough for query results when the output is not a terminal (pipes, CI logs).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -142,7 +150,7 @@ def ingest(
 ) -> None:
     """Ingest documents; each input's counts balance: read = written + duplicates + rejected."""
     lake = _open(uri, storage_option)
-    report = winnow.ingest(
+    report = winnow.ingest_files(
         lake,
         inputs,
         source=source,
@@ -532,9 +540,52 @@ def _shell(con, max_rows: int) -> None:
             buffer = ""
 
 
-def main() -> None:
+DEBUG_ENV = "WINNOW_DEBUG"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """The `winnow` command. Every failure is one line on stderr, `error: ...`, and an exit
+    status: 2 for a usage error (a bad option, argument, file, name or query), 1 for a job
+    that failed. `--debug` (anywhere before a `--`) or WINNOW_DEBUG=1 shows the traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    cut = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:cut] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    args = [a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]
     try:
-        app(standalone_mode=True)
-    except (LakeError, ScoreError, ScorerNotFound, wsel.SelectionError, ShardError, duckdb.Error) as e:
-        err.print(f"error: {' '.join(str(e).split())}", markup=False)
-        sys.exit(2)
+        app(args, prog_name="winnow", standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:  # `winnow` or `winnow select` alone: the help
+        e.ctx.get_help() and out.print(e.ctx.get_help(), markup=False)
+        sys.exit(0)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("error: interrupted", markup=False)
+        sys.exit(130)
+    except click.ClickException as e:  # usage: a missing argument, a bad option value
+        if debug:
+            raise
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        err.print(f"error: {_one_line(e.format_message())}{hint}", markup=False)
+        sys.exit(e.exit_code)
+    except WinnowError as e:
+        if debug:
+            raise
+        err.print(f"error: {_one_line(e)}", markup=False)
+        sys.exit(e.exit_code)
+    except duckdb.Error as e:  # the user's SQL
+        if debug:
+            raise
+        err.print(f"error: {_one_line(e)}", markup=False)
+        sys.exit(UsageError.exit_code)
+    except Exception as e:  # a defect or an unforeseen failure: still one line
+        if debug:
+            raise
+        err.print(f"error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)", markup=False)
+        sys.exit(WinnowError.exit_code)

@@ -11,7 +11,7 @@ Parameters:
     threads     native threads for SentencePiece's batch encode (default: all cores);
                 `tokenizers` encode_batch uses its own thread pool (RAYON_NUM_THREADS).
 
-Loading goes through winnow.train.tokenizer, so `fingerprint()["sha256"]` is the same
+Loading goes through winnow.lake.tokenizer, so `fingerprint()["sha256"]` is the same
 tokenizer identity that materialized shards record in their manifest. Truncation and
 padding stored in a tokenizer.json (e.g. a model folder's, max_length 128) are switched
 off: a count is never capped or padded.
@@ -41,9 +41,9 @@ class TokenCount(Scorer):
 
     @property
     def tokenizer(self):
-        """The loaded winnow.train.tokenizer.Tokenizer (loaded on first use)."""
+        """The loaded winnow.lake.tokenizer.Tokenizer (loaded on first use)."""
         if self._tok is None:
-            from winnow.train.tokenizer import load_tokenizer
+            from winnow.lake.tokenizer import load_tokenizer
 
             tok = load_tokenizer(self.params["tokenizer"])
             if self.params.get("threads"):

@@ -29,12 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.lake import Lake
+from winnow.lake.tokenizer import load_tokenizer
 from winnow.lake.version import WINNOW_VERSION
-from winnow.train.shards import FORMAT, FORMAT_VERSION, ShardWriter, dtype_for, file_sha256
-from winnow.train.tokenizer import load_tokenizer
+from winnow.sql.connection import load_macros
+from winnow.sql.selections import Selection, SelectionError, evaluate, get
 
-from .connection import load_macros
-from .selections import Selection, SelectionError, evaluate, get
+from .shards import FORMAT, FORMAT_VERSION, ShardWriter, dtype_for, file_sha256
 
 FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28
