@@ -11,7 +11,6 @@ from .runner import (
     DEFAULT_MAX_DOC_BYTES,
     FileReport,
     IngestReport,
-    Progress,
     ingest,
 )
 
@@ -24,7 +23,6 @@ __all__ = [
     "IngestReport",
     "Input",
     "InputError",
-    "Progress",
     "expand",
     "fingerprint",
     "format_of",

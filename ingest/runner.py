@@ -18,12 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
+from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 
 from . import worker
@@ -37,12 +37,6 @@ BATCH_BYTES = 16 << 20
 # Appended rows carry no encoding metadata: the docs dataset's own schema decides it.
 _APPEND_SCHEMA = schema.docs_schema(compress_text=True)
 FIRST_REJECTS = 20  # reject lines a report carries; the rejects table has them all
-
-
-class Progress(Protocol):
-    def start(self, total_bytes: int, inputs: int) -> None: ...
-    def advance(self, documents: int, nbytes: int) -> None: ...
-    def stop(self) -> None: ...
 
 
 @dataclass
@@ -222,7 +216,7 @@ class _Run:
         for p in procs:
             p.start()
         if progress:
-            progress.start(sum(a.input.size or 0 for a in active.values()), len(tasks))
+            progress.start("ingest", sum(a.input.size or 0 for a in active.values()), "bytes")
         positions = {k: 0 for k in active}
         open_tasks = set(active)
         try:
@@ -240,7 +234,7 @@ class _Run:
                     _, _, docs, rejects, records, position = message
                     written = self._add(a, docs, rejects, records)
                     if progress:
-                        progress.advance(written, max(position - positions[key], 0))
+                        progress.advance(max(position - positions[key], 0), docs=written)
                     positions[key] = max(position, positions[key])
                     if self.pending_bytes >= self.commit_bytes:
                         self.flush()

@@ -8,7 +8,7 @@ scoring/scorers/, one file each, and are listed in scoring/registry.py.
 
 from .import_scores import ImportReport, import_scores
 from .registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, resolve
-from .runner import MetricReport, Progress, ScoreError, score
+from .runner import MetricReport, ScoreError, score
 from .scorer import Scorer, TextStatsScorer
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ImportReport",
     "MetricReport",
-    "Progress",
     "ScoreError",
     "Scorer",
     "TextStatsScorer",

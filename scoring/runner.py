@@ -19,13 +19,14 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 
 from .registry import resolve
@@ -38,12 +39,6 @@ TASK_ROWS = 16384  # rows per unit of work handed to a worker
 
 class ScoreError(WinnowError):
     """A scoring job that cannot run as asked (one clear line)."""
-
-
-class Progress(Protocol):
-    def start(self, total_rows: int, label: str) -> None: ...
-    def advance(self, rows: int) -> None: ...
-    def stop(self) -> None: ...
 
 
 @dataclass
@@ -115,7 +110,7 @@ def score(
     job = _Job(lake.uri, lake.storage_options, docs.version, spec, params, device,
                ("id", *cls.inputs), row_filter, batch_rows)
     if progress:
-        progress.start(total, f"{cls.name} v{cls.version}")
+        progress.start(f"{cls.name} v{cls.version}", total, "rows")
     pending: list[pa.Table] = []
     pending_rows = 0
     version = docs.version

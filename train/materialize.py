@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 
 from winnow.lake import Lake
 from winnow.lake.tokenizer import load_tokenizer
+from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, SelectionError, evaluate, get
@@ -40,12 +40,6 @@ FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28
 DEFAULT_SHARD_DOCS = 100_000  # parquet / jsonl
 CHUNK_DOCS = 1024
-
-
-class Progress(Protocol):
-    def start(self, total_docs: int, label: str) -> None: ...
-    def advance(self, docs: int, tokens: int) -> None: ...
-    def stop(self) -> None: ...
 
 
 @dataclass
@@ -137,8 +131,8 @@ def materialize(
     offsets = _offsets(lake, sel, ids)
     start_doc = sum(s["documents"] for s in done)
     if progress:
-        progress.start(len(ids), f"materialize {sel.name}")
-        progress.advance(start_doc, sum(s.get("tokens", 0) for s in done))
+        progress.start(f"materialize {sel.name}", len(ids), "docs")
+        progress.advance(start_doc, tokens=sum(s.get("tokens", 0) for s in done))
     docs = lake.docs(sel.lake_version)
     try:
         if format == "tokens":
@@ -230,7 +224,7 @@ def _write_tokens(docs, tok, ids, offsets, out, plan, done, start_doc, progress)
                     shards.append(writer.close_shard())
                     _record(out, plan, shards)
             if progress:
-                progress.advance(b - a, n_tokens)
+                progress.advance(b - a, tokens=n_tokens)
         last = writer.close_shard()
         if last:
             shards.append(last)
@@ -261,7 +255,7 @@ def _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress) -
         shards.append({"file": name, "documents": end - pos, "sha256": file_sha256(out / name)})
         _record(out, plan, shards)
         if progress:
-            progress.advance(end - pos, 0)
+            progress.advance(end - pos)
         pos, index = end, index + 1
     return shards
 

@@ -74,33 +74,31 @@ def init(
     out.print(f"created lake at {lake.uri}")
 
 
-class _RichProgress:
-    """Progress bar with documents written, docs/s and MB/s of input read."""
+class _Bar:
+    """The command line's view of `winnow.lake.progress.Progress`: a bar, the units done of
+    the total, side counts (documents, tokens) and rates."""
 
     def __init__(self, console: Console):
-        self.bar = Progress(
-            TextColumn("ingest"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[docs]:,} docs · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.docs = 0
-        self.t0 = 0.0
+        self.console = console
+        self.counts: dict[str, int] = {}
 
-    def start(self, total_bytes: int, inputs: int) -> None:
-        self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("ingest", total=total_bytes or None, docs=0, rate="")
+    def start(self, label: str, total: Optional[int], unit: str) -> None:
+        self.unit, self.t0 = unit, time.perf_counter()
+        done = DownloadColumn() if unit == "bytes" else TextColumn("{task.completed:,}/{task.total:,} " + unit)
+        self.bar = Progress(TextColumn(label), BarColumn(), done, TextColumn("{task.fields[counts]}"),
+                            TimeElapsedColumn(), console=self.console)
+        self.task = self.bar.add_task(label, total=total or None, counts="")
         self.bar.start()
 
-    def advance(self, documents: int, nbytes: int) -> None:
-        self.docs += documents
-        self.bar.advance(self.task, nbytes)
+    def advance(self, done: int, **counts: int) -> None:
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+        self.bar.advance(self.task, done)
         dt = max(time.perf_counter() - self.t0, 1e-9)
-        done = self.bar.tasks[0].completed
-        self.bar.update(self.task, docs=self.docs, rate=f"{self.docs / dt:,.0f} docs/s · {done / dt / 1e6:,.1f} MB/s")
+        rate = self.bar.tasks[0].completed / dt
+        shown = [f"{rate / 1e6:,.1f} MB/s" if self.unit == "bytes" else f"{rate:,.0f} {self.unit}/s"]
+        shown += [f"{v:,} {k} · {v / dt:,.0f} {k}/s" for k, v in self.counts.items()]
+        self.bar.update(self.task, counts=" · ".join(shown))
 
     def stop(self) -> None:
         self.bar.stop()
@@ -158,7 +156,7 @@ def ingest(
         workers=workers,
         max_doc_bytes=max_doc_bytes,
         commit_bytes=int(commit_mb * 2**20),
-        progress=_RichProgress(err) if progress else None,
+        progress=_Bar(err) if progress else None,
     )
     print_summary(report, lake.uri)
     for f in report.failed:
@@ -196,30 +194,6 @@ def info(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
         out.print(reasons)
 
 
-class _RowProgress:
-    """Progress bar for scoring: rows done, rows/s."""
-
-    def __init__(self, console: Console):
-        self.console = console
-
-    def start(self, total_rows: int, label: str) -> None:
-        self.bar = Progress(
-            TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} rows · {task.fields[rate]}"),
-            TimeElapsedColumn(), console=self.console,
-        )
-        self.t0 = time.perf_counter()
-        self.task = self.bar.add_task(label, total=total_rows, rate="")
-        self.bar.start()
-
-    def advance(self, rows: int) -> None:
-        self.bar.advance(self.task, rows)
-        done = self.bar.tasks[0].completed
-        self.bar.update(self.task, rate=f"{done / max(time.perf_counter() - self.t0, 1e-9):,.0f} rows/s")
-
-    def stop(self) -> None:
-        self.bar.stop()
-
-
 def _params(pairs: Optional[list[str]]) -> dict:
     return _pairs(pairs, "parameter")
 
@@ -250,7 +224,7 @@ def score(
     for spec in scorers:
         r = winnow.score(
             lake, spec, params=params, workers=workers, batch_rows=batch_size, device=device, where=where,
-            replace=replace, commit_rows=commit_rows, progress=_RowProgress(err) if progress else None,
+            replace=replace, commit_rows=commit_rows, progress=_Bar(err) if progress else None,
         )
         rate = r.scored / r.seconds if r.seconds else 0.0
         note = f" ({r.note})" if r.note else ""
@@ -361,27 +335,6 @@ def select_diff(uri: str, a: str, b: str, storage_option: Optional[list[str]] = 
               f"only {b}: {d.only_b:,}{tok(d.tokens_only_b)}", markup=False)
 
 
-class _MaterializeProgress:
-    def __init__(self, console: Console):
-        self.console = console
-
-    def start(self, total_docs: int, label: str) -> None:
-        self.bar = Progress(TextColumn(label), BarColumn(),
-                            TextColumn("{task.completed:,}/{task.total:,} docs · {task.fields[tokens]:,} tokens · {task.fields[rate]}"),
-                            TimeElapsedColumn(), console=self.console)
-        self.t0, self.tokens = time.perf_counter(), 0
-        self.task = self.bar.add_task(label, total=total_docs, tokens=0, rate="")
-        self.bar.start()
-
-    def advance(self, docs: int, tokens: int) -> None:
-        self.tokens += tokens
-        rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.update(self.task, advance=docs, tokens=self.tokens, rate=f"{rate:,.0f} tokens/s")
-
-    def stop(self) -> None:
-        self.bar.stop()
-
-
 @app.command()
 def materialize(
     uri: str,
@@ -404,7 +357,7 @@ def materialize(
     r = materialize_selection(
         _open(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
         shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
-        overwrite=overwrite, progress=_MaterializeProgress(err) if progress else None,
+        overwrite=overwrite, progress=_Bar(err) if progress else None,
     )
     resumed = f" (resumed after {r.resumed_from_shard} finished shard(s))" if r.resumed_from_shard else ""
     if r.already:
