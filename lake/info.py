@@ -62,12 +62,40 @@ def describe(lake: Lake) -> LakeInfo:
 
 
 def size_on_disk(lake: Lake) -> int | None:
-    """Bytes of every file under the lake's URI, or None for stores that cannot be listed."""
+    """Bytes of every file under the lake's URI (all versions), or None for stores that cannot
+    be listed. Object stores are listed with the lake's own storage options."""
     if lake.uri.startswith("memory://"):
         return None
     try:
-        fs, root = pafs.FileSystem.from_uri(lake.uri)
+        fs, root = _filesystem(lake)
         infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     except (OSError, ValueError):  # pyarrow's errors derive from these
         return None
     return sum(i.size for i in infos if i.type == pafs.FileType.File)
+
+
+def _option(options: dict[str, str], *names: str) -> str | None:
+    for n in names:
+        for key in (n, n.upper()):
+            if options.get(key):
+                return options[key]
+    return None
+
+
+def _filesystem(lake: Lake) -> tuple[pafs.FileSystem, str]:
+    """An Arrow filesystem for the lake's URI; for s3:// built from Lance's storage option names."""
+    if not lake.uri.startswith("s3://"):
+        return pafs.FileSystem.from_uri(lake.uri)
+    o = lake.storage_options
+    endpoint = _option(o, "aws_endpoint", "endpoint", "aws_endpoint_url", "endpoint_url")
+    kwargs = dict(
+        access_key=_option(o, "aws_access_key_id", "access_key_id"),
+        secret_key=_option(o, "aws_secret_access_key", "secret_access_key"),
+        session_token=_option(o, "aws_session_token", "session_token"),
+        region=_option(o, "aws_region", "region"),
+        connect_timeout=5, request_timeout=10,
+    )
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
+    return pafs.S3FileSystem(**{k: v for k, v in kwargs.items() if v is not None}), lake.uri[len("s3://"):]

@@ -7,7 +7,7 @@ Layout under the lake's URI:
     _catalog/lake.lance      format version and creation time (marks a lake)
     _catalog/ingests.lance   one row per state change of an ingest
     _catalog/metrics.lance   one row per state change of a metric column (scorer, version, ...)
-    _catalog/selections.lance  named selections: SQL, seed, the docs version they are pinned to
+    _catalog/selections.lance  named selections: SQL, seed, the lake version they are pinned to
 
 Every `Lake.dataset()` call returns a fresh snapshot; record its `.version` with
 anything derived from it.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,6 +50,39 @@ class LakeNotFound(LakeError, UsageError):
     """No lake where the user pointed, or one already there when creating."""
 
 
+class LakeUsageError(LakeError, UsageError):
+    """A lake that cannot be reached as given: a storage option is missing or wrong."""
+
+
+class TableNotFound(LakeError):
+    """A table of the lake is not there (a lake not yet created, or created by an older winnow)."""
+
+
+# What the object store said -> the setting that is missing (named in the error line).
+STORE_HINTS = (
+    ("resolve region", "the bucket's region: -o aws_region=REGION (or AWS_REGION)"),
+    ("credential", "credentials: -o aws_access_key_id=... -o aws_secret_access_key=... (or AWS_* variables)"),
+    ("InvalidAccessKeyId", "credentials: -o aws_access_key_id=... -o aws_secret_access_key=..."),
+    ("SignatureDoesNotMatch", "credentials: -o aws_secret_access_key=..."),
+    ("error sending request", "a reachable endpoint: -o aws_endpoint=URL (-o allow_http=true for http://)"),
+    ("builder error", "a reachable endpoint: -o aws_endpoint=URL (-o allow_http=true for http://)"),
+    ("HTTP", "-o allow_http=true for an http:// endpoint"),
+)
+STORAGE_HELP = f"storage options are -o KEY=VALUE or {'WINNOW_STORAGE_OPTIONS'} (a JSON object)"
+
+
+def clean_message(e: BaseException) -> str:
+    """An error from Lance or Arrow as one line, without the Rust source locations it carries."""
+    text = " ".join(str(e).split())
+    text = re.sub(r",? ?/\S+\.rs:\d+:\d+", "", text)
+    return text.replace("LanceError(IO): ", "")
+
+
+def _is_not_found(e: BaseException) -> bool:
+    text = str(e)
+    return "was not found" in text or "Not found" in text or isinstance(e, FileNotFoundError)
+
+
 def _normalize_uri(uri: str | os.PathLike) -> str:
     uri = os.fspath(uri)
     if "://" in uri:
@@ -76,6 +110,8 @@ class Lake:
     """A winnow lake at a local path or any URI Lance supports (s3://, gs://, az://, memory://)."""
 
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None):
+        if not str(uri).strip():
+            raise LakeNotFound("the lake's path or URI is empty")
         self.uri = _normalize_uri(uri)
         self.storage_options = storage_options_from_env(storage_options)
         # One session per Lake: its caches, and the object store a memory:// lake lives in
@@ -89,6 +125,8 @@ class Lake:
     def create(cls, uri, storage_options: dict[str, str] | None = None, compress_text: bool = False) -> "Lake":
         """A new, empty lake; `compress_text` trades ingest and scan speed for disk (schema.DOCS)."""
         lake = cls(uri, storage_options)
+        if "://" not in lake.uri and Path(lake.uri).exists() and not Path(lake.uri).is_dir():
+            raise LakeNotFound(f"cannot create a lake at {lake.uri}: it is a file, not a folder")
         if lake._exists("lake"):
             raise LakeNotFound(f"a lake already exists at {lake.uri}")
         lake._write("docs", schema_table(schema.docs_schema(compress_text)), mode="create")
@@ -133,8 +171,20 @@ class Lake:
                 session=self.session,
             )
         except (ValueError, OSError) as e:
-            raise LakeError(f"cannot open table {name!r} of the lake at {self.uri}: {e}") from e
+            if _is_not_found(e):
+                raise TableNotFound(f"the lake at {self.uri} has no table {name!r} ({clean_message(e)})") from e
+            raise self.store_error(e, f"cannot open table {name!r} of the lake at {self.uri}") from e
         return self._hold(name, ds)
+
+    def store_error(self, e: BaseException, doing: str) -> "LakeError":
+        """A Lance/Arrow failure as one line, naming the storage setting that is likely missing."""
+        text = clean_message(e)
+        hint = next((h for key, h in STORE_HINTS if key.lower() in text.lower()), None)
+        if hint and "://" in self.uri and not self.uri.startswith(("memory://", "file://")):
+            given = ", ".join(sorted(self.storage_options)) or "none"
+            text = text if len(text) <= 200 else text[:200] + "…"
+            return LakeUsageError(f"{doing}: {text}; it needs {hint} ({STORAGE_HELP}; given: {given})")
+        return LakeError(f"{doing}: {text}")
 
     def _hold(self, name: str, ds: LanceDataset) -> LanceDataset:
         if self.uri.startswith("memory://"):
@@ -149,18 +199,25 @@ class Lake:
         return self._write(name, table, mode="append")
 
     def _write(self, name: str, data, mode: str) -> LanceDataset:
-        ds = lance.write_dataset(
-            data,
-            self.table_uri(name),
-            schema=TABLES[name][1] if mode == "create" else None,
-            mode=mode,
-            storage_options=self.storage_options or None,
-            session=self.session,
-        )
+        try:
+            ds = lance.write_dataset(
+                data,
+                self.table_uri(name),
+                schema=TABLES[name][1] if mode == "create" else None,
+                mode=mode,
+                storage_options=self.storage_options or None,
+                session=self.session,
+            )
+        except OSError as e:  # the store: unreachable, no credentials, no region, not writable
+            raise self.store_error(e, f"cannot write table {name!r} of the lake at {self.uri}") from e
+        except ValueError as e:
+            if "LanceError(IO)" not in str(e):
+                raise
+            raise self.store_error(e, f"cannot write table {name!r} of the lake at {self.uri}") from e
         return self._hold(name, ds)
 
     def pin(self, tag: str, version: int) -> None:
-        """Tag a docs version so that cleaning old versions never removes it."""
+        """Tag a lake version so that cleaning old versions never removes it."""
         docs = self.docs()
         if tag in docs.tags.list():
             docs.tags.update(tag, version)
@@ -168,7 +225,7 @@ class Lake:
             docs.tags.create(tag, version)
 
     def cleanup(self, older_than_seconds: float = 7 * 86400) -> int:
-        """Remove docs versions older than this, except tagged (pinned) ones; bytes freed."""
+        """Remove lake versions older than this, except tagged (pinned) ones; bytes freed."""
         from datetime import timedelta
 
         stats = self.docs().cleanup_old_versions(
@@ -177,10 +234,11 @@ class Lake:
         return stats.bytes_removed
 
     def _exists(self, name: str) -> bool:
+        """Whether a table is there; a store that cannot be reached is an error, not a no."""
         try:
             self.dataset(name)
             return True
-        except LakeError:
+        except TableNotFound:
             return False
 
     def __repr__(self) -> str:

@@ -43,15 +43,17 @@ INGESTS = pa.schema(
         pa.field("fingerprint", pa.string(), nullable=False),  # xxh3-128 of the input's bytes
         pa.field("format", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),  # running | done
+        pa.field("status", pa.string(), nullable=False),  # running | done | failed
         pa.field("n_read", pa.int64()),
         pa.field("n_written", pa.int64()),
         pa.field("n_duplicates", pa.int64()),
         pa.field("n_rejected", pa.int64()),
         pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("ended_at", pa.timestamp("us", tz="UTC")),
-        pa.field("lake_version", pa.int64()),  # docs version this ingest's last commit produced
+        pa.field("lake_version", pa.int64()),  # lake version this ingest's last commit produced
         pa.field("winnow_version", pa.string(), nullable=False),
+        # JSON object: the options that decide what the input yields (see ingest/identity.py)
+        pa.field("options", pa.string()),
     ]
 )
 
@@ -62,21 +64,22 @@ METRICS = pa.schema(
         pa.field("scorer", pa.string(), nullable=False),
         pa.field("scorer_version", pa.string(), nullable=False),
         pa.field("params", pa.string()),  # JSON object
-        pa.field("status", pa.string(), nullable=False),  # running | done
+        pa.field("status", pa.string(), nullable=False),  # running | done | failed
         pa.field("rows", pa.int64()),  # rows holding a value once done
         pa.field("seconds", pa.float64()),
-        pa.field("lake_version", pa.int64()),  # docs version the job's last commit produced
+        pa.field("lake_version", pa.int64()),  # lake version the job's last commit produced
         pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("winnow_version", pa.string(), nullable=False),
+        pa.field("error", pa.string()),  # why a failed job failed (one line)
     ]
 )
 
-# Catalog: named selections, each pinned to the docs version it reads (latest row wins).
+# Catalog: named selections, each pinned to the lake version it reads (latest row wins).
 SELECTIONS = pa.schema(
     [
         pa.field("name", pa.string(), nullable=False),
         pa.field("sql", pa.string(), nullable=False),
-        pa.field("lake_version", pa.int64(), nullable=False),  # docs version; also a Lance tag
+        pa.field("lake_version", pa.int64(), nullable=False),  # lake version; also a Lance tag
         pa.field("seed", pa.int64(), nullable=False),
         pa.field("documents", pa.int64()),  # at creation
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),

@@ -31,7 +31,7 @@ def lake(tmp_path):
 
 def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run the `winnow` command; its output is returned as text."""
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**kwargs.pop("env", os.environ), "COLUMNS": "200"}
     proc = subprocess.run([str(WINNOW), *map(str, args)], capture_output=True, text=True, env=env, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -57,7 +57,7 @@ def fails(*args, code: int = 2, contains: str | None = None, **kwargs) -> str:
 
 
 def lake_state(lake) -> dict:
-    """Everything a failed command must leave as it was: the docs version, its tags and
+    """Everything a failed command must leave as it was: the lake version, its tags and
     schema, and every catalog table's version."""
     docs = lake.docs()
     state = {

@@ -1,0 +1,61 @@
+"""Lakes that cannot be created or reached: one line naming the cause, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from tests.conftest import C4, WINNOW, cli, fails
+from tests.test_resume_and_uris import s3_endpoint  # noqa: F401  (a pytest fixture: moto on loopback)
+
+
+def test_init_on_a_file_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("a file\n")
+    line = fails("init", path, contains="it is a file")
+    assert str(path) in line
+    assert path.read_text() == "a file\n"
+
+
+def test_a_missing_lake_is_a_usage_error(tmp_path):
+    fails("info", tmp_path / "nowhere", contains="no winnow lake at")
+    fails("sql", tmp_path / "nowhere", "SELECT 1", contains="winnow init")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_init_twice_is_refused(tmp_path):
+    cli("init", tmp_path / "l")
+    fails("init", tmp_path / "l", contains="already exists")
+
+
+def _options(endpoint: str) -> dict[str, str]:
+    return {"aws_endpoint": endpoint, "allow_http": "true", "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing", "aws_region": "us-east-1"}
+
+
+def _flags(options: dict[str, str]) -> list[str]:
+    return [x for k, v in options.items() for x in ("-o", f"{k}={v}")]
+
+
+def test_object_store_errors_name_the_missing_setting(s3_endpoint):  # noqa: F811
+    options = _options(s3_endpoint)
+    cli("init", "s3://lakes/named", *_flags(options))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
+    # No options at all: the region is what the store asks for first, not "no winnow lake".
+    line = fails("info", "s3://lakes/named", contains="aws_region", env=env)
+    assert "no winnow lake" not in line
+    fails("init", "s3://lakes/other", contains="aws_region", env=env)
+    # A region but no credentials or endpoint: named too, with what was given.
+    line = fails("init", "s3://lakes/other", "-o", "aws_region=us-east-1", env=env)
+    assert "given: aws_region" in line and len(line) < 600
+    # With every option: the lake is found, and its size on disk listed with the same options, quickly.
+    out = cli("ingest", "s3://lakes/named", C4, "--no-progress", *_flags(options)).stdout
+    assert "written 445" in out
+    info = cli("info", "s3://lakes/named", *_flags(options), timeout=60).stdout
+    assert "documents 445" in info and "n/a" not in info
+    size_mb = float(info.split("size on disk ")[1].split(" MB")[0].replace(",", ""))
+    assert size_mb > 1.0  # 1.1 MB of text at least
+    env_opts = {**env, "WINNOW_STORAGE_OPTIONS": json.dumps(options)}
+    proc = subprocess.run([str(WINNOW), "info", "s3://lakes/named"], capture_output=True, text=True, env=env_opts)
+    assert proc.returncode == 0 and "n/a" not in proc.stdout
