@@ -154,7 +154,22 @@ class Lake:
         for name in CATALOG_TABLES:  # tables added to the catalog after the lake was created
             if not lake._exists(name):
                 lake._write(name, schema_table(TABLES[name][1]), mode="create")
+            else:
+                lake._add_missing_fields(name)
         return lake
+
+    def _add_missing_fields(self, name: str) -> None:
+        """Catalog fields added by a newer winnow: added to an older lake's table as null
+        columns (schema only, no data rewritten), so its logs keep appending."""
+        ds = self.dataset(name)
+        missing = [f for f in TABLES[name][1] if f.name not in ds.schema.names]
+        if not missing:
+            return
+        try:
+            ds.add_columns([f.with_nullable(True) for f in missing])
+        except OSError as e:  # another process added them first
+            if not all(f.name in self.dataset(name).schema.names for f in missing):
+                raise self.store_error(e, f"cannot add {[f.name for f in missing]} to table {name!r}") from e
 
     # -- tables ---------------------------------------------------------------------------
 

@@ -59,3 +59,26 @@ def test_object_store_errors_name_the_missing_setting(s3_endpoint):  # noqa: F81
     env_opts = {**env, "WINNOW_STORAGE_OPTIONS": json.dumps(options)}
     proc = subprocess.run([str(WINNOW), "info", "s3://lakes/named"], capture_output=True, text=True, env=env_opts)
     assert proc.returncode == 0 and "n/a" not in proc.stdout
+
+
+def test_an_older_lakes_catalog_gains_new_fields_on_open(tmp_path):
+    """A catalog table written before a field existed (here metrics without `error`) gets the
+    field as a null column when opened, and its log keeps appending with the new schema."""
+    import lance
+    import pyarrow as pa
+
+    import winnow
+    from winnow.lake import catalog, schema
+
+    winnow.init(tmp_path / "l")
+    old = pa.schema([f for f in schema.METRICS if f.name != "error"])
+    lance.write_dataset(pa.Table.from_batches([], schema=old), str(tmp_path / "l/_catalog/metrics.lance"),
+                        schema=old, mode="overwrite")
+    assert "error" not in lance.dataset(str(tmp_path / "l/_catalog/metrics.lance")).schema.names
+    lake = winnow.open(tmp_path / "l")
+    assert "error" in lake.dataset("metrics").schema.names
+    from datetime import datetime, timezone
+
+    catalog.record_metrics(lake, [dict(metric="m", scorer="s", scorer_version="1", status="failed",
+                                       at=datetime.now(timezone.utc), winnow_version="0", error="why")])
+    assert catalog.metric(lake, "m")["error"] == "why"
