@@ -1,15 +1,18 @@
 """winnow.ingest: files, globs, directories and URIs into the lake's `docs` table.
 
-Formats: JSON lines (.jsonl/.json/.ndjson, plain, .gz or .zst), parquet, plain text
-(.txt: one document per file) and WARC (.warc/.warc.gz: HTML responses to text).
+Formats (`READERS`, one reader per format in ingest/readers/): JSON lines
+(.jsonl/.json/.ndjson, plain, .gz or .zst), parquet, plain text (.txt: one document per
+file) and WARC (.warc/.warc.gz: HTML responses to text).
 """
 
 from .documents import FieldNames
-from .inputs import FORMATS, Input, InputError, expand, fingerprint, format_of
+from .inputs import Input, InputError, expand, fingerprint, format_of
+from .readers import READERS, Reader
 from .runner import (
     DEFAULT_COMMIT_BYTES,
     DEFAULT_MAX_DOC_BYTES,
     FileReport,
+    IngestError,
     IngestReport,
     ingest,
 )
@@ -17,12 +20,14 @@ from .runner import (
 __all__ = [
     "DEFAULT_COMMIT_BYTES",
     "DEFAULT_MAX_DOC_BYTES",
-    "FORMATS",
     "FieldNames",
     "FileReport",
+    "IngestError",
     "IngestReport",
     "Input",
     "InputError",
+    "READERS",
+    "Reader",
     "expand",
     "fingerprint",
     "format_of",

@@ -24,6 +24,7 @@ import xxhash
 from .readers import Reject
 
 META_FIELDS = ("meta", "metadata")
+DEFAULT_MAX_DOC_BYTES = 64 << 20
 
 PARTIAL = pa.schema(  # what a worker sends; the runner adds id, source and ingest_id
     [

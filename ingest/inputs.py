@@ -10,16 +10,9 @@ import xxhash
 
 from winnow.lake.errors import UsageError
 
-# Suffix -> format; a compression suffix (.gz, .zst, .zstd) may follow the format's.
-FORMATS = {
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".warc": "warc",
-    ".txt": "text",
-}
-COMPRESSIONS = (".gz", ".zst", ".zstd")
+from .readers import READERS
+from .readers.base import COMPRESSIONS
+
 FINGERPRINT_CHUNK = 8 << 20
 
 
@@ -30,28 +23,36 @@ class InputError(UsageError):
 @dataclass(frozen=True)
 class Input:
     uri: str  # as fsspec opens it
-    format: str
+    format: str  # a key of READERS
     size: int | None
     source: str  # the default source name of its documents
 
 
-def format_of(name: str) -> str | None:
+def _split(name: str) -> tuple[str, str]:
+    """(name without a compression suffix, that suffix or ""), lower case."""
     base = name.lower()
     for c in COMPRESSIONS:
         if base.endswith(c):
-            base = base[: -len(c)]
-            break
-    if base.endswith(".parquet") and base != name.lower():
-        return None  # parquet compresses inside the file
-    return next((fmt for suffix, fmt in FORMATS.items() if base.endswith(suffix)), None)
+            return base[: -len(c)], c
+    return base, ""
+
+
+def format_of(name: str) -> str | None:
+    """The format of a file, by its suffixes (`x.jsonl.zst` -> "jsonl"), or None."""
+    base, compression = _split(name)
+    for reader in READERS.values():
+        if base.endswith(reader.suffixes) and (not compression or compression in reader.compressions):
+            return reader.name
+    return None
 
 
 def source_name(name: str) -> str:
     """A file's default source: its name without format and compression suffixes."""
     base = os.path.basename(name.rstrip("/"))
-    for suffix in COMPRESSIONS + tuple(FORMATS):
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
+    lower, compression = _split(base)
+    base = base[: len(base) - len(compression)]
+    suffix = next((s for r in READERS.values() for s in r.suffixes if lower.endswith(s)), "")
+    base = base[: len(base) - len(suffix)]
     return base or "unnamed"
 
 

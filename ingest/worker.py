@@ -6,6 +6,10 @@ writer: it deduplicates against the whole lake and commits. Messages on the resu
     ("batch", key, documents, rejects, records_read, bytes_read)
     ("done", key)
     ("failed", key, message)      the input could not be read at all
+
+A worker never outlives the runner: on Linux the kernel kills it when the runner dies (set
+first thing, then the runner is checked for having died before that), and wherever a worker
+waits (for a task, for room on the result queue) it checks that the runner is still there.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from dataclasses import dataclass
 import fsspec
 
 from .documents import BatchBuilder, FieldNames
-from .readers import READERS, open_decompressed
+from .readers import READERS, open_decompressed, read
 
-PUT_TIMEOUT_S = 1.0
+WAIT_S = 1.0  # how often a waiting worker checks that the runner is alive
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -36,26 +41,26 @@ class Task:
     batch_bytes: int
 
 
-def run(tasks, results) -> None:
-    """Worker main loop: take tasks until the None sentinel."""
-    _die_with_parent()
-    parent = os.getppid()
-    while (task := tasks.get()) is not None:
+def run(tasks, results, runner: int) -> None:
+    """Worker main loop: take tasks until the None sentinel. `runner` is the parent's pid."""
+    _die_with(runner)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the runner stops its workers
+    while (task := _get(tasks, runner)) is not None:
         try:
             for message in read_task(task):
-                _put(results, message, parent)
+                _put(results, message, runner)
         except OSError as e:
-            _put(results, ("failed", task.key, f"{task.uri}: cannot read: {e}"), parent)
+            _put(results, ("failed", task.key, f"{task.uri}: cannot read: {e}"), runner)
         except Exception as e:  # a reader bug must not hang the runner
-            _put(results, ("failed", task.key, f"{task.uri}: {type(e).__name__}: {e}"), parent)
+            _put(results, ("failed", task.key, f"{task.uri}: {type(e).__name__}: {e}"), runner)
 
 
 def read_task(task: Task):
     builder = BatchBuilder(task.fields, task.max_doc_bytes)
-    read = READERS[task.format]
+    reader = READERS[task.format]
     with fsspec.open(task.uri, "rb") as raw:
-        stream = raw if task.format in ("warc", "parquet") else open_decompressed(raw, task.uri)
-        for row, record in read(stream, task.start_row):
+        stream = open_decompressed(raw, task.uri) if reader.decompress else raw
+        for row, record in read(reader, stream, task.start_row):
             builder.add(row, record)
             if len(builder.columns["text"]) >= task.batch_docs or builder.text_bytes >= task.batch_bytes:
                 yield ("batch", task.key, *builder.take(), _position(raw))
@@ -70,20 +75,38 @@ def _position(raw) -> int:
         return 0
 
 
-def _put(results, message, parent: int) -> None:
-    """Put with backpressure; give up when the parent is gone."""
+def _get(tasks, runner: int):
+    """The next task; exit when the runner is gone."""
     while True:
         try:
-            results.put(message, timeout=PUT_TIMEOUT_S)
+            return tasks.get(timeout=WAIT_S)
+        except queue.Empty:
+            _exit_if_orphaned(runner)
+
+
+def _put(results, message, runner: int) -> None:
+    """Put with backpressure; exit when the runner is gone."""
+    while True:
+        try:
+            results.put(message, timeout=WAIT_S)
             return
         except queue.Full:
-            if os.getppid() != parent:
-                os._exit(1)
+            _exit_if_orphaned(runner)
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel kill this worker when the runner dies (even by SIGKILL)."""
+def _exit_if_orphaned(runner: int) -> None:
+    if os.getppid() != runner:
+        os._exit(1)
+
+
+def _die_with(runner: int) -> None:
+    """Have the kernel kill this worker when the runner dies (Linux; even by SIGKILL).
+
+    The runner may have died before this line ran (while this process was importing): the
+    signal then never comes, so check for that after asking for it.
+    """
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass
+        pass  # not Linux: the waits above still notice an orphaned worker
+    _exit_if_orphaned(runner)

@@ -1,18 +1,18 @@
-"""Readers: one module per input format, each turning a byte stream into records.
+"""Readers: one class per input format (the contract is `base.Reader`), found by name here.
 
-A reader is `read(stream, start_row) -> Iterator[(row, fields | Reject)]`: `row` is the
-record's 1-based position in its input (line, row or WARC record), `fields` a dict of the
-record's fields. Records at rows <= start_row are passed over without parsing (resume).
+Adding a format is one module defining a `Reader` subclass (its name, file suffixes, how a
+stream splits into raw records and how one record becomes fields) and one line below.
+Numbering rows, resuming after a committed row and reporting a broken stream are done
+once, by `read`, for every format.
 """
 
-from . import jsonl, parquet, text, warc
-from .base import Reject, open_decompressed
+from .base import Reader, Reject, open_decompressed, read
+from .jsonl import JsonLines
+from .parquet import Parquet
+from .text import PlainText
+from .warc import Warc
 
-READERS = {
-    "jsonl": jsonl.read,
-    "parquet": parquet.read,
-    "text": text.read,
-    "warc": warc.read,
-}
+# Format name -> its reader; the format is what the catalog records for an input.
+READERS: dict[str, Reader] = {r.name: r for r in (JsonLines(), Parquet(), PlainText(), Warc())}
 
-__all__ = ["READERS", "Reject", "open_decompressed"]
+__all__ = ["READERS", "Reader", "Reject", "open_decompressed", "read"]

@@ -6,19 +6,17 @@ from typing import BinaryIO, Iterator
 
 import pyarrow.parquet as pq
 
-from .base import Reject
+from .base import Reader
 
 BATCH_ROWS = 4096
 
 
-def read(stream: BinaryIO, start_row: int = 0) -> Iterator[tuple[int, dict | Reject]]:
-    reader = pq.ParquetFile(stream)
-    row = 0
-    for batch in reader.iter_batches(batch_size=BATCH_ROWS):
-        if row + batch.num_rows <= start_row:
-            row += batch.num_rows
-            continue
-        for fields in batch.to_pylist():
-            row += 1
-            if row > start_row:
-                yield row, fields
+class Parquet(Reader):
+    name = "parquet"
+    suffixes = (".parquet",)
+    compressions = ()  # parquet compresses inside the file
+    decompress = False
+
+    def units(self, stream: BinaryIO) -> Iterator[dict]:
+        for batch in pq.ParquetFile(stream).iter_batches(batch_size=BATCH_ROWS):
+            yield from batch.to_pylist()

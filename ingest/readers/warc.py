@@ -16,22 +16,24 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-from .base import Reject
+from .base import Reader, Reject
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def read(stream: BinaryIO, start_row: int = 0) -> Iterator[tuple[int, dict | Reject]]:
-    row = 0
-    try:
-        records = ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True, auto_decode="all")
-        for record in records:
-            row += 1
-            if row <= start_row:
-                continue
-            yield row, to_fields(record)
-    except Exception as e:  # fastwarc raises plain exceptions on a broken stream
-        yield row + 1, Reject.of("corrupt_compression", f"unreadable WARC stream: {e}")
+class Warc(Reader):
+    name = "warc"
+    suffixes = (".warc",)
+    compressions = (".gz",)
+    decompress = False  # fastwarc reads gzip members itself
+    named_fields = False
+    stream_errors = (Exception,)  # fastwarc raises plain exceptions on a broken stream
+
+    def units(self, stream: BinaryIO) -> Iterator:
+        yield from ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True, auto_decode="all")
+
+    def parse(self, record) -> dict | Reject:
+        return to_fields(record)
 
 
 def to_fields(record) -> dict | Reject:
