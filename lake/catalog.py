@@ -1,6 +1,6 @@
 """The catalog: append-only logs inside the lake (ingests, metrics).
 
-Each state change (running, done) appends one row; appends from concurrent processes
+Each state change (running, done, failed) appends one row; appends from concurrent processes
 never conflict, so the catalog is safe under concurrent writers. The state of an ingest
 or a metric is its latest row.
 """
@@ -37,7 +37,8 @@ def ingests(lake: Lake) -> pa.Table:
 
 
 def record_metrics(lake: Lake, rows: list[dict]) -> None:
-    """Append state rows of metric columns, in one commit (see `schema.METRICS`)."""
+    """Append state rows of metric columns, in one commit (see `schema.METRICS`): running,
+    then done, or failed with the `error` that ended the job."""
     lake.append("metrics", pa.Table.from_pylist(rows, schema=METRICS))
 
 

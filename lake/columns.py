@@ -61,7 +61,7 @@ def drop_columns(lake: Lake, names: list[str]) -> None:
 
 
 def write_columns(lake: Lake, table: pa.Table) -> int:
-    """Fill columns for the rows whose `id` is in `table`; returns the new docs version."""
+    """Fill columns for the rows whose `id` is in `table`; returns the new lake version."""
 
     def attempt() -> int:
         docs = lake.docs()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .errors import UsageError
+
 
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
@@ -108,20 +110,68 @@ def _from_json(path: str):
     return tok
 
 
-def load_tokenizer(spec: str | os.PathLike) -> Tokenizer:
-    """A tokenizer from a tokenizer.json, a SentencePiece .model, or an HF id/folder."""
-    spec = os.fspath(spec)
-    if spec.endswith(".json") and os.path.isfile(spec):
-        return Tokenizer(spec, "tokenizers", _from_json(spec))
-    if spec.endswith(".model") and os.path.isfile(spec):
-        import sentencepiece
+EXPECTED = ("a tokenizer.json file, a SentencePiece .model file, a folder holding a tokenizer, "
+            "or a Hugging Face id")
 
-        return Tokenizer(spec, "sentencepiece", sentencepiece.SentencePieceProcessor(model_file=spec))
+
+class TokenizerError(UsageError):
+    """A tokenizer path or id that does not give a tokenizer."""
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a tokenizer or model spec is meant as a path (not a Hugging Face id, which has
+    at most one slash and no suffix)."""
+    return spec.startswith((".", "~", os.sep, "/")) or spec.endswith((".json", ".model")) or spec.count("/") > 1
+
+
+def _read_file(spec: str):
+    """A tokenizer file by its suffix; another suffix is tried as tokenizer.json, then as .model."""
+    kinds = {".json": ["tokenizers"], ".model": ["sentencepiece"]}.get(Path(spec).suffix,
+                                                                        ["tokenizers", "sentencepiece"])
+    reasons = []
+    for kind in kinds:
+        try:
+            if kind == "tokenizers":
+                return Tokenizer(spec, kind, _from_json(spec))
+            import sentencepiece
+
+            return Tokenizer(spec, kind, sentencepiece.SentencePieceProcessor(model_file=spec))
+        except Exception as e:  # tokenizers raises a bare Exception, sentencepiece a RuntimeError
+            what = "tokenizer.json" if kind == "tokenizers" else "SentencePiece .model"
+            reasons.append(f"not a {what} ({' '.join(str(e).split())[:160]})")
+    raise TokenizerError(f"tokenizer {spec}: {'; '.join(reasons)}; expected {EXPECTED}")
+
+
+def load_tokenizer(spec: str | os.PathLike) -> Tokenizer:
+    """A tokenizer from a tokenizer.json, a SentencePiece .model, or an HF id/folder.
+
+    Anything else is one `TokenizerError` (a UsageError) naming the path and what was expected:
+    a path that does not exist, a file that is not a tokenizer, a folder or id that
+    transformers cannot load."""
+    spec = os.fspath(spec)
+    if not spec.strip():
+        raise TokenizerError(f"tokenizer path is empty; expected {EXPECTED}")
+    if os.path.isfile(spec):
+        return _read_file(spec)
     if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "tokenizer.json")):
-        return Tokenizer(spec, "tokenizers", _from_json(os.path.join(spec, "tokenizer.json")))
+        try:
+            return Tokenizer(spec, "tokenizers", _from_json(os.path.join(spec, "tokenizer.json")))
+        except Exception as e:
+            raise TokenizerError(f"tokenizer {spec}: its tokenizer.json cannot be read "
+                                 f"({' '.join(str(e).split())[:160]})") from None
+    if not os.path.isdir(spec) and looks_like_path(spec):
+        raise TokenizerError(f"tokenizer {spec}: no such file or folder; expected {EXPECTED}")
     try:
         from transformers import AutoTokenizer
-    except ImportError as e:
-        raise ValueError(f"tokenizer {spec!r}: not a tokenizer.json or .model file, and transformers is not installed") from e
+    except ImportError:
+        raise TokenizerError(f"tokenizer {spec}: not a tokenizer.json or .model file, and transformers (needed for "
+                             "a folder or a Hugging Face id) is not installed") from None
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    return Tokenizer(spec, "transformers", AutoTokenizer.from_pretrained(spec, local_files_only=offline))
+    what = "a folder that transformers' AutoTokenizer cannot load" if os.path.isdir(spec) else \
+        "not a file or folder here, and not a Hugging Face id transformers can load" + (" offline" if offline else "")
+    try:
+        impl = AutoTokenizer.from_pretrained(spec, local_files_only=offline)
+    except Exception as e:  # OSError, ValueError, HFValidationError, ...: all mean "not a tokenizer"
+        raise TokenizerError(f"tokenizer {spec}: {what} ({' '.join(str(e).split())[:200]}); "
+                             f"expected {EXPECTED}") from None
+    return Tokenizer(spec, "transformers", impl)

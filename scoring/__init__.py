@@ -7,21 +7,24 @@ scoring/scorers/, one file each, and are listed in scoring/registry.py.
 """
 
 from .import_scores import ImportReport, import_scores
-from .registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, resolve
-from .runner import MetricReport, ScoreError, score
-from .scorer import Scorer, TextStatsScorer
+from .registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, params_for, resolve
+from .runner import MetricReport, score
+from .scorer import Param, ScoreError, Scorer, ScoreUsageError, TextStatsScorer
 
 __all__ = [
     "BUILTINS",
     "ENTRY_POINT_GROUP",
     "ImportReport",
     "MetricReport",
+    "Param",
     "ScoreError",
+    "ScoreUsageError",
     "Scorer",
     "TextStatsScorer",
     "ScorerNotFound",
     "import_scores",
     "names",
+    "params_for",
     "resolve",
     "score",
 ]

@@ -3,6 +3,13 @@
 List-valued columns (QuRatedPajama's or SlimPajama-Meta-rater's score vectors) are split
 into named columns: `split={"scores": ["writing_style", "facts_and_trivia", ...]}`.
 Rows whose id is not in the lake are counted and reported, never written.
+
+The file is read and checked whole before the lake changes: its id column (present, no
+nulls, no repeats), the columns asked for, the splits, the column names (never one of the
+documents' own columns) and whether they exist already. `replace=True` drops an existing
+column and writes it again from the file alone, as `score --replace` does: rows the file
+does not cover are null afterwards. A failure once writing began is recorded as `failed`
+in the catalog.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from winnow.lake import Lake, catalog
-from winnow.lake.columns import add_columns, write_columns
+from winnow.lake import Lake, catalog, schema
+from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
 
-from .runner import ScoreError
+from .scorer import ScoreError, ScoreUsageError
 
 CHUNK_ROWS = 65536
+CORE_COLUMNS = frozenset(schema.DOCS.names)
 
 
 @dataclass
@@ -38,10 +47,21 @@ class ImportReport:
 
 
 def read_scores(path: str) -> pa.Table:
-    with fsspec.open(path, "rb", compression="infer") as f:
-        if ".parquet" in path:
-            return pq.read_table(f)
-        return pajson.read_json(f)
+    """A parquet file (`.parquet` in its name) or JSON lines, optionally compressed; a
+    `ScoreUsageError` naming the file for anything that cannot be read as one."""
+    kind = "parquet" if ".parquet" in path else "JSON lines"
+    try:
+        with fsspec.open(path, "rb", compression="infer") as f:
+            return pq.read_table(f) if kind == "parquet" else pajson.read_json(f)
+    except FileNotFoundError:
+        raise ScoreUsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ScoreUsageError(f"{path}: a folder, not a file of scores") from None
+    except (OSError, ValueError, pa.ArrowException) as e:
+        text = clean_message(e)
+        text = text if len(text) <= 200 else text[:200] + "…"
+        raise ScoreUsageError(f"{path}: cannot be read as {kind} ({text}); expected a .parquet file or "
+                              "JSON lines (.jsonl), optionally compressed") from None
 
 
 def import_scores(
@@ -54,44 +74,115 @@ def import_scores(
     replace: bool = False,
 ) -> ImportReport:
     t0 = time.perf_counter()
+    path = str(path)
     table = read_scores(path)
-    if on not in table.column_names:
-        raise ScoreError(f"{path}: no column {on!r} (columns: {', '.join(table.column_names)})")
-    wanted = columns or [c for c in table.column_names if c != on]
-    out = {"id": table[on].cast(pa.string())}
-    for name in wanted:
-        if name not in table.column_names:
-            raise ScoreError(f"{path}: no column {name!r}")
-        col = table[name]
-        if split and name in split:
-            if not pa.types.is_list(col.type) and not pa.types.is_fixed_size_list(col.type):
-                raise ScoreError(f"{path}: column {name!r} is {col.type}, not a list to split")
-            for i, part in enumerate(split[name]):
-                out[part] = pc.list_element(col, i)
-        else:
-            out[name] = col
-    scores = pa.table(out).combine_chunks()
+    scores = _scores(table, path, on, columns, split or {})
     names = [n for n in scores.column_names if n != "id"]
-    present = set(lake.docs().schema.names)
-    clash = [n for n in names if n in present]
+    docs = lake.docs()
+    clash = [n for n in names if n in docs.schema.names]
     if clash and not replace:
-        raise ScoreError(f"column(s) {', '.join(clash)} already exist: pass --replace to overwrite them")
-    add_columns(lake, [pa.field(n, scores[n].type) for n in names])
-    known = pc.is_in(scores["id"], value_set=lake.docs().to_table(columns=["id"])["id"])
+        raise ScoreUsageError(f"column(s) {', '.join(clash)} already exist: pass --replace to overwrite them")
+    known = pc.is_in(scores["id"], value_set=docs.to_table(columns=["id"])["id"])
     matched = scores.filter(known)
     report = ImportReport(columns=names, read=scores.num_rows, matched=matched.num_rows)
     report.unknown_ids = scores.num_rows - matched.num_rows
-    version = lake.docs().version
-    for start in range(0, matched.num_rows, CHUNK_ROWS):
-        version = write_columns(lake, matched.slice(start, CHUNK_ROWS))
+    params = json.dumps({"file": path, "on": on}, sort_keys=True)
+
+    # From here on the lake changes.
+    now = datetime.now(timezone.utc)
+    version = docs.version
+    try:
+        if clash:
+            drop_columns(lake, clash)  # as `score --replace`: the file alone says what the column holds
+        add_columns(lake, [pa.field(n, scores[n].type) for n in names])
+        version = lake.docs().version
+        for start in range(0, matched.num_rows, CHUNK_ROWS):
+            version = write_columns(lake, matched.slice(start, CHUNK_ROWS))
+    except Exception as e:
+        message = clean_message(e)
+        _record(lake, names, params, "failed", now, None, time.perf_counter() - t0, version, message)
+        raise ScoreError(f"importing {path} failed ({type(e).__name__}: {message}); recorded as failed in the "
+                         "catalog; run it again with --replace") from e
     report.seconds = time.perf_counter() - t0
     report.lake_version = version
-    params = json.dumps({"file": path, "on": on}, sort_keys=True)
-    now = datetime.now(timezone.utc)
-    catalog.record_metrics(lake, [
-        {"metric": n, "scorer": "import", "scorer_version": "1", "params": params, "status": "done",
-         "rows": matched.num_rows, "seconds": report.seconds, "lake_version": version, "at": now,
-         "winnow_version": WINNOW_VERSION}
-        for n in names
-    ])
+    _record(lake, names, params, "done", now, matched.num_rows, report.seconds, version)
     return report
+
+
+def _scores(table: pa.Table, path: str, on: str, columns: list[str] | None, split: dict[str, list[str]]) -> pa.Table:
+    """`id` and the columns to import, checked: a `ScoreUsageError` names what is wrong."""
+    have = table.column_names
+    if on not in have:
+        raise ScoreUsageError(f"{path}: no id column {on!r} (columns: {', '.join(have)}); name it with --on")
+    ids = table[on]
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type) or pa.types.is_integer(ids.type)):
+        raise ScoreUsageError(f"{path}: id column {on!r} is {ids.type}, not strings or integers")
+    ids = ids.cast(pa.string())
+    if ids.null_count:
+        row = pc.index(pc.is_null(ids), True).as_py() + 1
+        more = f" and {ids.null_count - 1:,} more" if ids.null_count > 1 else ""
+        raise ScoreUsageError(f"{path}: id column {on!r} is null in row {row}{more}")
+    counts = pc.value_counts(ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        first = repeated[0].as_py()
+        raise ScoreUsageError(f"{path}: id {first['values']!r} appears {first['counts']} times "
+                              f"({len(repeated)} id(s) repeat); each document can have one score")
+    wanted = list(columns) if columns else [c for c in have if c != on]
+    unknown = [c for c in wanted if c not in have]
+    if unknown:
+        raise ScoreUsageError(f"{path}: no column(s) {', '.join(unknown)} (columns: {', '.join(have)})")
+    if not wanted:
+        raise ScoreUsageError(f"{path}: no column to import besides the id column {on!r}")
+    stray = [c for c in split if c not in wanted]
+    if stray:
+        raise ScoreUsageError(f"--split {', '.join(stray)}: not a column being imported ({', '.join(wanted)})")
+    out = {"id": ids}
+    for name in wanted:
+        col = table[name]
+        if name not in split:
+            if name == "id":
+                raise ScoreUsageError(f"{path}: column 'id' would overwrite the documents' ids; import it under "
+                                      "another name (--on names the file's id column)")
+            out[name] = col
+            continue
+        parts = split[name]
+        if not pa.types.is_list(col.type) and not pa.types.is_large_list(col.type) \
+                and not pa.types.is_fixed_size_list(col.type):
+            raise ScoreUsageError(f"{path}: column {name!r} is {col.type}, not a list to split")
+        if not parts or any(not p for p in parts):
+            raise ScoreUsageError(f"--split {name}: give the names of its elements, NAME=a,b,c")
+        lengths = pc.list_value_length(col)
+        shortest = pc.min(lengths).as_py()
+        if shortest is not None and shortest < len(parts):
+            row = pc.index(lengths, shortest).as_py() + 1
+            raise ScoreUsageError(f"{path}: column {name!r} has {shortest} element(s) in row {row}, "
+                                  f"fewer than the {len(parts)} names given to --split")
+        for i, part in enumerate(parts):
+            if part in out:
+                raise ScoreUsageError(f"--split {name}: column {part!r} is named twice")
+            out[part] = pc.list_element(col, i)
+    names = [n for n in out if n != "id"]
+    core = [n for n in names if n in CORE_COLUMNS]
+    if core:
+        raise ScoreUsageError(f"{path}: column(s) {', '.join(core)} would overwrite the documents' own columns "
+                              f"({', '.join(schema.DOCS.names)}); import them under another name")
+    empty = [n for n in names if pa.types.is_null(out[n].type)]
+    if empty:
+        raise ScoreUsageError(f"{path}: column(s) {', '.join(empty)} hold no values (type null)")
+    return pa.table(out).combine_chunks()
+
+
+def _record(lake, names, params, status, at, rows, seconds, version, error=None) -> None:
+    rows_ = [
+        {"metric": n, "scorer": "import", "scorer_version": "1", "params": params, "status": status,
+         "rows": rows, "seconds": seconds, "lake_version": version,
+         "at": at if status == "running" else datetime.now(timezone.utc), "winnow_version": WINNOW_VERSION,
+         "error": error}
+        for n in names
+    ]
+    try:
+        catalog.record_metrics(lake, rows_)
+    except Exception:
+        if status == "done":
+            raise

@@ -11,10 +11,11 @@ import importlib
 import importlib.util
 import os
 from importlib.metadata import entry_points
+from typing import Any
 
 from winnow.lake.errors import UsageError
 
-from .scorer import Scorer
+from .scorer import Scorer, ScoreUsageError
 
 ENTRY_POINT_GROUP = "winnow.scorers"
 
@@ -47,8 +48,13 @@ def resolve(spec: str) -> type[Scorer]:
             raise ScorerNotFound(f"scorer file not found: {path}")
         module_spec = importlib.util.spec_from_file_location(f"winnow_user_scorer_{abs(hash(path))}", path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        return _check(spec, getattr(module, cls, None))
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as e:
+            raise ScorerNotFound(f"scorer file {path} cannot be loaded: {type(e).__name__}: {e}") from e
+        if not hasattr(module, cls):
+            raise ScorerNotFound(f"scorer file {path} has no class {cls!r}")
+        return _check(spec, getattr(module, cls))
     if spec in BUILTINS:
         module, _, cls = BUILTINS[spec].partition(":")
         return _check(spec, getattr(importlib.import_module(module), cls))
@@ -56,6 +62,22 @@ def resolve(spec: str) -> type[Scorer]:
         if ep.name == spec:
             return _check(spec, ep.load())
     raise ScorerNotFound(f"no scorer named {spec!r}; known: {', '.join(names())}, or path/to/file.py:ClassName")
+
+
+def params_for(specs: list[str], params: dict[str, Any]) -> list[tuple[type[Scorer], dict[str, Any]]]:
+    """Each scorer with the parameters it declares, checked; a name that none of them
+    declares is refused with the names they do declare. For one command line that runs
+    several scorers with one set of `-p NAME=VALUE`."""
+    classes = [resolve(spec) for spec in specs]
+    if len(classes) == 1:
+        return [(classes[0], classes[0].check_params(params))]
+    known = {name for cls in classes for name in cls.parameters}
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        declared = ", ".join(sorted(known)) or "none"
+        raise ScoreUsageError(f"no scorer of {', '.join(c.name for c in classes)} has parameter(s) "
+                              f"{', '.join(unknown)}; their parameters: {declared}")
+    return [(cls, cls.check_params({k: v for k, v in params.items() if k in cls.parameters})) for cls in classes]
 
 
 def _check(spec: str, cls) -> type[Scorer]:

@@ -9,6 +9,10 @@
 - The catalog records, per column: scorer, version, parameters, rows, duration, lake
   version. A different version or parameters over an existing column is refused unless
   `replace=True`, which drops the column and scores every row again.
+- Everything that can be checked is checked before the lake changes: the options, the
+  scorer's parameters, its model or tokenizer (set up once here), its columns, the `where`
+  filter (planned over the data). A job that fails after it began writing is recorded as
+  `failed` in the catalog, with its error; running it again resumes it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,22 +28,23 @@ from typing import Any
 
 import pyarrow as pa
 
-from winnow.lake import Lake, catalog
-from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.errors import WinnowError, check, positive
+from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 
 from .registry import resolve
-from .scorer import Scorer
+from .scorer import ScoreError, Scorer, ScoreUsageError
 
 DEFAULT_BATCH_ROWS = 1024
 DEFAULT_COMMIT_ROWS = 65536
 TASK_ROWS = 16384  # rows per unit of work handed to a worker
+DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?|xpu(:\d+)?)")
+CORE_COLUMNS = frozenset(schema.DOCS.names)  # the documents' own columns: never a metric
 
-
-class ScoreError(WinnowError):
-    """A scoring job that cannot run as asked (one clear line)."""
+__all__ = ["MetricReport", "ScoreError", "ScoreUsageError", "outputs_table", "score"]
 
 
 @dataclass
@@ -81,40 +87,50 @@ def score(
     commit_rows: int = DEFAULT_COMMIT_ROWS,
     progress: Progress | None = None,
 ) -> MetricReport:
-    """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`)."""
+    """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
+
+    A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
+    column or `where` filter; a `ScoreError` for a job that failed once it had begun writing
+    (recorded as `failed` in the catalog)."""
     t0 = time.perf_counter()
-    params = dict(params or {})
+    positive(batch_rows, "batch_rows (--batch-size)")
+    positive(commit_rows, "commit_rows (--commit-rows)")
+    positive(workers, "workers (--workers)")
+    check(isinstance(device, str) and DEVICE.fullmatch(device) is not None,
+          f"device {device!r}: use cpu, cuda, cuda:N, mps or xpu")
     cls = resolve(spec)
-    scorer = cls(**params)
-    fields = scorer.outputs()
+    params = cls.check_params(params)
+    scorer, fields, identity = _prepare(cls, params)
     names = [f.name for f in fields]
     report = MetricReport(scorer=cls.name, version=cls.version, columns=names)
-    # What a column depends on: the parameters, and the identity of files behind them (a
-    # tokenizer's or a model's hash) where the scorer can tell it.
-    identity = {**params, "fingerprint": scorer.fingerprint()} if hasattr(scorer, "fingerprint") else params
     params_json = json.dumps(identity, sort_keys=True, default=str)
-    _check_ownership(lake, cls, params_json, names, replace)
-    if replace:
-        drop_columns(lake, names)
-    missing = [n for n in cls.inputs if n not in lake.docs().schema.names]
-    if missing:
-        raise ScoreError(f"scorer {cls.name} reads column(s) {', '.join(missing)} that docs lacks")
-    add_columns(lake, fields)
-    now = datetime.now(timezone.utc)
-    catalog.record_metrics(lake, [_metric_row(cls, n, params_json, "running", now) for n in names])
-
     docs = lake.docs()
-    row_filter = f"{names[0]} IS NULL" + (f" AND ({where})" if where else "")
-    tasks = _plan(docs, row_filter)
+    _check_columns(docs, cls, names)
+    _check_ownership(lake, cls, params_json, names, replace)
+    # Plan over the rows to score before anything is written: this also tries the filter.
+    resuming = names[0] in docs.schema.names and not replace
+    tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where)
     total = sum(t[2] for t in tasks)
-    job = _Job(lake.uri, lake.storage_options, docs.version, spec, params, device,
-               ("id", *cls.inputs), row_filter, batch_rows)
-    if progress:
-        progress.start(f"{cls.name} v{cls.version}", total, "rows")
-    pending: list[pa.Table] = []
-    pending_rows = 0
+    if total:
+        _call(cls, "cannot be set up", scorer.setup, device)
+
+    # From here on the lake changes.
+    now = datetime.now(timezone.utc)
     version = docs.version
+    pending: list[pa.Table] = []
+    pending_rows = committed = 0
+    started = False
     try:
+        if replace:
+            drop_columns(lake, names)
+        add_columns(lake, fields)
+        catalog.record_metrics(lake, [_metric_row(cls, n, params_json, "running", now) for n in names])
+        version = lake.docs().version
+        job = _Job(lake.uri, lake.storage_options, version, spec, params, device,
+                   ("id", *cls.inputs), _row_filter(names[0], where), batch_rows)
+        if progress:
+            progress.start(f"{cls.name} v{cls.version}", total, "rows")
+            started = True
         for result in _results(lake, job, scorer, tasks, workers, cls.uses_model):
             pending.append(result)
             pending_rows += result.num_rows
@@ -123,11 +139,22 @@ def score(
                 progress.advance(result.num_rows)
             if pending_rows >= commit_rows:
                 version = write_columns(lake, pa.concat_tables(pending))
+                committed += pending_rows
                 pending, pending_rows = [], 0
         if pending:
             version = write_columns(lake, pa.concat_tables(pending))
+            committed += pending_rows
+    except BaseException as e:
+        message = _failure(e)
+        _record_failure(lake, cls, names, params_json, now, version, t0, message)
+        if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: recorded, then let through
+            raise
+        raise ScoreError(
+            f"scorer {cls.name} failed after committing {committed:,} of {total:,} rows ({message}); "
+            f"recorded as failed in the catalog; run it again to resume"
+        ) from e
     finally:
-        if progress:
+        if started:
             progress.stop()
     report.rows = lake.docs().count_rows(filter=f"{names[0]} IS NOT NULL")
     report.seconds = time.perf_counter() - t0
@@ -141,6 +168,56 @@ def score(
     return report
 
 
+def _row_filter(unscored: str | None, where: str | None) -> str | None:
+    """The rows to score: those where column `unscored` is null (all when None) and `where` holds."""
+    parts = [f"{unscored} IS NULL"] if unscored else []
+    parts += [f"({where})"] if where else []
+    return " AND ".join(parts) or None
+
+
+def _call(cls: type[Scorer], doing: str, fn, *args, **kwargs):
+    """fn(...); an error the scorer raises becomes one line naming the scorer (nothing is written yet)."""
+    try:
+        return fn(*args, **kwargs)
+    except WinnowError:
+        raise
+    except Exception as e:
+        text = " ".join(str(e).split())
+        text = text[len(cls.name) + 2:] if text.startswith(f"{cls.name}: ") else text
+        if isinstance(e, (ValueError, TypeError, LookupError, OSError, ImportError)):
+            detail = text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}"
+            raise ScoreUsageError(f"scorer {cls.name} {doing}: {detail}") from e
+        raise ScoreError(f"scorer {cls.name} {doing}: {type(e).__name__}: {text}") from e
+
+
+def _prepare(cls: type[Scorer], params: dict) -> tuple[Scorer, list[pa.Field], dict]:
+    """The scorer, its output fields, and what its columns depend on: the parameters, and
+    the identity of the files behind them (a tokenizer's or a model's hash) where the scorer
+    can tell it."""
+    scorer = _call(cls, "cannot be made", cls, **params)
+    fields = _call(cls, "cannot declare its columns", lambda: list(scorer.outputs()))
+    if not fields or not all(isinstance(f, pa.Field) for f in fields):
+        raise ScoreError(f"scorer {cls.name}: outputs() must return a list of pyarrow fields, got {fields!r}")
+    identity = params
+    if hasattr(scorer, "fingerprint"):
+        identity = {**params, "fingerprint": _call(cls, "cannot load what it reads", scorer.fingerprint)}
+    return scorer, fields, identity
+
+
+def _check_columns(docs, cls: type[Scorer], names: list[str]) -> None:
+    present = docs.schema.names
+    missing = [n for n in cls.inputs if n not in present]
+    if missing:
+        raise ScoreUsageError(f"scorer {cls.name} reads column(s) {', '.join(missing)} that docs lacks")
+    core = [n for n in names if n in CORE_COLUMNS]
+    if core:
+        raise ScoreUsageError(f"scorer {cls.name} would write column(s) {', '.join(core)}, which hold the documents "
+                              f"themselves ({', '.join(schema.DOCS.names)}); choose another column name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ScoreUsageError(f"scorer {cls.name} declares column(s) {', '.join(repeated)} more than once")
+
+
 def _check_ownership(lake: Lake, cls: type[Scorer], params_json: str, names: list[str], replace: bool) -> None:
     present = set(lake.docs().schema.names)
     for name in names:
@@ -148,39 +225,69 @@ def _check_ownership(lake: Lake, cls: type[Scorer], params_json: str, names: lis
             continue
         owner = catalog.metric(lake, name)
         if owner is None:
-            raise ScoreError(f"column {name!r} exists but no scorer wrote it; pass --replace to overwrite it")
+            raise ScoreUsageError(f"column {name!r} exists but no scorer wrote it; pass --replace to overwrite it")
         same = (owner["scorer"], owner["scorer_version"], owner["params"]) == (cls.name, cls.version, params_json)
         if not same:
-            raise ScoreError(
+            raise ScoreUsageError(
                 f"column {name!r} holds {owner['scorer']} v{owner['scorer_version']} with params {owner['params']}; "
                 f"{cls.name} v{cls.version} with params {params_json} differs: pass --replace to overwrite it"
             )
 
 
-def _metric_row(cls, name, params_json, status, at, rows=None, seconds=None, version=None) -> dict:
+def _failure(e: BaseException) -> str:
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted"
+    text = clean_message(e) or type(e).__name__
+    return text if isinstance(e, WinnowError) else f"{type(e).__name__}: {text}"
+
+
+def _record_failure(lake, cls, names, params_json, now, version, t0, message: str) -> None:
+    """The catalog says `failed`, with why, for each column of a job that stopped (best effort:
+    the job's own error is the one reported)."""
+    try:
+        rows = lake.docs().count_rows(filter=f"{names[0]} IS NOT NULL")
+        catalog.record_metrics(lake, [
+            _metric_row(cls, n, params_json, "failed", now, rows, time.perf_counter() - t0, version, message)
+            for n in names
+        ])
+    except Exception:  # the store itself may be what failed
+        pass
+
+
+def _metric_row(cls, name, params_json, status, at, rows=None, seconds=None, version=None, error=None) -> dict:
     return {
         "metric": name, "scorer": cls.name, "scorer_version": cls.version, "params": params_json,
         "status": status, "rows": rows, "seconds": seconds, "lake_version": version,
         "at": at if status == "running" else datetime.now(timezone.utc), "winnow_version": WINNOW_VERSION,
+        "error": error,
     }
 
 
-def _plan(docs, row_filter: str) -> list[tuple[int, int, int]]:
-    """(fragment id, offset, rows) units of work over the rows that pass the filter."""
-    tasks = []
-    for fragment in docs.get_fragments():
-        n = fragment.count_rows(row_filter)
-        for offset in range(0, n, TASK_ROWS):
-            tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset)))
-    return tasks
+def _plan(docs, row_filter: str | None, where: str | None) -> list[tuple[int, int, int]]:
+    """(fragment id, offset, rows) units of work over the rows that pass the filter; a
+    `ScoreUsageError` for a `where` that Lance cannot parse, resolve or evaluate."""
+    try:
+        if where:
+            docs.scanner(columns=["id"], filter=where).explain_plan()  # parses and resolves, reads nothing
+        tasks = []
+        for fragment in docs.get_fragments():
+            n = fragment.count_rows(row_filter)
+            for offset in range(0, n, TASK_ROWS):
+                tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset)))
+        return tasks
+    except (OSError, ValueError) as e:
+        if not where:
+            raise
+        text = re.sub(r", _row\w+", "", clean_message(e).replace("Invalid user input: ", ""))  # Lance's own fields
+        text = text if len(text) <= 300 else text[:300] + "…"
+        raise ScoreUsageError(f"--where {where!r} is not a filter over docs: {text}") from e
 
 
 def _results(lake, job: _Job, scorer: Scorer, tasks, workers, uses_model: bool):
     """Result tables (id + output columns), in any order."""
     n = 1 if uses_model else (workers or os.cpu_count() or 1)
     if n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://"):
-        scorer.setup(job.device)
-        docs = lake.docs(job.version)
+        docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
             yield from _score_task(docs, scorer, job, task)
         return

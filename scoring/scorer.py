@@ -3,29 +3,105 @@
 A scorer is one small class:
 
     class Shouting(Scorer):
+        '''The fraction of uppercase letters.'''
         name = "shouting"                 # the name users pass to `winnow score`
         version = "1"                     # bump when its values change
         inputs = ("text",)                # columns of `docs` it reads (and nothing else)
+        parameters = {                    # what `-p NAME=VALUE` may set: typed, with help
+            "column": Param(str, "shouting_frac_upper", "the output column's name"),
+        }
 
         def outputs(self):                # the columns it writes, with Arrow types
-            return [pa.field("shouting_frac_upper", pa.float32())]
+            return [pa.field(self.param("column"), pa.float32())]
 
         def score(self, batch):           # Arrow batch in (its inputs), Arrow columns out
             texts = batch.column("text").to_pylist()
-            return {"shouting_frac_upper": [sum(c.isupper() for c in t) / len(t) for t in texts]}
+            return {self.param("column"): [sum(c.isupper() for c in t) / len(t) for t in texts]}
+
+Parameters arrive as keyword arguments (strings from the command line, or Python values)
+and are checked against `parameters` when the scorer is made: an undeclared name is
+refused with the list of declared ones, a value is converted to the declared type (or
+refused), a required one must be given. `self.params` holds the values given (typed):
+they are recorded in the catalog with the scorer's name and version; `self.param(name)`
+reads one, or its default. `winnow score --help NAME` lists them.
 
 `setup(device)` runs once per worker before the first batch (load a model, pick a
-device); parameters (a tokenizer path, a model id) arrive as keyword arguments and are
-recorded in the catalog with the scorer's name and version. A scorer returns a value for
-every row: no nulls (use NaN for an undefined float), since a null marks a row that is
-not scored yet.
+device). A scorer returns a value for every row: no nulls (use NaN for an undefined
+float), since a null marks a row that is not scored yet.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
 import pyarrow as pa
+
+from winnow.lake.errors import UsageError, WinnowError
+
+
+class ScoreError(WinnowError):
+    """A scoring job that failed (one clear line)."""
+
+
+class ScoreUsageError(ScoreError, UsageError):
+    """A scoring job asked wrongly: a parameter, a filter, a column, a file."""
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a scorer.
+
+    type      str, int, float or bool: a value given as text is converted to it
+    default   what the scorer uses when it is not given (None: the help says what happens)
+    help      one line for `winnow score --help SCORER`
+    required  it must be given
+    minimum   for int and float: the smallest value allowed
+    """
+
+    type: type
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    minimum: float | None = None
+
+    def convert(self, value: Any) -> Any:
+        """`value` as this parameter's type; a ValueError says why it cannot be."""
+        kind = _TYPE_NAMES.get(self.type, self.type.__name__)
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ValueError(f"is not a {kind} (use true or false)")
+        if self.type is str:
+            if isinstance(value, (str, os.PathLike)):
+                return os.fspath(value)
+            raise ValueError(f"is not a {kind}")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"is not an {kind}" if self.type is int else f"is not a {kind}")
+        try:
+            if self.type is int:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                converted = int(value.strip()) if isinstance(value, str) else int(value)
+            else:
+                converted = self.type(value.strip() if isinstance(value, str) else value)
+        except (ValueError, TypeError):
+            raise ValueError(f"is not an {kind}" if self.type is int else f"is not a {kind}") from None
+        if self.minimum is not None and converted < self.minimum:
+            raise ValueError(f"must be >= {self.minimum:g}")
+        return converted
+
+    def describe_type(self) -> str:
+        return _TYPE_NAMES.get(self.type, self.type.__name__)
 
 
 class Scorer:
@@ -33,9 +109,62 @@ class Scorer:
     version: ClassVar[str] = "1"
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     uses_model: ClassVar[bool] = False  # True: batched on --device, one worker per device
+    parameters: ClassVar[Mapping[str, Param]] = {}  # what -p NAME=VALUE may set
 
     def __init__(self, **params: Any):
-        self.params = params
+        self.params = self.check_params(params)
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The given parameters, each converted to its declared type; a `ScoreUsageError`
+        names an undeclared one (with the declared ones), a bad value, a missing required one.
+        A value of None counts as not given."""
+        declared = cls.parameters
+        values: dict[str, Any] = {}
+        for key, value in (params or {}).items():
+            if key not in declared:
+                known = f"its parameters: {', '.join(declared)}" if declared else "it takes no parameters"
+                raise ScoreUsageError(f"scorer {cls.name} has no parameter {key!r}; {known}")
+            if value is None:
+                continue
+            try:
+                values[key] = declared[key].convert(value)
+            except ValueError as e:
+                raise ScoreUsageError(f"scorer {cls.name}: parameter {key}={value!r} {e}") from None
+            if declared[key].required and values[key] == "":
+                raise ScoreUsageError(f"scorer {cls.name}: parameter {key} is empty; {declared[key].help}")
+        for key, p in declared.items():
+            if p.required and key not in values:
+                raise ScoreUsageError(
+                    f"scorer {cls.name}: parameter {key} is required (-p {key}=VALUE): {p.help}"
+                )
+        return values
+
+    def param(self, name: str) -> Any:
+        """A parameter's value: the one given, or the declared default."""
+        return self.params.get(name, self.parameters[name].default)
+
+    @classmethod
+    def describe(cls) -> str:
+        """What `winnow score --help NAME` prints: the scorer, its summary and its parameters."""
+        doc = inspect.getdoc(cls) if cls.__doc__ else inspect.getdoc(inspect.getmodule(cls))
+        summary = (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+        lines = [f"scorer {cls.name} v{cls.version} ({cls.__module__}:{cls.__qualname__})"]
+        if summary:
+            lines.append(summary)
+        if not cls.parameters:
+            lines.append("parameters: none")
+            return "\n".join(lines)
+        lines.append("parameters (-p NAME=VALUE):")
+        rows = []
+        for key, p in cls.parameters.items():
+            shown = str(p.default).lower() if isinstance(p.default, bool) else p.default
+            default = "required" if p.required else ("optional" if p.default is None else f"default: {shown}")
+            rows.append((key, p.describe_type(), default, p.help))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+        return "\n".join(lines)
 
     def outputs(self) -> list[pa.Field]:
         raise NotImplementedError

