@@ -1,20 +1,49 @@
 """winnow.sql: DuckDB over the lake, the selection macro library, named selections.
 
-The macros live in .sql files beside this one (normalize, random, budget, sample,
-domains) and are loaded into every connection winnow opens.
+Every connection registers the lake's tables (`docs`, `rejects`, `ingests`, `metrics`,
+`selections`: TABLES) and loads the macros in the .sql files beside this one (normalize,
+random, budget, sample, domains). Its file access is DuckDB's sandbox, locked, and never
+reaches inside the lake (see `connection`).
 """
 
-from .connection import MACRO_FILES, connect, load_macros, macros, query
+from .connection import (
+    MACRO_FILES,
+    TABLES,
+    FileAccessError,
+    Session,
+    connect,
+    load_macros,
+    macros,
+    named_paths,
+    query,
+)
 from .preview import Diff, Preview, diff, preview
-from .selections import Selection, SelectionError, all_selections, create, documents, evaluate, get
+from .selections import (
+    SEED_MAX,
+    Selection,
+    SelectionError,
+    SelectionUsageError,
+    all_selections,
+    check_seed,
+    create,
+    documents,
+    evaluate,
+    get,
+)
 
 __all__ = [
     "MACRO_FILES",
+    "SEED_MAX",
+    "TABLES",
     "Diff",
+    "FileAccessError",
     "Preview",
     "Selection",
     "SelectionError",
+    "SelectionUsageError",
+    "Session",
     "all_selections",
+    "check_seed",
     "connect",
     "create",
     "diff",
@@ -23,6 +52,7 @@ __all__ = [
     "get",
     "load_macros",
     "macros",
+    "named_paths",
     "preview",
     "query",
 ]

@@ -1,5 +1,9 @@
 """Looking at a selection before training on it: sizes, shares, score histogram, samples;
-and comparing two selections."""
+and comparing two selections.
+
+Token counts come from the selection's `n_tokens` column, else from docs' `n_tokens` (the
+`tokens` scorer) at the selection's lake version, else they are unknown (None).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.lake import Lake
+from winnow.lake.errors import positive
 
 from .selections import Selection, documents, evaluate, get
 
@@ -20,30 +25,50 @@ class Preview:
     documents: int
     tokens: int | None  # None where neither the selection nor docs has n_tokens
     text_bytes: int
-    lake_documents: int
-    sources: list[dict]  # source, documents, share of documents, tokens share
+    lake_documents: int  # documents in docs at the selection's lake version
+    sources: list[dict]  # source, documents, share of documents, token_share (None without tokens)
     histogram: list[tuple[float, float, int]] = field(default_factory=list)  # (low, high, count) of `score`
     samples: dict[str, list[dict]] = field(default_factory=dict)  # top / middle / bottom -> id, score, text
 
 
-def _tokens_column(lake: Lake, sel: Selection, rows: pa.Table) -> str | None:
+def _as_int64(values) -> pa.ChunkedArray:
+    return pc.cast(values, pa.int64(), safe=False)
+
+
+def _with_tokens(lake: Lake, sel: Selection, rows: pa.Table, columns: list[str]) -> tuple[pa.Table, bool]:
+    """docs' `columns` for the selected rows in their order, plus `_tokens` (int64) where the
+    selection or docs has n_tokens; and whether it has."""
+    in_docs = "n_tokens" in lake.docs(sel.lake_version).schema.names
+    from_docs = "n_tokens" not in rows.column_names and in_docs
+    info = documents(lake, sel, columns + (["n_tokens"] if from_docs else []), rows=rows)
     if "n_tokens" in rows.column_names:
-        return "selection"
-    return "docs" if "n_tokens" in lake.docs(sel.lake_version).schema.names else None
+        return info.append_column("_tokens", _as_int64(rows["n_tokens"])), True
+    if from_docs:
+        return info.append_column("_tokens", _as_int64(info["n_tokens"])), True
+    return info, False
+
+
+def _total(values) -> int:
+    return int(pc.sum(values).as_py() or 0)
 
 
 def preview(lake: Lake, name: str, samples: int = 2, bins: int = 10, text_chars: int = 240) -> Preview:
+    """Documents, tokens, text bytes, shares per source, a histogram of `score` and
+    `samples` documents from the top, middle and bottom (by score) of a selection.
+
+        >>> p = preview(lake, "top")
+        >>> p.documents, p.tokens, p.sources[0]
+    """
+    positive(samples, "samples", allow_zero=True)
+    positive(bins, "bins")
+    positive(text_chars, "text_chars", allow_zero=True)
     sel = get(lake, name)
     rows = evaluate(lake, sel)
-    where = _tokens_column(lake, sel, rows)
-    cols = ["source", "n_bytes"] + (["n_tokens"] if where == "docs" else [])
-    info = documents(lake, sel, cols)
-    tokens = rows["n_tokens"] if where == "selection" else info["n_tokens"] if where == "docs" else None
-    table = info.append_column("_tokens", tokens.cast(pa.int64())) if tokens is not None else info
-    by_source = table.group_by("source").aggregate(
-        [("source", "count")] + ([("_tokens", "sum")] if tokens is not None else [])
+    info, has_tokens = _with_tokens(lake, sel, rows, ["source", "n_bytes"])
+    total_tokens = _total(info["_tokens"]) if has_tokens else None
+    by_source = info.group_by("source").aggregate(
+        [("source", "count")] + ([("_tokens", "sum")] if has_tokens else [])
     ).to_pylist()
-    total_tokens = int(pc.sum(tokens).as_py() or 0) if tokens is not None else None
     sources = sorted(
         (
             {
@@ -54,18 +79,18 @@ def preview(lake: Lake, name: str, samples: int = 2, bins: int = 10, text_chars:
             }
             for r in by_source
         ),
-        key=lambda r: -r["documents"],
+        key=lambda r: (-r["documents"], r["source"]),
     )
     p = Preview(
         selection=sel,
         documents=rows.num_rows,
         tokens=total_tokens,
-        text_bytes=int(pc.sum(info["n_bytes"]).as_py() or 0),
+        text_bytes=_total(info["n_bytes"]),
         lake_documents=lake.docs(sel.lake_version).count_rows(),
         sources=sources,
     )
     if "score" in rows.column_names and rows.num_rows:
-        scores = rows["score"].to_numpy(zero_copy_only=False).astype(float)
+        scores = pc.cast(rows["score"], pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         finite = scores[np.isfinite(scores)]
         if finite.size:
             counts, edges = np.histogram(finite, bins=bins)
@@ -75,22 +100,28 @@ def preview(lake: Lake, name: str, samples: int = 2, bins: int = 10, text_chars:
 
 
 def _samples(lake: Lake, sel: Selection, rows: pa.Table, k: int, text_chars: int) -> dict[str, list[dict]]:
-    if not rows.num_rows:
+    if not rows.num_rows or not k:
         return {}
-    ordered = rows.sort_by([("score", "descending"), ("id", "ascending")]) if "score" in rows.column_names else rows
+    if "score" in rows.column_names:
+        rows = rows.append_column("_score", pc.cast(rows["score"], pa.float64(), safe=False))
+        ordered = rows.sort_by([("_score", "descending"), ("id", "ascending")])
+    else:
+        ordered = rows
     n = ordered.num_rows
     mid = max(n // 2 - k // 2, 0)
     picks = {"top": range(0, min(k, n)), "middle": range(mid, min(mid + k, n)), "bottom": range(max(n - k, 0), n)}
     wanted = sorted({i for r in picks.values() for i in r})
-    ids = ordered["id"].take(pa.array(wanted))
+    ids = ordered["id"].take(pa.array(wanted)).combine_chunks().cast(pa.string())
     docs = lake.docs(sel.lake_version).to_table(columns=["id", "text"], filter=pc.field("id").isin(ids))
     text = dict(zip(docs["id"].to_pylist(), docs["text"].to_pylist()))
     out = {}
     for where, idx in picks.items():
         out[where] = []
         for i in idx:
-            row = {c: ordered[c][i].as_py() for c in ordered.column_names if c in ("id", "score")}
-            row["text"] = (text.get(row["id"]) or "")[:text_chars]
+            row = {"id": ordered["id"][i].as_py()}
+            if "score" in ordered.column_names:
+                row["score"] = ordered["_score"][i].as_py()
+            row["text"] = text[row["id"]][:text_chars]
             out[where].append(row)
     return out
 
@@ -102,19 +133,23 @@ class Diff:
     only_a: int
     only_b: int
     both: int
-    tokens_only_a: int | None
+    tokens_only_a: int | None  # None where the selection's tokens are unknown
     tokens_only_b: int | None
-    tokens_both: int | None
+    tokens_both: int | None  # counted in a's token numbers (the same documents)
 
 
 def diff(lake: Lake, a: str, b: str) -> Diff:
-    """Overlap of two selections, in documents and tokens."""
+    """Overlap of two selections, in documents and tokens.
+
+        >>> d = diff(lake, "top", "sampled")
+        >>> d.only_a, d.both, d.only_b
+    """
     ta, tb = (_ids_tokens(lake, get(lake, n)) for n in (a, b))
     in_b = pc.is_in(ta["id"], value_set=tb["id"])
     in_a = pc.is_in(tb["id"], value_set=ta["id"])
 
     def tokens(t, mask):
-        return int(pc.sum(t.filter(mask)["tokens"]).as_py() or 0) if "tokens" in t.column_names else None
+        return _total(t.filter(mask)["tokens"]) if "tokens" in t.column_names else None
 
     return Diff(
         a, b,
@@ -128,11 +163,8 @@ def diff(lake: Lake, a: str, b: str) -> Diff:
 
 
 def _ids_tokens(lake: Lake, sel: Selection) -> pa.Table:
+    """The selection's ids (as strings) and, where known, tokens."""
     rows = evaluate(lake, sel)
-    where = _tokens_column(lake, sel, rows)
-    if where == "selection":
-        return pa.table({"id": rows["id"], "tokens": rows["n_tokens"].cast(pa.int64())})
-    if where == "docs":
-        info = documents(lake, sel, ["n_tokens"])
-        return pa.table({"id": info["id"], "tokens": info["n_tokens"].cast(pa.int64())})
-    return pa.table({"id": rows["id"]})
+    info, has_tokens = _with_tokens(lake, sel, rows, [])
+    ids = info["id"].combine_chunks().cast(pa.string())
+    return pa.table({"id": ids, "tokens": info["_tokens"]}) if has_tokens else pa.table({"id": ids})

@@ -1,14 +1,17 @@
-"""Named selections: SQL stored in the catalog with the docs version it reads and a seed.
+"""Named selections: SQL stored in the catalog with the lake version it reads and a seed.
 
-A selection's SQL returns one row per selected document with an `id` column (and, where
-it has them, `n_tokens` and `score`). It always runs against the docs version pinned when
-it was created (a Lance tag `selection-<name>` keeps that version through cleanups), so
-it returns the same documents after more ingestion and scoring. Inside the SQL, `seed()`
-is the selection's seed.
+A selection's SQL is one SELECT over the lake's tables returning one row per selected
+document: an `id` column of docs' ids (each once, none NULL, every one in docs at the
+pinned version) and, where it has them, numeric `n_tokens` and `score` columns. It always
+runs against the lake version pinned when it was created (a Lance tag `selection-<name>`
+keeps that version through cleanups), so it returns the same documents after more
+ingestion and scoring. It reads only the lake: its connection has no file access. Inside
+the SQL, `seed()` is the selection's seed, an integer from 0 to 2**63 - 1.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -20,11 +23,18 @@ from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.version import WINNOW_VERSION
 
-from .connection import connect
+from .connection import check_sql, connect
+from .sandbox import access_error
+
+SEED_MAX = 2**63 - 1  # seeds are stored as int64 and read in SQL as UBIGINT
 
 
 class SelectionError(WinnowError):
-    """A selection that cannot be created or found (one clear line)."""
+    """A selection that cannot be created, found or evaluated (one clear line)."""
+
+
+class SelectionUsageError(SelectionError, UsageError):
+    """A selection the user asked for is wrong: its name, seed, SQL or rows."""
 
 
 @dataclass(frozen=True)
@@ -41,44 +51,117 @@ class Selection:
         return f"selection-{self.name}"
 
 
+def check_seed(seed) -> int:
+    """`seed` as an int when it is an integer from 0 to 2**63 - 1, else a SelectionUsageError."""
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise SelectionUsageError(f"seed {seed!r}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})") from None
+    if not 0 <= value <= SEED_MAX:
+        raise SelectionUsageError(f"seed {value}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})")
+    return value
+
+
 def selection_connection(lake: Lake, version: int, seed: int) -> duckdb.DuckDBPyConnection:
+    """A connection with no file access over the lake at `version`, where `seed()` is `seed`."""
     con = connect(lake, version)
-    con.execute(f"CREATE OR REPLACE MACRO seed() AS {int(seed)}::UBIGINT")
+    con.execute(f"CREATE OR REPLACE MACRO seed() AS {check_seed(seed)}::UBIGINT")
     return con
 
 
 def run_selection(lake: Lake, sql: str, version: int, seed: int) -> pa.Table:
-    """The rows a selection's SQL returns at a docs version."""
+    """The rows a selection's SQL returns at a lake version, checked (see the module)."""
+    try:
+        statements = check_sql(sql)
+    except UsageError as e:
+        raise SelectionUsageError(f"selection SQL: {e}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements)
+        raise SelectionUsageError(f"a selection's SQL is one SELECT statement (this one is: {kinds})")
     con = selection_connection(lake, version, seed)
     try:
-        result = con.sql(sql)
-        if result is None:
-            raise SelectionError("a selection's SQL must be a query returning rows")
-        table = result.to_arrow_table()
-    except duckdb.Error as e:
-        raise SelectionError(f"selection SQL failed: {' '.join(str(e).split())}") from e
+        try:
+            table = con.sql(sql).to_arrow_table()
+        except duckdb.Error as e:
+            denied = access_error(e, lake, sealed=True)
+            if denied is not None:
+                raise SelectionUsageError(f"selection SQL: {denied}") from e
+            raise SelectionUsageError(f"selection SQL failed: {' '.join(str(e).split())}") from e
+        check_rows(con, table, version)
     finally:
         con.close()
-    if "id" not in table.column_names:
-        raise SelectionError(f"a selection's SQL must return an `id` column (it returned {table.column_names})")
-    if pc.count_distinct(table["id"]).as_py() != table.num_rows:
-        raise SelectionError("a selection's SQL returned an id more than once")
     return table
 
 
+def check_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, version: int) -> None:
+    """A selection's rows are docs' ids, each once, none NULL, all in `docs` (registered on
+    `con` at lake version `version`); `n_tokens` and `score`, where present, are numbers."""
+    if "id" not in table.column_names:
+        raise SelectionUsageError(f"a selection's SQL must return an `id` column (it returned {table.column_names})")
+    ids = table["id"]
+    if ids.null_count:
+        raise SelectionUsageError(f"the selection's SQL returned {ids.null_count:,} NULL id(s): every row needs "
+                                  "a document id")
+    id_type = table.schema.field("id").type
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type) or pa.types.is_string_view(id_type)):
+        raise SelectionUsageError(f"the selection's `id` column is {id_type}, not docs' ids (strings): "
+                                  "select `id` from docs")
+    for column in ("n_tokens", "score"):
+        if column in table.column_names:
+            t = table.schema.field(column).type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+                raise SelectionUsageError(f"the selection's `{column}` column is {t}; it must hold numbers")
+    con.register("_selected", table.select(["id"]))
+    repeated, missing = con.sql(
+        "SELECT (SELECT count(*) - count(DISTINCT id) FROM _selected), "
+        "(SELECT count(*) FROM _selected ANTI JOIN docs USING (id))").fetchall()[0]
+    if repeated:
+        (example,) = con.sql("SELECT id FROM _selected GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 1").fetchall()[0]
+        raise SelectionUsageError(f"the selection's SQL returned id {example!r} more than once "
+                                  f"({repeated:,} repeated row(s)): each document once")
+    if missing:
+        (example,) = con.sql("SELECT id FROM _selected ANTI JOIN docs USING (id) ORDER BY id LIMIT 1").fetchall()[0]
+        raise SelectionUsageError(f"{missing:,} selected id(s) are not in docs at lake version {version} "
+                                  f"(e.g. {example!r}): select ids from docs")
+    con.unregister("_selected")
+
+
 def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
-    if not name or not name.replace("-", "").replace("_", "").isalnum():
-        raise SelectionError(f"selection name {name!r}: use letters, digits, '-' and '_'")
+    """Store a selection pinned to the current lake version (`winnow select create`).
+
+    `seed` is an integer from 0 to 2**63 - 1 that the SQL reads as `seed()`. The SQL is
+    run and its rows checked before anything is written; if storing it fails, the Lance
+    tag is put back as it was, so a failed create leaves the lake as it was.
+
+        >>> create(lake, "top", "WITH c AS (SELECT id, n_tokens, gopher_word_count AS score FROM docs) "
+        ...                     "SELECT * FROM top_k(c, 1e6)", seed=7)
+    """
+    if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise SelectionUsageError(f"selection name {name!r}: use letters, digits, '-' and '_'")
+    seed = check_seed(seed)
     if get(lake, name, missing_ok=True) is not None and not replace:
-        raise SelectionError(f"a selection named {name!r} exists (pass --replace to redefine it)")
+        raise SelectionUsageError(f"a selection named {name!r} exists (pass --replace to redefine it)")
     version = lake.docs().version
     rows = run_selection(lake, sql, version, seed)
     sel = Selection(name, sql, version, seed, rows.num_rows, datetime.now(timezone.utc))
-    lake.pin(sel.tag, version)
-    lake.append("selections", pa.Table.from_pylist([{
+    record = pa.Table.from_pylist([{
         "name": name, "sql": sql, "lake_version": version, "seed": seed, "documents": rows.num_rows,
         "created_at": sel.created_at, "winnow_version": WINNOW_VERSION,
-    }], schema=lake.dataset("selections").schema))
+    }], schema=lake.dataset("selections").schema)
+    before = lake.docs().tags.list().get(sel.tag)
+    lake.pin(sel.tag, version)
+    try:
+        lake.append("selections", record)
+    except BaseException as e:
+        tags = lake.docs().tags
+        if before is None:
+            tags.delete(sel.tag)
+        else:
+            tags.update(sel.tag, before["version"])
+        if isinstance(e, Exception) and not isinstance(e, WinnowError):
+            raise SelectionError(f"selection {name!r}: storing it in the catalog failed "
+                                 f"({' '.join(str(e).split())}); the lake is as it was") from e
+        raise
     return sel
 
 
@@ -97,25 +180,31 @@ def get(lake: Lake, name: str, missing_ok: bool = False) -> Selection | None:
     if missing_ok:
         return None
     names = ", ".join(s.name for s in all_selections(lake)) or "none yet"
-    raise SelectionError(f"no selection named {name!r} (selections: {names})")
+    raise SelectionUsageError(f"no selection named {name!r} (selections: {names})")
 
 
 def evaluate(lake: Lake, selection: Selection | str) -> pa.Table:
-    """The selection's rows, from its pinned docs version."""
+    """The selection's rows, from its pinned lake version."""
     sel = get(lake, selection) if isinstance(selection, str) else selection
     return run_selection(lake, sel.sql, sel.lake_version, sel.seed)
 
 
-def documents(lake: Lake, selection: Selection | str, columns: list[str]) -> pa.Table:
-    """Columns of `docs` (at the pinned version) for the selected ids, in the selection's order.
+def documents(lake: Lake, selection: Selection | str, columns: list[str], rows: pa.Table | None = None) -> pa.Table:
+    """Columns of `docs` (at the pinned version) for the selected ids, in the selection's
+    order; `rows`: the selection's rows when already evaluated.
 
     Ids are selected in SQL; the columns are fetched from Lance by id, never through a
     DuckDB join that carries text (DESIGN.md).
     """
     sel = get(lake, selection) if isinstance(selection, str) else selection
-    ids = evaluate(lake, sel)["id"]
     docs = lake.docs(sel.lake_version)
-    found = docs.to_table(columns=["id", *[c for c in columns if c != "id"]],
-                          filter=pc.field("id").isin(ids))
+    unknown = [c for c in columns if c not in docs.schema.names]
+    if unknown:
+        raise SelectionUsageError(f"docs at lake version {sel.lake_version} has no column(s) {', '.join(unknown)}")
+    ids = (evaluate(lake, sel) if rows is None else rows)["id"].combine_chunks().cast(pa.string())
+    found = docs.to_table(columns=["id", *[c for c in columns if c != "id"]], filter=pc.field("id").isin(ids))
+    if found.num_rows != len(ids):
+        raise SelectionError(f"selection {sel.name!r}: {len(ids) - found.num_rows:,} selected id(s) are not in docs "
+                             f"at lake version {sel.lake_version}")
     order = pc.index_in(ids, value_set=found["id"])
     return found.take(order)

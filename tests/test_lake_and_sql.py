@@ -50,8 +50,14 @@ def test_sql_formats_and_versions(tmp_path):
     first = winnow.query(winnow.open(path), "SELECT min(lake_version) AS v FROM ingests")["v"][0].as_py()
     old = cli("sql", path, "SELECT count(*) AS n FROM docs", "-f", "csv", "--version", first).stdout
     assert old.splitlines()[-1] == "50"
-    table = cli("sql", path, "SELECT id, text FROM docs ORDER BY id LIMIT 2").stdout
-    assert table.count("\n") >= 5 and "id" in table
+    table = cli("sql", path, "SELECT id, text FROM docs ORDER BY id LIMIT 2").stdout.splitlines()
+    header = [c.strip() for c in next(line for line in table if "┃" in line).split("┃")[1:-1]]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table if line.count("│") == 3]
+    want = winnow.query(winnow.open(path), "SELECT id, text FROM docs ORDER BY id LIMIT 2").to_pylist()
+    assert header == ["id", "text"] and [r[0] for r in rows] == [w["id"] for w in want]
+    for (_, text), w in zip(rows, want):  # one line per row: newlines folded, long text cut with …
+        folded = " ".join(w["text"].split())
+        assert text == folded or (text.endswith("…") and folded.startswith(text[:-1]) and len(text) < len(folded))
     bad = cli("sql", path, "SELECT nope FROM docs", check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: Binder Error")
     assert len(bad.stderr.strip().splitlines()) == 1

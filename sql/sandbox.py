@@ -1,0 +1,140 @@
+"""What SQL may read and write: DuckDB's sandbox, configured so that nothing inside the
+lake is ever reachable.
+
+Facts this relies on, measured with duckdb 2.0: `allowed_paths` and
+`allowed_directories` can only be set before `enable_external_access = false`, and
+nothing can change once `lock_configuration = true`; DuckDB resolves `..` and symbolic
+links before it compares a path with them; they are allow-lists only (no "everywhere but
+the lake"), so a folder that holds the lake can never be allowed as a folder; COPY
+writes `tmp_NAME` beside a file it replaces; `temp_directory` (default `.tmp` under the
+current folder) is allowed implicitly, so connections set their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+import duckdb
+
+from winnow.lake import Lake
+from winnow.lake.errors import UsageError
+
+_GLOB = re.compile(r"[*?\[{]")
+_DENIED = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
+
+
+class FileAccessError(UsageError):
+    """SQL asked for a file its connection may not read or write."""
+
+
+def lake_folder(lake: Lake) -> str | None:
+    """The lake's folder on the local disk with links resolved; None for an object store."""
+    uri = lake.uri
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif "://" in uri:
+        return None
+    return os.path.realpath(uri)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def inside_lake(path: str | os.PathLike, lake: Lake) -> bool:
+    """Whether a local path (links resolved) is the lake's folder or inside it."""
+    folder = lake_folder(lake)
+    return folder is not None and _inside(os.path.realpath(os.path.expanduser(os.fspath(path))), folder)
+
+
+def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str], list[str]]:
+    """(files, folders) DuckDB may read and write for `paths`, never inside the lake.
+
+    Each path is resolved (`~`, `..`, links) the way DuckDB resolves it. A path inside the
+    lake is left out. A folder is allowed with what it holds unless it holds the lake; a
+    file by its exact path (and `tmp_NAME` beside it, which DuckDB's COPY writes first
+    when it replaces a file). A glob allows the folder it lists.
+    """
+    lake_dir = lake_folder(lake)
+    files: set[str] = set()
+    folders: set[str] = set()
+    for raw in paths:
+        p = os.fspath(raw)
+        if p.startswith("file://"):
+            p = p[len("file://"):]
+        elif "://" in p or not p.strip() or "\0" in p or len(p) > 4096:
+            continue  # object stores need extensions the sandbox does not load
+        glob = _GLOB.search(p)
+        if glob:
+            p = os.path.dirname(p[: glob.start()]) or "."
+        for real in {os.path.realpath(p), os.path.realpath(os.path.expanduser(p))}:
+            if lake_dir is not None and _inside(real, lake_dir):
+                continue
+            if lake_dir is None or not _inside(lake_dir, real):
+                folders.add(real)
+            if not glob:
+                files.update((real, os.path.join(os.path.dirname(real), "tmp_" + os.path.basename(real))))
+    return sorted(files), sorted(folders)
+
+
+def named_paths(sql: str) -> list[str]:
+    """The string literals (and double-quoted names) of `sql`: the files it may read or
+    write. Over-inclusive on purpose: a literal that is no path allows nothing that matters."""
+    found = []
+    try:
+        tokens = duckdb.tokenize(sql)
+    except duckdb.Error:
+        return found
+    for pos, kind in tokens:
+        if kind == duckdb.token_type.string_const or (kind == duckdb.token_type.identifier and sql[pos] == '"'):
+            text = _literal(sql, pos)
+            if text is not None:
+                found.append(text)
+    return list(dict.fromkeys(found))
+
+
+def _literal(sql: str, pos: int) -> str | None:
+    """The value of the quoted literal starting at `pos` ('...', E'...', $tag$...$tag$, "...")."""
+    if sql[pos] in "eE" and sql[pos + 1: pos + 2] == "'":
+        pos += 1  # backslash escapes are left as written: a miss only denies access
+    quote = sql[pos]
+    if quote in "'\"":
+        out, i = [], pos + 1
+        while i < len(sql):
+            if sql[i] == quote:
+                if sql[i + 1: i + 2] == quote:
+                    out.append(quote)
+                    i += 2
+                    continue
+                return "".join(out)
+            out.append(sql[i])
+            i += 1
+        return None
+    if quote == "$":
+        end = sql.find("$", pos + 1)
+        if end < 0:
+            return None
+        tag = sql[pos: end + 1]
+        close = sql.find(tag, end + 1)
+        return sql[end + 1: close] if close >= 0 else None
+    return None
+
+
+def access_error(e: duckdb.Error, lake: Lake, sealed: bool = False) -> FileAccessError | None:
+    """DuckDB's refusal of a file, as a FileAccessError saying why; None for other errors."""
+    if not isinstance(e, duckdb.PermissionException):
+        return None
+    m = _DENIED.search(str(e))
+    path = m.group(1) if m else None
+    shown = repr(path) if path else "a file"
+    lake_dir = lake_folder(lake)
+    if path and lake_dir and _inside(os.path.realpath(path), lake_dir):
+        why = f"it is inside the lake {lake.uri}: SQL never reads or writes the lake's files (query its tables)"
+    elif sealed:
+        why = "this connection has no file access: it reads only the lake's tables"
+    else:
+        why = ("SQL reads and writes only the files and folders its statement names as string literals, "
+               "outside the lake; not a path built by an expression, nor a glob or folder that holds the lake")
+    return FileAccessError(f"cannot access {shown}: {why}")

@@ -1,0 +1,156 @@
+"""`winnow sql` and the SQL connections: nothing inside the lake can be written (COPY,
+EXPORT, ATTACH, `..`, links, SET cannot re-open it), files outside it that a statement
+names stay usable, a connection with no file access exists, and wrong options or queries
+are one-line usage errors that leave the lake as it was."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import winnow
+from winnow.cli import app
+from winnow.sql import TABLES, FileAccessError, Session, connect, named_paths
+
+from .conftest import GITHUB, cli, fails, lake_state
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A folder holding the lake (`lake`), an export folder and a link into the lake from it."""
+    root = tmp_path_factory.mktemp("sqlsurface")
+    lake = winnow.init(root / "lake")
+    winnow.ingest_files(lake, [str(GITHUB)])
+    (root / "exports").mkdir()
+    (root / "exports" / "link").symlink_to(root / "lake")
+    return root
+
+
+def files_of(folder) -> dict:
+    """Every file under `folder` with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+# Statements that would write inside the lake; cwd is the folder holding it.
+INTO_THE_LAKE = [
+    "COPY (SELECT 'x') TO 'lake/docs.lance/_versions/18446744073709551613.manifest' (FORMAT csv)",
+    "COPY (SELECT 'x') TO '{root}/lake/rejects.lance/x.parquet'",
+    "COPY (SELECT 'x') TO 'exports/../lake/docs.lance/x.csv'",
+    "COPY (SELECT 'x') TO 'exports/link/docs.lance/x.csv'",
+    "COPY (SELECT 'x') TO 'exports/link/x.csv'",
+    "COPY (SELECT 'x') TO ('lake' || '/docs.lance/x.csv')",
+    "COPY (SELECT 1 AS a, 2 AS p) TO 'lake' (FORMAT csv, PARTITION_BY p)",
+    "EXPORT DATABASE 'lake/docs.lance'",
+    "ATTACH 'lake/x.duckdb' AS x",
+    "SET enable_external_access = true; COPY (SELECT 'x') TO 'lake/x.csv'",
+    "SET lock_configuration = false",
+    "SET allowed_directories = ['lake']",
+    "SET temp_directory = 'lake'",
+]
+
+
+def test_sql_cannot_write_inside_the_lake(root, monkeypatch):
+    lake = winnow.open(root / "lake")
+    before, files = lake_state(lake), files_of(root / "lake")
+    monkeypatch.chdir(root)
+    for statement in INTO_THE_LAKE:
+        with pytest.raises(FileAccessError) as e:
+            winnow.query(lake, statement.format(root=root))
+        assert "inside the lake" in str(e.value) or "locks DuckDB's settings" in str(e.value), (statement, e.value)
+    said = fails("sql", lake.uri, INTO_THE_LAKE[0], cwd=root, contains="it is inside the lake")
+    assert "lake/docs.lance/_versions/18446744073709551613.manifest" in said
+    shell = cli("sql", lake.uri, cwd=root, input="".join(s.format(root=root) + ";\n" for s in INTO_THE_LAKE[2:6])
+                + "SELECT count(*) AS n FROM docs;\n")
+    assert shell.stderr.count("error: cannot access") == 4 and "50" in shell.stdout
+    assert f"winnow sql shell: tables {', '.join(TABLES)}." in shell.stdout
+    assert lake_state(lake) == before and files_of(root / "lake") == files
+    assert winnow.info(lake.uri).documents == 50  # the lake opens
+
+
+def test_files_outside_the_lake_that_a_statement_names_stay_usable(root, monkeypatch):
+    lake = winnow.open(root / "lake")
+    monkeypatch.chdir(root)  # the folder holding the lake: files beside it are allowed by name
+    for _ in range(2):  # the second COPY replaces the file
+        winnow.query(lake, "COPY (SELECT id, source FROM docs ORDER BY id) TO 'top.parquet'")
+    ids = winnow.query(lake, "SELECT id FROM docs ORDER BY id")["id"]
+    assert pq.read_table(root / "top.parquet")["id"].equals(ids)
+    winnow.query(lake, "COPY (SELECT id, n_bytes, 1 AS part FROM docs) TO 'exports/parts' (FORMAT parquet, PARTITION_BY part)")
+    joined = winnow.query(lake, "SELECT count(*) AS n, sum(p.n_bytes) AS b FROM docs "
+                                "JOIN read_parquet('exports/parts/*/*.parquet') p USING (id) "
+                                "JOIN read_parquet('top.parquet') USING (id)").to_pylist()[0]
+    assert joined == {"n": 50, "b": winnow.query(lake, "SELECT sum(n_bytes) AS b FROM docs")["b"][0].as_py()}
+    cli("sql", lake.uri, "COPY (SELECT id FROM docs) TO 'ids.csv'", cwd=root)
+    assert len((root / "ids.csv").read_text().splitlines()) == 51
+    with pytest.raises(FileAccessError, match="a glob or folder that holds the lake"):
+        winnow.query(lake, "SELECT count(*) FROM read_parquet('*.parquet')")  # listing the lake's folder
+
+
+def test_a_connection_with_no_file_access(root, tmp_path):
+    lake = winnow.open(root / "lake")
+    con = connect(lake)  # the default: for servers (and selections)
+    for table in TABLES:
+        con.sql(f"SELECT count(*) FROM {table}").fetchall()
+    refused = [f"SELECT * FROM read_json('{GITHUB}')", f"COPY (SELECT 1) TO '{tmp_path}/x.csv'",
+               "SET enable_external_access = true", f"SET allowed_paths = ['{GITHUB}']", "INSTALL httpfs"]
+    for statement in refused:
+        with pytest.raises(duckdb.Error):
+            con.sql(statement)
+    con.close()
+    with pytest.raises(FileAccessError, match="no file access"):
+        winnow.sql.query(lake, f"SELECT count(*) FROM read_json('{GITHUB}')", files=None)
+    assert not os.listdir(tmp_path)
+
+
+def test_a_session_keeps_what_it_created_across_new_files(root, monkeypatch):
+    monkeypatch.chdir(root)
+    with Session(winnow.open(root / "lake")) as s:
+        s.sql("CREATE TABLE few AS SELECT id FROM docs ORDER BY id LIMIT 3")
+        s.sql("CREATE MACRO twice(x) AS x * 2")
+        s.sql("COPY few TO 'few.csv'")  # a new file: a new connection
+        assert s.sql("SELECT count(*), twice(21) FROM few").fetchall() == [(3, 42)]
+        assert s.sql("SELECT count(*) FROM read_csv('few.csv')").fetchall() == [(3,)]
+        folder = s.folder
+    assert not os.path.exists(folder)
+
+
+def test_named_paths_are_the_statements_literals():
+    sql = """SELECT * FROM read_parquet(['a.parquet', 'it''s.parquet']) JOIN "b.csv" USING (id)
+             WHERE x = $$dollar$$ -- 'not this'"""
+    assert named_paths(sql) == ["a.parquet", "it's.parquet", "b.csv", "dollar"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["SELECT 1", "--out", "/nonexistent/dir/x.csv"], "--out /nonexistent/dir/x.csv: the folder /nonexistent/dir does not exist"),
+    (["SELECT 1", "--max-rows", "-5"], "--max-rows must be >= 0, got -5"),
+    ([""], "the SQL is empty"),
+    (["SELECT 1", "--out", "{lake}/x.csv"], "is inside the lake"),
+    (["SELECT 1", "--version", "99"], "lake version 99 does not exist (the lake is at version 2"),
+])
+def test_sql_usage_errors_leave_the_lake_as_it_was(root, args, message):
+    lake = winnow.open(root / "lake")
+    before, files = lake_state(lake), files_of(root / "lake")
+    fails("sql", lake.uri, *[a.format(lake=lake.uri) for a in args], contains=message)
+    assert lake_state(lake) == before and files_of(root / "lake") == files
+
+
+def test_the_api_refuses_the_same(root):
+    lake = winnow.open(root / "lake")
+    for sql, version, message in (("", None, "empty"), ("-- only a comment", None, "no statement"),
+                                  ("SELECT 1", -1, "version number >= 1"), ("SELECT 1", "nope", "does not exist")):
+        with pytest.raises(winnow.UsageError, match=message):
+            winnow.query(lake, sql, version=version)
+
+
+def test_help_lists_every_table():
+    assert TABLES == ("docs", "rejects", "ingests", "metrics", "selections")
+    shown = " ".join(CliRunner().invoke(app, ["sql", "--help"], terminal_width=200).output.replace("│", " ").split())
+    assert f"SQL over the tables {', '.join(TABLES)}" in shown
+    assert "docs, rejects, ingests, metrics and selections" in shown
+    assert "table | csv | json | parquet" in shown
+    for doc in (winnow.sql.connection.__doc__, winnow.sql.__doc__, winnow.query.__doc__):
+        assert all(t in doc for t in TABLES), doc
