@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,7 +22,7 @@ import winnow
 from winnow.train.shards import ShardError, open_shards
 from winnow.lake.tokenizer import load_tokenizer
 
-from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli
+from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, lake_state
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -118,3 +122,133 @@ def test_parquet_and_jsonl_outputs_carry_text_and_columns(lake, tmp_path):
     texts = texts_by_id(lake)
     assert len(rows) == table.num_rows and all(texts[r["id"]] == r["text"] for r in rows)
     assert json.loads((tmp_path / "j" / "manifest.json").read_text())["documents"] == len(rows)
+
+
+def test_bad_options_are_refused_before_anything_is_written(lake, tmp_path):
+    """Each was a traceback (a Rust panic for the column, NotADirectoryError for the file), or
+    was accepted and failed later or silently (--shard-docs 0 never ended)."""
+    before = lake_state(lake)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    out = tmp_path / "out"
+    base = ("materialize", lake.uri, "sample", "--no-progress")
+    cases = [
+        (("--out", out, "--format", "parquet", "--column", "nosuchcol"), "--column 'nosuchcol': docs has no such column"),
+        (("--out", afile, "--tokenizer", SP), f"--out {afile} is a file, not a folder"),
+        (("--out", out, "--format", "jsonl", "--shard-docs", "0"), "--shard-docs must be > 0, got 0"),
+        (("--out", out, "--tokenizer", SP, "--shard-tokens", "0"), "--shard-tokens must be > 0, got 0"),
+        (("--out", out, "--tokenizer", SP, "--seq-len", "-1"), "--seq-len must be > 0, got -1"),
+    ]
+    for args, message in cases:
+        fails(*base, *args, code=2, contains=message, timeout=120)
+        assert not out.exists() and afile.read_text() == "not a folder"
+    api = [
+        (dict(format="tokens", tokenizer=SP, columns=["url"]), "columns are kept only with --format parquet or jsonl"),
+        (dict(format="parquet", tokenizer=SP), "--format parquet writes text, not tokens"),
+        (dict(format="csv"), "--format 'csv': use one of tokens, parquet, jsonl"),
+        (dict(tokenizer=SP, shuffle=-1), "--shuffle -1: a seed is an integer from 0 to 2**63 - 1"),
+        (dict(tokenizer=SP, shuffle=1, order="n_chars"), "give --shuffle or --order, not both"),
+        (dict(tokenizer=SP, order="nosuchcol"), "--order 'nosuchcol': neither the selection 'sample' nor docs"),
+        (dict(tokenizer=SP, out=afile / "below"), f"--out {afile / 'below'}: {afile} is a file"),
+    ]
+    for kwargs, message in api:
+        kwargs.setdefault("out", out)
+        with pytest.raises(winnow.UsageError, match=re.escape(message)):
+            winnow.materialize(lake, "sample", **kwargs)
+        assert not out.exists()
+    assert lake_state(lake) == before
+
+
+def test_an_id_missing_from_docs_is_one_error_before_anything_is_written(lake, tmp_path):
+    """Selections are refused at creation when their ids are not in docs; one written before
+    that (here straight into the catalog) still gets one clear error from materialize."""
+    version = lake.docs().version
+    for name, sql in (("ghost", "SELECT id FROM docs UNION ALL SELECT 'no-such-doc' AS id"),
+                      ("numbers", "SELECT 1 AS id")):
+        lake.pin(f"selection-{name}", version)
+        lake.append("selections", pa.Table.from_pylist([{
+            "name": name, "sql": sql, "lake_version": version, "seed": 0, "documents": None,
+            "created_at": datetime.now(timezone.utc), "winnow_version": "test"}],
+            schema=lake.dataset("selections").schema))
+    out = tmp_path / "ghost"
+    error = fails("materialize", lake.uri, "ghost", "--out", out, "--tokenizer", SP, "--no-progress", code=2)
+    assert "'no-such-doc'" in error and "not in docs" in error
+    assert not out.exists()
+    with pytest.raises(winnow.UsageError):
+        winnow.materialize(lake, "numbers", out, format="jsonl")
+    assert not out.exists()
+
+
+def test_a_damaged_finished_folder_is_refused_and_overwrite_replaces_it(lake, tmp_path):
+    out = tmp_path / "s"
+    winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=50_000)
+    good = {p.name: p.read_bytes() for p in out.glob("shard-*")}
+    manifest = out / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:100])
+    with pytest.raises(winnow.UsageError, match="manifest.json is not readable JSON \\(pass --overwrite"):
+        winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=50_000)
+    r = winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=50_000, overwrite=True)
+    assert not r.already and {p.name: p.read_bytes() for p in out.glob("shard-*")} == good
+    (out / "shard-00001.idx.npy").unlink()  # a finished folder with a shard's file gone is not "already"
+    with pytest.raises(winnow.UsageError, match="shard-00001.idx.npy: missing"):
+        winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=50_000)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(winnow.UsageError, match="holds files that are not a winnow materialization"):
+        winnow.materialize(lake, "sample", foreign, tokenizer=SP, overwrite=True)
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def interrupt(args: list, out: Path, ready) -> subprocess.CompletedProcess:
+    """Start `winnow ARGS`, send it SIGINT (Ctrl-C) once `ready()`, and wait for it."""
+    def ctrl_c_raises():  # a process started in the background may inherit SIGINT ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen([str(WINNOW), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_raises)
+    deadline = time.time() + 120
+    while not ready():
+        assert proc.poll() is None, "finished before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def test_an_interrupted_run_with_no_finished_shard_leaves_nothing(lake, tmp_path):
+    out = tmp_path / "int0"
+    args = ["materialize", lake.uri, "sample", "--out", out, "--tokenizer", SP, "--no-progress"]
+    proc = interrupt(args, out, lambda: (out / "shard-00000.bin.tmp").exists())  # one shard, half written
+    assert proc.returncode == 130 and "error: interrupted" in proc.stderr
+    assert not out.exists()
+
+
+def test_an_interrupted_run_keeps_its_shards_to_resume_and_overwrite_starts_over(lake, tmp_path):
+    whole = tmp_path / "whole"
+    winnow.materialize(lake, "sample", whole, tokenizer=SP, shard_tokens=20_000)
+    out = tmp_path / "int"
+    args = ["materialize", lake.uri, "sample", "--out", out, "--tokenizer", SP, "--shard-tokens", "20000",
+            "--no-progress"]
+    proc = interrupt(args, out, lambda: len(list(out.glob("shard-*.bin"))) >= 2)
+    assert proc.returncode == 130 and "error: interrupted" in proc.stderr
+    assert not list(out.glob("*.tmp")) and not (out / "manifest.json").exists()
+    finished = len(json.loads((out / "progress.json").read_text())["shards"])
+    assert finished >= 1  # a shard whose file was renamed but not yet recorded is not finished
+    again, broken = tmp_path / "again", tmp_path / "broken"
+    shutil.copytree(out, again)
+    shutil.copytree(out, broken)
+    (broken / "shard-00000.ids.txt").unlink()  # an unfinished folder missing a finished shard's file
+    with pytest.raises(winnow.UsageError, match="whose shard-00000.ids.txt is missing \\(pass --overwrite"):
+        winnow.materialize(lake, "sample", broken, tokenizer=SP, shard_tokens=20_000)
+    # the same call again resumes after the finished shards ...
+    r = winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=20_000)
+    assert r.resumed_from_shard == finished and not (out / "progress.json").exists()
+    # ... and --overwrite starts over
+    r = winnow.materialize(lake, "sample", again, tokenizer=SP, shard_tokens=20_000, overwrite=True)
+    assert r.resumed_from_shard == 0
+    shards = [sorted(p.name for p in d.glob("shard-*")) for d in (whole, out, again)]
+    assert shards[0] == shards[1] == shards[2]
+    for name in shards[0]:
+        assert (whole / name).read_bytes() == (out / name).read_bytes() == (again / name).read_bytes()

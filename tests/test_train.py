@@ -4,6 +4,8 @@ exact resume), the metarater-1.3b config, and the real torchtitan Trainer on the
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -11,9 +13,9 @@ import torch
 
 import winnow
 from winnow.train.launch import TrainReport
-from winnow.train.shards import ShardError, open_shards
+from winnow.train.shards import ShardError, ShardUsageError, open_shards
 
-from .conftest import C4, GITHUB, OWT, SHARED, cli
+from .conftest import C4, GITHUB, OWT, SHARED, cli, fails
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -167,10 +169,10 @@ def test_the_launchers_flavor_table_matches_the_config_functions():
     from winnow.train import config_registry, launch
 
     assert set(launch.FLAVORS) == set(config_registry.FLAVORS)
-    for name, (fn, vocab, seq_len) in launch.FLAVORS.items():
+    for name, (fn, vocab, seq_len, steps) in launch.FLAVORS.items():
         assert getattr(config_registry, fn) is config_registry.FLAVORS[name]
         cfg = config_registry.FLAVORS[name]()
-        assert (cfg.model_spec.model.vocab_size, cfg.training.seq_len) == (vocab, seq_len)
+        assert (cfg.model_spec.model.vocab_size, cfg.training.seq_len, cfg.training.steps) == (vocab, seq_len, steps)
 
 
 def losses(log: str) -> dict[int, float]:
@@ -180,19 +182,22 @@ def losses(log: str) -> dict[int, float]:
 def test_cpu_training_with_the_real_trainer_learns_and_resumes_exactly(lake, tmp_path):
     seeded = ["--debug.seed", "0", "--debug.deterministic", "--metrics.disable_color_printing"]
     common = ["--flavor", "tiny", "--tokenizer", SP, "--ngpu", "0"]
-    straight = cli("train", lake.uri, "long", *common, "--steps", "8", "--out", tmp_path / "a", *seeded)
+    straight = cli("train", lake.uri, "long", *common, "--steps", "10", "--lr_scheduler.total_steps", "6",
+                   "--out", tmp_path / "a", *seeded)
     a = losses(straight.stderr)
-    assert sorted(a) == list(range(1, 9))
-    assert a[8] < a[1] - 0.3, a  # it learns
+    assert sorted(a) == list(range(1, 11))
+    assert a[10] < a[1] - 0.3, a  # it learns
     assert "validation loss" in straight.stdout and "checkpoints in" in straight.stdout
-    # stopped after step 4 of the same 8-step schedule (as a crash would stop it), then run again
-    cli("train", lake.uri, "long", *common, "--steps", "4", "--lr_scheduler.total_steps", "8",
-        "--out", tmp_path / "b", *seeded)
-    resumed = cli("train", lake.uri, "long", *common, "--steps", "8", "--out", tmp_path / "b", *seeded)
+    # a 6-step run, then extended to 10 steps: the extension keeps the run's 6-step schedule
+    # (recorded in run.json), so it is the straight run above, which never stopped
+    cli("train", lake.uri, "long", *common, "--steps", "6", "--out", tmp_path / "b", *seeded)
+    assert json.loads((tmp_path / "b" / "run.json").read_text()) == {"flavor": "tiny", "total_steps": 6}
+    resumed = cli("train", lake.uri, "long", *common, "--steps", "10", "--out", tmp_path / "b", *seeded)
+    assert "--lr_scheduler.total_steps 6" in resumed.stderr.splitlines()[0]  # the printed command
     b = losses(resumed.stderr)
-    assert "Training starts at step 5" in resumed.stderr
-    assert sorted(b) == [5, 6, 7, 8]
-    # the same weights, optimizer state and next batches as the run that never stopped
+    assert "Training starts at step 7" in resumed.stderr
+    assert sorted(b) == [7, 8, 9, 10]
+    # the same weights, optimizer state, schedule and next batches as the run that never stopped
     assert all(abs(b[s] - a[s]) < 1e-4 for s in b), (a, b)
 
 
@@ -204,3 +209,97 @@ def test_train_refuses_a_vocabulary_larger_than_the_model(lake, tmp_path):
     assert "50,257 tokens, more than the 32,000 of flavor tiny" in proc.stderr
     nothing = cli("train", lake.uri, tmp_path / "nope", "--flavor", "tiny", "--tokenizer", SP, "--dry-run", check=False)
     assert nothing.returncode == 2 and "neither a shard folder" in nothing.stderr
+
+
+def test_train_checks_the_tokenizer_against_the_shards_before_torchrun(lake, shards, tmp_path):
+    from winnow.train import launch
+
+    run = tmp_path / "run"
+    error = fails("train", lake.uri, shards, "--tokenizer", GPT2, "--ngpu", "0", "--dry-run", "--out", run, code=2)
+    assert "tokenizer mismatch" in error
+    assert "llama-style-sp32k.model" in error and "vocabulary 32,000" in error  # what the shards were made with
+    assert "gpt2-tokenizer.json" in error and "vocabulary 50,257" in error  # what was given
+    assert not run.exists()
+    # a run folder whose shards (materialized from a selection by an earlier run) have another tokenizer
+    shutil.copytree(shards, run / "shards")
+    with pytest.raises(ShardUsageError, match="tokenizer mismatch: the shards were made with llama-style-sp32k"):
+        launch.prepare_shards(lake.uri, "long", run, GPT2, SEQ)
+    # a shard folder whose manifest names a tokenizer that is gone
+    moved = tmp_path / "moved"
+    shutil.copytree(shards, moved)
+    m = json.loads((moved / "manifest.json").read_text())
+    (moved / "manifest.json").write_text(json.dumps({**m, "tokenizer_path": str(tmp_path / "gone.model")}))
+    with pytest.raises(ShardUsageError, match="gone.model \\(from the manifest\\) is gone: pass --tokenizer"):
+        launch.prepare_shards(lake.uri, str(moved), run, None, SEQ)
+
+
+def test_a_resumed_run_keeps_the_length_of_its_schedule(shards, tmp_path):
+    from winnow.train import launch
+
+    def option(cmd, key):
+        return [cmd[i + 1] for i, a in enumerate(cmd) if a == key]
+
+    run = tmp_path / "run"
+    cmd = launch.command("tiny", shards, SP, run, 4, 0)
+    assert option(cmd, "--training.steps") == ["4"] and option(cmd, "--lr_scheduler.total_steps") == ["4"]
+    assert option(launch.command("tiny", shards, SP, run, None, 0), "--lr_scheduler.total_steps") == ["20"]
+    launch.record_run(run, cmd)
+    # no checkpoint yet: a new run, a new schedule
+    assert option(launch.command("tiny", shards, SP, run, 10, 0), "--lr_scheduler.total_steps") == ["10"]
+    (run / "checkpoint" / "step-4").mkdir(parents=True)  # as torchtitan leaves it
+    longer = launch.command("tiny", shards, SP, run, 10, 0)
+    assert option(longer, "--training.steps") == ["10"] and option(longer, "--lr_scheduler.total_steps") == ["4"]
+    replanned = launch.command("tiny", shards, SP, run, 10, 0, extra=["--lr_scheduler.total_steps", "10"])
+    assert option(replanned, "--lr_scheduler.total_steps") == ["10"]  # said explicitly: the user's
+    with pytest.raises(ShardUsageError, match="holds a checkpoint of flavor tiny, not metarater-1.3b"):
+        launch.command("metarater-1.3b", shards, SP, run, 10, 0)
+    for bad, message in (({"steps": 0}, "--steps must be > 0"), ({"ngpu": -1}, "--ngpu must be >= 0"),
+                         ({"extra": ["--lr_scheduler.total_steps", "x"]}, "--lr_scheduler.total_steps 'x'")):
+        kwargs = {"steps": 4, "ngpu": 0, **bad}
+        with pytest.raises(winnow.UsageError, match=re.escape(message)):
+            launch.command("tiny", shards, SP, tmp_path / "other", kwargs["steps"], kwargs["ngpu"],
+                           extra=kwargs.get("extra"))
+
+
+def test_the_learning_rate_is_held_past_the_end_of_the_schedule():
+    """torchtitan's cosine rises again past total_steps; a run extended past its schedule
+    trains on at the schedule's last learning rate."""
+    from winnow.train.config_registry import tiny
+
+    cfg = tiny()
+    cfg.lr_scheduler.total_steps = 4
+    optimizers = cfg.optimizer.build(model_parts=[torch.nn.Linear(2, 2)])
+    schedulers = cfg.lr_scheduler.build(optimizers=optimizers, training_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizers.optimizers[0].param_groups[0]["lr"])
+        optimizers.step()
+        schedulers.step()
+    peak = cfg.optimizer.param_groups[0].optimizer_kwargs["lr"]
+    assert lrs[:4] == pytest.approx([peak / 2, peak, peak, peak * 0.55])  # warmup 2, cosine to 10%
+    assert lrs[4:] == pytest.approx([peak * 0.1] * 6)
+
+
+def test_loader_workers_give_the_batches_of_the_main_process_across_epochs(shards):
+    from winnow.train.loader import ShardDataLoader, ShardDataset
+
+    per_rank = ShardDataset(shards, seq_len=SEQ, split="validation", held_out=1).per_rank
+    batch = next(b for b in (3, 5, 7, 11) if per_rank % b)  # an epoch ends inside a batch
+
+    def labels(workers):
+        cfg = ShardDataLoader.Config(dataset_path=str(shards), split="validation", held_out=1, num_workers=workers)
+        dl = cfg.build(dp_world_size=1, dp_rank=0, seq_len=SEQ, local_batch_size=batch)
+        return [y for _, (_, y) in zip(range(2 * per_rank // batch + 2), dl)]  # into the third epoch
+
+    main, two = labels(0), labels(2)
+    assert len(main) == len(two) and all(torch.equal(a, b) for a, b in zip(main, two))
+    # each sample once per epoch
+    first = torch.cat(main)[:per_rank]
+    assert len({tuple(x.tolist()) for x in first}) == per_rank
+
+
+def test_a_failed_training_run_exits_with_an_error(lake, shards, tmp_path):
+    proc = cli("train", lake.uri, shards, "--tokenizer", SP, "--ngpu", "0", "--out", tmp_path / "bad",
+               "--training.no_such_option", "1", check=False)
+    assert proc.returncode == 1, proc
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: training exited with status ")

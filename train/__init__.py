@@ -6,6 +6,8 @@
 package, `materialize` or `shards` imports no torch; `loader`, `cpu` and `config_registry` do.
 """
 
-from .materialize import MaterializeReport, materialize
+from .materialize import MaterializeError, MaterializeReport, MaterializeUsageError, materialize
+from .shards import ShardError, ShardUsageError
 
-__all__ = ["MaterializeReport", "materialize"]
+__all__ = ["MaterializeError", "MaterializeReport", "MaterializeUsageError", "ShardError", "ShardUsageError",
+           "materialize"]

@@ -19,7 +19,9 @@ steps. What the card leaves out is set here, explicitly (see DEFAULTS_NOT_IN_THE
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 from torchtitan.components.checkpoint import CheckpointManager
 from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss
@@ -50,7 +52,7 @@ METARATER_PARAMS = 1_345_423_360
 DEFAULTS_NOT_IN_THE_CARD = {
     "weight_decay": 0.1,  # AdamW, the usual llama-style value
     "warmup_steps": 100,  # ~1.4% of 7,153 steps
-    "decay": "cosine to 10% of the peak learning rate",
+    "decay": "cosine to 10% of the peak learning rate, held there past the schedule's end",
     "max_grad_norm": 1.0,
     "precision": "bf16 parameters and activations under FSDP, fp32 gradient reduction and master weights",
     "local_batch_size": 16,  # sequences per GPU per micro-batch; gradient accumulation makes up the rest
@@ -59,6 +61,25 @@ DEFAULTS_NOT_IN_THE_CARD = {
     "checkpoint": "every 500 steps, full state (model, optimizer, scheduler, dataloader)",
     "init": "torchtitan's llama3 initialization (depth-scaled output projections)",
 }
+
+
+@dataclass(kw_only=True, slots=True)
+class HeldLRSchedule(LRSchedulersContainer.Config):
+    """torchtitan's warmup + decay schedule over `total_steps` (default: training.steps), held
+    at its last value after that: torchtitan's cosine would rise again past its end. So a run
+    extended past its schedule (`winnow train` keeps a resumed run's total_steps) trains on
+    at the final learning rate."""
+
+    def build(self, *, optimizers, training_steps):
+        container = LRSchedulersContainer.Config.build(self, optimizers=optimizers, training_steps=training_steps)
+        total = self.total_steps if self.total_steps is not None else training_steps
+        for scheduler in container.schedulers:
+            scheduler.lr_lambdas = [functools.partial(_held, fn, total) for fn in scheduler.lr_lambdas]
+        return container
+
+
+def _held(fn, total: int, step: int) -> float:
+    return fn(min(step, total))
 
 
 def ffn_width(dim: int, multiple_of: int = 128) -> int:
@@ -95,8 +116,7 @@ def _trainer(spec: ModelSpec, *, lr: float, warmup: int, steps: int, seq_len: in
         tokenizer=WinnowTokenizer.Config(),
         loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=spec.model.vocab_size)),
         optimizer=default_adamw(lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay),
-        lr_scheduler=LRSchedulersContainer.Config(warmup_steps=warmup, decay_type="cosine",
-                                                  min_lr_factor=min_lr_factor),
+        lr_scheduler=HeldLRSchedule(warmup_steps=warmup, decay_type="cosine", min_lr_factor=min_lr_factor),
         training=TrainingConfig(local_batch_size=local_batch, global_batch_size=global_batch, seq_len=seq_len,
                                 steps=steps, max_norm=1.0),
         dataloader=ShardDataLoader.Config(split="train", held_out=1),

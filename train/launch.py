@@ -7,10 +7,18 @@ into a Slurm script (see the README), and the child's log is passed through whil
 losses are collected for the closing summary. Running the same command again resumes
 from the last checkpoint in the run folder (torchtitan loads it; the dataloader state in
 it makes the resume exact).
+
+Before torchrun starts, the shards are checked against the tokenizer (by sha256, both named
+in the message), the flavor's vocabulary and their manifest and files (`open_shards`
+without reading the data; each rank verifies the data itself). The run folder records the
+run's flavor and learning-rate schedule length (`run.json`, `total_steps`): a resumed run,
+even with a larger `--steps`, keeps the schedule it started with (past its end the learning
+rate stays at the schedule's last value); `--lr_scheduler.total_steps N` sets it explicitly.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -20,12 +28,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .shards import ShardError, read_manifest
+from winnow.lake.errors import check, positive
+from winnow.lake.tokenizer import load_tokenizer
 
-# flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length);
-# written out so the launcher need not import torchtitan (~7 s); a test keeps it equal to
-# what the config functions return
-FLAVORS = {"tiny": ("tiny", 32_000, 256), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024)}
+from .shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
+
+# flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length,
+# training steps); written out so the launcher need not import torchtitan (~7 s); a test
+# keeps it equal to what the config functions return
+FLAVORS = {"tiny": ("tiny", 32_000, 256, 20), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024, 7153)}
+RUN_RECORD = "run.json"  # in the run folder: flavor and total_steps of the run's schedule
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STEP = re.compile(r"(?<!validate )step:\s*(\d+)\s+loss:\s*([0-9.naif+-]+)")
@@ -73,10 +85,13 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
         manifest = read_manifest(source)
         tok = tokenizer or manifest.get("tokenizer_path")
         if not tok:
-            raise ShardError(f"{source}: the manifest does not say where its tokenizer is: pass --tokenizer")
+            raise ShardUsageError(f"{source}: the manifest does not say where its tokenizer is: pass --tokenizer")
+        if not tokenizer and os.path.isabs(tok) and not os.path.exists(tok):
+            raise ShardUsageError(f"{source}: the shards' tokenizer {tok} (from the manifest) is gone: pass --tokenizer")
         return Path(source), tok
     if tokenizer is None:
-        raise ShardError(f"{source}: not a shard folder, so it is taken as a selection; materializing it needs --tokenizer")
+        raise ShardUsageError(f"{source}: not a shard folder, so it is taken as a selection; materializing it "
+                              "needs --tokenizer")
     import pyarrow.compute as pc
 
     from winnow.lake import Lake
@@ -87,27 +102,99 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
     lake = Lake.open(uri, storage_options)
     sel = get(lake, source, missing_ok=True)
     if sel is None:
-        raise ShardError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
-    chars = int(pc.sum(documents(lake, sel, ["n_chars"])["n_chars"]).as_py() or 0)
+        raise ShardUsageError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
     shards = out / "shards"
+    if (shards / "manifest.json").is_file():  # materialized by an earlier run: same tokenizer?
+        check_tokenizer(shards, read_manifest(shards), tokenizer)
+    chars = int(pc.sum(documents(lake, sel, ["n_chars"])["n_chars"]).as_py() or 0)
     materialize(lake, source, shards, tokenizer=tokenizer, seq_len=seq_len, shard_tokens=shard_tokens_for(chars))
     return shards, tokenizer
 
 
+def check_tokenizer(shards: Path, manifest: dict, tokenizer: str) -> None:
+    """Refuse a tokenizer other than the one the shards were made with, naming both."""
+    tok = load_tokenizer(tokenizer)
+    made = manifest["tokenizer"]
+    if tok.sha256 != made["sha256"]:
+        raise ShardUsageError(
+            f"{shards}: tokenizer mismatch: the shards were made with "
+            f"{describe_tokenizer(made.get('name'), made['vocab_size'], made['sha256'], manifest.get('tokenizer_path'))}"
+            f", not with {describe_tokenizer(tok.name, tok.vocab_size, tok.sha256, tok.spec)}")
+
+
+def _extra(extra: list[str], key: str) -> str | None:
+    """The value of torchtitan option `key` in the extra arguments (the last one given)."""
+    value = None
+    for i, arg in enumerate(extra):
+        if arg == key and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif arg.startswith(key + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _int_option(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    check(value.lstrip("-").isdigit(), f"{option} {value!r}: not an integer")
+    return positive(int(value), option)
+
+
+def read_run(out: Path) -> dict | None:
+    """The run folder's record (flavor, total_steps) when the folder holds a checkpoint to resume."""
+    path = Path(out) / RUN_RECORD
+    if not path.is_file() or not any((Path(out) / "checkpoint").glob("step-*")):
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ShardError(f"{path}: not readable JSON ({e}); remove it to start the schedule afresh") from e
+    return record if isinstance(record, dict) else None
+
+
+def total_steps(out: Path, flavor: str, steps: int | None, extra: list[str]) -> tuple[int, bool]:
+    """The length of the run's learning-rate schedule, and whether `extra` sets it: the
+    explicit `--lr_scheduler.total_steps`, else the one recorded when the run started (when
+    there is a checkpoint to resume), else the training steps."""
+    explicit = _int_option(_extra(extra, "--lr_scheduler.total_steps"), "--lr_scheduler.total_steps")
+    if explicit is not None:
+        return explicit, True
+    record = read_run(out)
+    if record and isinstance(record.get("total_steps"), int):
+        return record["total_steps"], False
+    training = _int_option(_extra(extra, "--training.steps"), "--training.steps")
+    return training or steps or FLAVORS[flavor][3], False
+
+
+def check_options(flavor: str, steps: int | None, ngpu: int | None, nnodes: int = 1,
+                  rdzv_endpoint: str | None = None) -> None:
+    """Refuse a bad option of `winnow train` (before anything is materialized or started)."""
+    check(flavor in FLAVORS, f"--flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+    positive(steps, "--steps")
+    positive(ngpu, "--ngpu", allow_zero=True)
+    positive(nnodes, "--nnodes")
+    check(nnodes == 1 or bool(rdzv_endpoint), "--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the first node)")
+
+
 def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | None, ngpu: int,
             nnodes: int = 1, rdzv_endpoint: str | None = None, extra: list[str] | None = None) -> list[str]:
-    """The torchrun command line of a run (ngpu 0: one CPU process, the smoke path)."""
-    if flavor not in FLAVORS:
-        raise ShardError(f"flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
-    fn, vocab, _ = FLAVORS[flavor]
+    """The torchrun command line of a run (ngpu 0: one CPU process, the smoke path), after
+    checking the options, the shards (manifest and files, not the data) and the tokenizer."""
+    check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
+    extra = list(extra or [])
+    fn, vocab, _, _ = FLAVORS[flavor]
+    record = read_run(out)
+    if record and record.get("flavor") not in (None, flavor):
+        raise ShardUsageError(f"{out}: the run folder holds a checkpoint of flavor {record['flavor']}, not {flavor}: "
+                              "resume it with that flavor, or use another --out")
     manifest = read_manifest(shards)
     if manifest["tokenizer"]["vocab_size"] > vocab:
-        raise ShardError(f"{shards}: tokenizer {manifest['tokenizer']['name']} has {manifest['tokenizer']['vocab_size']:,} "
-                         f"tokens, more than the {vocab:,} of flavor {flavor}")
+        raise ShardUsageError(f"{shards}: tokenizer {manifest['tokenizer']['name']} has "
+                              f"{manifest['tokenizer']['vocab_size']:,} tokens, more than the {vocab:,} of flavor {flavor}")
+    check_tokenizer(shards, manifest, tokenizer)
+    open_shards(shards, verify=False)  # every shard's files are there and match the manifest
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(max(ngpu, 1))]
     if nnodes > 1:
-        if not rdzv_endpoint:
-            raise ShardError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the first node)")
         launcher += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint]
     else:
         launcher += ["--standalone"]
@@ -117,13 +204,27 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
             "--tokenizer.path", tokenizer, "--dump_folder", str(out)]
     if steps is not None:
         args += ["--training.steps", str(steps)]
-    return launcher + entry + args + list(extra or [])
+    total, explicit = total_steps(out, flavor, steps, extra)
+    if not explicit:
+        args += ["--lr_scheduler.total_steps", str(total)]
+    return launcher + entry + args + extra
+
+
+def record_run(out: Path, cmd: list[str]) -> None:
+    """Write the run folder's record of a command: its flavor and schedule length."""
+    out.mkdir(parents=True, exist_ok=True)
+    total = _extra(cmd, "--lr_scheduler.total_steps")
+    config = _extra(cmd, "--config")
+    flavor = next((name for name, spec in FLAVORS.items() if spec[0] == config), config)
+    if total is not None:
+        (out / RUN_RECORD).write_text(json.dumps({"flavor": flavor, "total_steps": int(total)}) + "\n")
 
 
 def run(cmd: list[str], out: Path, shards: Path, echo=None) -> TrainReport:
-    """Run a training command, passing its log through `echo` and collecting the losses."""
+    """Run a training command, passing its log through `echo` and collecting the losses; the
+    run folder records the flavor and schedule length (`run.json`) for a later resume."""
     report = TrainReport(cmd, str(out), str(shards))
-    out.mkdir(parents=True, exist_ok=True)
+    record_run(out, cmd)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(out / "train.log", "a") as log, subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1) as proc:

@@ -12,7 +12,12 @@ Sample j of the stream goes to data-parallel rank j % world; every rank gets the
 number of samples (a remainder of fewer than `world` samples is left out and logged), so
 ranks never wait on each other at the end. The order is the materialized order in the
 first epoch (a curriculum stays a curriculum) and a seeded permutation in later ones.
-State is (epoch, next sample of this rank's share): resume is exact.
+State is (epoch, next sample of this rank's share): resume is exact. Loader workers make
+the same batches in the same order as the main process alone, across epoch boundaries too.
+
+The shards a split reads are verified when the dataset is made (`verify`, on by default):
+checksums against the manifest and token ids inside the vocabulary, so damaged shards stop
+the run before its first step instead of training on wrong tokens.
 
     ShardDataset(Path("shards"), seq_len=1024)  # an iterable of ({"input", "positions"}, labels)
 """
@@ -31,20 +36,25 @@ from torchtitan.components.dataloader import ParallelAwareDataloader
 from torchtitan.components.tokenizer import BaseTokenizer
 from torchtitan.tools.logging import logger
 
-from .shards import ShardError, Shards, open_shards
+from .shards import Shards, ShardUsageError, open_shards
 from winnow.lake.tokenizer import Tokenizer, load_tokenizer
 
 
 def split_shards(n_shards: int, held_out: int, split: str) -> list[int]:
     """Which shards a split reads: the last `held_out` are the validation split."""
-    if held_out < 0:
-        raise ShardError(f"held_out must be 0 or more, not {held_out}")
-    if split == "train" and held_out >= n_shards:
-        raise ShardError(f"{n_shards} shard(s): cannot hold out {held_out} for validation and keep any for training "
-                         "(materialize with a smaller --shard-tokens)")
+    if split not in ("train", "validation"):
+        raise ShardUsageError(f"split {split!r}: use train or validation")
+    if not isinstance(held_out, int) or held_out < 0:
+        raise ShardUsageError(f"held_out must be 0 or more, not {held_out!r}")
+    if held_out > n_shards:
+        raise ShardUsageError(f"{n_shards} shard(s): cannot hold out {held_out} for validation "
+                              "(materialize with a smaller --shard-tokens, or hold out fewer)")
+    if split == "train" and held_out == n_shards:
+        raise ShardUsageError(f"{n_shards} shard(s): cannot hold out {held_out} for validation and keep any for "
+                              "training (materialize with a smaller --shard-tokens)")
     if split == "validation":
         if held_out == 0:
-            raise ShardError("validation split asked for, but no shard is held out (held_out=0)")
+            raise ShardUsageError("validation split asked for, but no shard is held out (held_out=0)")
         return list(range(n_shards - held_out, n_shards))
     return list(range(n_shards - held_out))
 
@@ -97,20 +107,28 @@ class ShardDataset(IterableDataset, Stateful):
 
     def __init__(self, path: str | Path, *, seq_len: int, dp_rank: int = 0, dp_world_size: int = 1,
                  split: str = "train", held_out: int = 0, infinite: bool = True, seed: int = 0,
-                 tokenizer_sha256: str | None = None, local_batch_size: int = 1):
+                 tokenizer: Tokenizer | str | None = None, local_batch_size: int = 1, verify: bool = True):
+        for value, what in ((seq_len, "seq_len"), (local_batch_size, "local_batch_size"), (dp_world_size, "dp_world_size")):
+            if not isinstance(value, int) or value < 1:
+                raise ShardUsageError(f"{what} must be a positive integer, not {value!r}")
+        if not isinstance(dp_rank, int) or not 0 <= dp_rank < dp_world_size:
+            raise ShardUsageError(f"dp_rank {dp_rank!r}: must be from 0 to dp_world_size - 1 ({dp_world_size - 1})")
         self.path = Path(path)
-        self.shards = open_shards(self.path, tokenizer=tokenizer_sha256)
+        self.shards = open_shards(self.path, tokenizer=tokenizer, verify=False)
         if self.shards.manifest.get("output") != "tokens":
-            raise ShardError(f"{self.path}: materialized as {self.shards.manifest.get('output')}, not tokens")
+            raise ShardUsageError(f"{self.path}: materialized as {self.shards.manifest.get('output')}, not tokens")
         self.split = split
-        self.stream = TokenStream(self.shards, split_shards(len(self.shards.tokens), held_out, split))
+        which = split_shards(len(self.shards.tokens), held_out, split)
+        if verify:  # every shard this split reads: checksum and token ids, once, before the first batch
+            self.shards.verify(which)
+        self.stream = TokenStream(self.shards, which)
         self.seq_len, self.rank, self.world = seq_len, dp_rank, dp_world_size
         self.infinite, self.seed, self.batch = infinite, seed, local_batch_size
         self.samples = self.stream.items // seq_len
         self.per_rank = self.samples // dp_world_size
         if self.per_rank == 0:
-            raise ShardError(f"{self.path}: the {split} split has {self.stream.items:,} tokens, fewer than one sample "
-                             f"of {seq_len} for each of {dp_world_size} rank(s)")
+            raise ShardUsageError(f"{self.path}: the {split} split has {self.stream.items:,} tokens, fewer than one "
+                                  f"sample of {seq_len} for each of {dp_world_size} rank(s)")
         left = self.samples - self.per_rank * dp_world_size
         if dp_rank == 0:
             logger.info(f"{self.path} ({split}): {self.stream.documents:,} documents, {self.stream.items:,} tokens, "
@@ -143,9 +161,10 @@ class ShardDataset(IterableDataset, Stateful):
             while self.next < len(share):
                 i = self.next
                 self.next += 1
-                # with loader workers, worker w makes the batches b with b % workers == w,
-                # which is the order the loader hands batches out in
-                if (i // self.batch) % workers == worker:
+                # with loader workers, worker w makes the batches b with b % workers == w, which
+                # is the order the loader hands batches out in; b counts across epochs, so a batch
+                # that spans an epoch boundary is made by one worker, as with no workers
+                if ((self.epoch * self.per_rank + i) // self.batch) % workers == worker:
                     yield self.sample(int(share[i]))
             if not self.infinite:
                 return
@@ -157,8 +176,8 @@ class ShardDataset(IterableDataset, Stateful):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if (state.get("samples"), state.get("seq_len")) != (self.samples, self.seq_len):
-            raise ShardError(f"{self.path}: the checkpoint was taken on {state.get('samples')} samples of "
-                             f"{state.get('seq_len')} tokens, these shards give {self.samples} of {self.seq_len}")
+            raise ShardUsageError(f"{self.path}: the checkpoint was taken on {state.get('samples')} samples of "
+                                  f"{state.get('seq_len')} tokens, these shards give {self.samples} of {self.seq_len}")
         self.epoch, self.next = state["epoch"], state["next"]
 
 
@@ -176,7 +195,7 @@ class WinnowTokenizer(BaseTokenizer):
         super().__init__()
         spec = config.path or tokenizer_path
         if not spec:
-            raise ShardError("no tokenizer: set hf_assets_path or tokenizer.path")
+            raise ShardUsageError("no tokenizer: set hf_assets_path or tokenizer.path")
         self.tokenizer: Tokenizer = load_tokenizer(spec)
         self.sha256 = self.tokenizer.sha256
         self.bos_id, self.eos_id = self.tokenizer.bos_id, self.tokenizer.eos_id
@@ -214,14 +233,20 @@ class ShardDataLoader(ParallelAwareDataloader):
         seed: int = 0
         """Seed of the sample order in epochs after the first."""
 
+        verify: bool = True
+        """Read the split's shards once at start: checksums against the manifest, token ids
+        inside the vocabulary (~0.25 s per GB of shards from the page cache; bench/shards.py)."""
+
     def __init__(self, config: Config, *, dp_world_size: int, dp_rank: int, tokenizer: BaseTokenizer | None = None,
                  seq_len: int, local_batch_size: int, snapshot_every_n_steps: int | None = 1, **kwargs):
         if not config.dataset_path:
-            raise ShardError("dataloader.dataset_path is not set: give the shard folder written by `winnow materialize`")
+            raise ShardUsageError("dataloader.dataset_path is not set: give the shard folder written by `winnow materialize`")
+        tok = getattr(tokenizer, "tokenizer", None)  # WinnowTokenizer's; else whatever sha256 it has
+        tok = tok if isinstance(tok, Tokenizer) else getattr(tokenizer, "sha256", None)
         dataset = ShardDataset(
             config.dataset_path, seq_len=seq_len, dp_rank=dp_rank, dp_world_size=dp_world_size,
             split=config.split, held_out=config.held_out, infinite=config.infinite, seed=config.seed,
-            tokenizer_sha256=getattr(tokenizer, "sha256", None), local_batch_size=local_batch_size)
+            tokenizer=tok, local_batch_size=local_batch_size, verify=config.verify)
         super().__init__(
             dataset, dp_rank=dp_rank, dp_world_size=dp_world_size,
             num_workers=config.num_workers, persistent_workers=config.persistent_workers,

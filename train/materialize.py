@@ -5,8 +5,20 @@ Ids are selected in SQL at the selection's pinned version; text is streamed from
 row offset in bounded chunks (never through a DuckDB join that carries text) and
 tokenized with the tokenizer library's native threads. The document order is fixed before
 anything is written (`shuffle` by a portable hash of (id, seed), or `order` by a column,
-a curriculum), so the same selection, tokenizer and seed give byte-identical output, and
-an interrupted run resumes after its last finished shard.
+a curriculum), so the same selection, tokenizer and seed give byte-identical output.
+
+Every option, the output folder, the columns and the selection's ids are checked before
+anything is written. The output folder is then one of:
+- new or empty: written from the start;
+- a finished materialization of the same plan: left as it is (`already`);
+- an unfinished one of the same plan (`progress.json`, a run that failed or was killed):
+  resumed after its last finished shard;
+- anything else that is a materialization (another plan, damaged): refused, unless
+  `overwrite`, which always starts over (also on an unfinished run of the same plan).
+  A folder holding other files is refused even with `overwrite`.
+A run that fails removes its temporary files; it keeps its finished shards and
+`progress.json` (so that the same call resumes), or, when no shard was finished, removes
+what it wrote.
 """
 
 from __future__ import annotations
@@ -28,18 +40,28 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.lake import Lake
-from winnow.lake.tokenizer import load_tokenizer
+from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.progress import Progress
+from winnow.lake.tokenizer import load_tokenizer
 from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
-from winnow.sql.selections import Selection, SelectionError, evaluate, get
+from winnow.sql.selections import Selection, evaluate, get
 
-from .shards import FORMAT, FORMAT_VERSION, ShardWriter, dtype_for, file_sha256
+from .shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
 
-FORMATS = ("tokens", "parquet", "jsonl")
+OUTPUT_FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28
 DEFAULT_SHARD_DOCS = 100_000  # parquet / jsonl
 CHUNK_DOCS = 1024
+MAX_SEED = (1 << 63) - 1  # as selection seeds
+
+
+class MaterializeError(WinnowError):
+    """A materialization that failed while writing (one clear line)."""
+
+
+class MaterializeUsageError(MaterializeError, UsageError):
+    """A materialization asked for with a bad option, output folder, column or selection."""
 
 
 @dataclass
@@ -54,18 +76,52 @@ class MaterializeReport:
     already: bool = False  # the folder already held this materialization: nothing was written
 
 
+def check_options(format: str, tokenizer, seq_len: int, shuffle: int | None, order: str | None,
+                  columns: list[str] | None, shard_tokens: int, shard_docs: int) -> None:
+    """Refuse a bad option (a UsageError naming it), before anything is read or written."""
+    check(format in OUTPUT_FORMATS, f"--format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if format == "tokens":
+        check(tokenizer is not None, "--format tokens needs --tokenizer")
+        check(not columns, f"--column {columns[0] if columns else ''}: columns are kept only with --format "
+                           "parquet or jsonl (token shards hold token ids)")
+    else:
+        check(tokenizer is None, f"--tokenizer: --format {format} writes text, not tokens (drop --tokenizer)")
+    check(shuffle is None or order is None, "give --shuffle or --order, not both")
+    for value, option in ((seq_len, "--seq-len"), (shard_tokens, "--shard-tokens"), (shard_docs, "--shard-docs")):
+        check(isinstance(value, int) and not isinstance(value, bool), f"{option} must be an integer, got {value!r}")
+        positive(value, option)
+    if shuffle is not None:
+        check(isinstance(shuffle, int) and 0 <= shuffle <= MAX_SEED,
+              f"--shuffle {shuffle!r}: a seed is an integer from 0 to 2**63 - 1")
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output path that cannot be a folder (a file, or under a file)."""
+    check(not out.exists() or out.is_dir(), f"--out {out} is a file, not a folder")
+    parent = next((p for p in out.parents if p.exists()), None)
+    check(parent is None or parent.is_dir(), f"--out {out}: {parent} is a file, not a folder")
+
+
+def check_columns(columns: list[str] | None, names: list[str]) -> None:
+    for c in columns or []:
+        check(c in names, f"--column {c!r}: docs has no such column (it has {', '.join(names)})")
+
+
 def ordered_ids(lake: Lake, sel: Selection, shuffle: int | None, order: str | None, desc: bool) -> pa.Array:
     """The selected ids in training order."""
     rows = evaluate(lake, sel)
     if order is not None:
         if order not in rows.column_names:
             docs = lake.docs(sel.lake_version)
-            if order not in docs.schema.names:
-                raise SelectionError(f"cannot order by {order!r}: neither the selection nor docs has it")
+            check(order in docs.schema.names,
+                  f"--order {order!r}: neither the selection {sel.name!r} nor docs has such a column")
             extra = docs.to_table(columns=["id", order], filter=pc.field("id").isin(rows["id"]))
             rows = pa.table({"id": extra["id"], order: extra[order]})
         keys = [(order, "descending" if desc else "ascending"), ("id", "ascending")]
-        return rows.select(["id", order]).sort_by(keys)["id"].combine_chunks()
+        try:
+            return rows.select(["id", order]).sort_by(keys)["id"].combine_chunks()
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as e:
+            raise UsageError(f"--order {order!r}: cannot sort by a column of type {rows[order].type}") from e
     seed = sel.seed if shuffle is None else shuffle
     con = duckdb.connect()
     load_macros(con)
@@ -74,12 +130,17 @@ def ordered_ids(lake: Lake, sel: Selection, shuffle: int | None, order: str | No
     return result["id"].combine_chunks()
 
 
-def _offsets(lake: Lake, sel: Selection, ids: pa.Array) -> np.ndarray:
-    """Row offsets of `ids` in docs at the pinned version (docs rows are never deleted)."""
-    all_ids = lake.docs(sel.lake_version).to_table(columns=["id"])["id"]
+def _offsets(docs, sel: Selection, ids: pa.Array) -> np.ndarray:
+    """Row offsets of `ids` in docs at the pinned version (docs rows are never deleted); one
+    clear error for an id docs does not have."""
+    all_ids = docs.to_table(columns=["id"])["id"]
     pos = pc.index_in(ids, value_set=all_ids)
     if pos.null_count:
-        raise SelectionError("a selected id is missing from docs at the selection's version")
+        missing = ids.filter(pc.is_null(pos))
+        more = f" (and {len(missing) - 1:,} more)" if len(missing) > 1 else ""
+        raise MaterializeUsageError(
+            f"selection {sel.name!r}: id {missing[0].as_py()!r}{more} is not in docs at the selection's version "
+            f"{sel.lake_version}; redefine the selection")
     return pos.to_numpy()
 
 
@@ -102,92 +163,159 @@ def materialize(
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> MaterializeReport:
+    """Write selection `name` into folder `out` (see the module's docstring for what happens
+    to what `out` already holds)."""
     t0 = time.perf_counter()
-    if format not in FORMATS:
-        raise SelectionError(f"format {format!r}: use one of {', '.join(FORMATS)}")
-    if format == "tokens" and tokenizer is None:
-        raise SelectionError("format tokens needs a tokenizer")
-    if shuffle is not None and order is not None:
-        raise SelectionError("give --shuffle or --order, not both")
-    sel = get(lake, name)
+    columns = list(columns) if columns else []
+    check_options(format, tokenizer, seq_len, shuffle, order, columns, shard_tokens, shard_docs)
     out = Path(out)
+    check_out(out)
+    sel = get(lake, name)
+    docs = lake.docs(sel.lake_version)
+    check_columns(columns, docs.schema.names)
     tok = load_tokenizer(tokenizer) if format == "tokens" else None
     ids = ordered_ids(lake, sel, shuffle, order, desc)
+    offsets = _offsets(docs, sel, ids)
     plan = {
         "selection": {"name": sel.name, "sql": sel.sql, "lake_version": sel.lake_version, "seed": sel.seed,
                       "lake": lake.uri},
         "order": {"by": order, "descending": desc} if order else {"shuffle_seed": sel.seed if shuffle is None else shuffle},
-        "output": format, "columns": columns or [], "bos": bos, "eos": eos, "seq_len": seq_len,
+        "output": format, "columns": columns, "bos": bos, "eos": eos, "seq_len": seq_len,
         "shard_tokens": shard_tokens, "shard_docs": shard_docs,
         "tokenizer": None if tok is None else {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size,
                                                "bos_id": tok.bos_id, "eos_id": tok.eos_id},
         "ids_sha256": hashlib.sha256("\n".join(ids.to_pylist()).encode()).hexdigest(),
     }
-    finished = _finished(out, plan)
-    if finished and not overwrite:
-        return MaterializeReport(str(out), format, finished["documents"], finished["tokens"],
-                                 len(finished["shards"]), time.perf_counter() - t0, already=True)
-    done = _prepare(out, plan, overwrite)
-    offsets = _offsets(lake, sel, ids)
+    state, found = _existing(out, plan)
+    if state == "finished" and not overwrite:
+        return MaterializeReport(str(out), format, found["documents"], found["tokens"],
+                                 len(found["shards"]), time.perf_counter() - t0, already=True)
+    created = not out.exists()
+    done = _prepare(out, plan, state, found, overwrite)
     start_doc = sum(s["documents"] for s in done)
     if progress:
         progress.start(f"materialize {sel.name}", len(ids), "docs")
         progress.advance(start_doc, tokens=sum(s.get("tokens", 0) for s in done))
-    docs = lake.docs(sel.lake_version)
     try:
         if format == "tokens":
             shards = _write_tokens(docs, tok, ids, offsets, out, plan, done, start_doc, progress)
         else:
             shards = _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress)
+        manifest = {
+            "format": FORMAT if format == "tokens" else f"winnow-{format}",
+            "format_version": FORMAT_VERSION,
+            **plan,
+            "dtype": dtype_for(tok.vocab_size).name if tok else None,
+            # where the tokenizer was read from (not part of the plan: the sha256 is its identity)
+            "tokenizer_path": None if tok is None else (os.path.abspath(tok.spec) if os.path.exists(tok.spec) else tok.spec),
+            "documents": sum(s["documents"] for s in shards),
+            "tokens": sum(s.get("tokens", 0) for s in shards),
+            "shards": shards,
+            "winnow_version": WINNOW_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+        }
+        _write_json(out / "manifest.json", manifest)
+    except BaseException as e:
+        kept = _after_failure(out, created)
+        if isinstance(e, OSError):
+            raise MaterializeError(f"{out}: materialization failed: {e.strerror or e}; {kept}") from e
+        raise
     finally:
         if progress:
             progress.stop()
-    manifest = {
-        "format": FORMAT if format == "tokens" else f"winnow-{format}",
-        "format_version": FORMAT_VERSION,
-        **plan,
-        "dtype": dtype_for(tok.vocab_size).name if tok else None,
-        # where the tokenizer was read from (not part of the plan: the sha256 is its identity)
-        "tokenizer_path": None if tok is None else (os.path.abspath(tok.spec) if os.path.exists(tok.spec) else tok.spec),
-        "documents": sum(s["documents"] for s in shards),
-        "tokens": sum(s.get("tokens", 0) for s in shards),
-        "shards": shards,
-        "winnow_version": WINNOW_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(),
-    }
-    _write_json(out / "manifest.json", manifest)
     (out / "progress.json").unlink(missing_ok=True)
     return MaterializeReport(str(out), format, manifest["documents"], manifest["tokens"], len(shards),
                              time.perf_counter() - t0, resumed_from_shard=len(done))
 
 
-def _finished(out: Path, plan: dict) -> dict | None:
-    """The manifest of a finished materialization of the same plan in `out`, if any."""
-    path = out / "manifest.json"
-    if not path.is_file():
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
-    manifest = json.loads(path.read_text())
-    return manifest if all(manifest.get(k) == v for k, v in plan.items()) else None
 
 
-def _prepare(out: Path, plan: dict, overwrite: bool) -> list[dict]:
-    """Shards finished by an earlier run of the same plan; a fresh folder otherwise."""
-    progress = out / "progress.json"
-    if progress.is_file():
-        state = json.loads(progress.read_text())
-        if state["plan"] == plan:
+def _existing(out: Path, plan: dict) -> tuple[str, object]:
+    """What `out` holds: ("empty", None), ("finished", manifest), ("partial", finished shards),
+    ("other", what), ("damaged", what) or ("foreign", None)."""
+    if not out.exists() or not any(out.iterdir()):
+        return "empty", None
+    manifest_path, progress_path = out / "manifest.json", out / "progress.json"
+    if manifest_path.is_file():
+        manifest = _read_json(manifest_path)
+        if not isinstance(manifest, dict):
+            return "damaged", f"{manifest_path} is not readable JSON"
+        if any(manifest.get(k) != v for k, v in plan.items()):
+            return "other", "a materialization of another plan"
+        problem = _damage(out, manifest)
+        return ("damaged", problem) if problem else ("finished", manifest)
+    if progress_path.is_file():
+        state = _read_json(progress_path)
+        if not isinstance(state, dict) or not isinstance(state.get("shards"), list):
+            return "damaged", f"{progress_path} is not readable JSON"
+        if state.get("plan") != plan:
+            return "other", "an unfinished materialization of another plan"
+        files = [str(entry.get("file")) for entry in state["shards"]]
+        if plan["output"] == "tokens":
+            files = [f.replace(".bin", suffix) for f in files for suffix in (".bin", ".idx.npy", ".ids.txt")]
+        missing = next((f for f in files if not (out / f).is_file()), None)
+        if missing:
+            return "damaged", f"an unfinished materialization whose {missing} is missing"
+        return "partial", state["shards"]
+    return "foreign", None
+
+
+def _damage(out: Path, manifest: dict) -> str | None:
+    """What is wrong with the files of a finished materialization (None: nothing found)."""
+    if manifest.get("output") == "tokens":
+        try:
+            open_shards(out, verify=False)
+        except ShardError as e:
+            return str(e)
+        return None
+    for entry in manifest.get("shards") or []:
+        if not (out / str(entry.get("file"))).is_file():
+            return f"{out / str(entry.get('file'))} is missing"
+    return None
+
+
+def _prepare(out: Path, plan: dict, state: str, found, overwrite: bool) -> list[dict]:
+    """Shards finished by an earlier run of the same plan (resumed); a fresh folder otherwise."""
+    if state == "foreign":
+        raise MaterializeUsageError(f"--out {out} holds files that are not a winnow materialization; choose an "
+                                    "empty or new folder (--overwrite replaces only a materialization)")
+    if not overwrite:
+        if state == "partial":
             for tmp in out.glob("*.tmp"):
                 tmp.unlink()
-            return state["shards"]
-        if not overwrite:
-            raise SelectionError(f"{out} holds an unfinished materialization of another plan (pass --overwrite)")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise SelectionError(f"{out} is not empty (pass --overwrite to replace it)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(progress, {"plan": plan, "shards": []})
+            return found
+        if state in ("other", "damaged"):
+            raise MaterializeUsageError(f"--out {out} holds {found} (pass --overwrite to start over)")
+    try:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+    except OSError as e:
+        raise MaterializeUsageError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
+    _record(out, plan, [])
     return []
+
+
+def _after_failure(out: Path, created: bool) -> str:
+    """Tidy up after a failed run: temporary files go; finished shards and progress.json stay
+    for a resume, or, when no shard was finished, everything this run wrote goes. Says which."""
+    for tmp in out.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+    state = _read_json(out / "progress.json")
+    finished = len(state.get("shards", [])) if isinstance(state, dict) else 0
+    if finished:
+        return f"{finished} finished shard(s) kept in {out}: run it again to resume"
+    if created:
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        for path in out.iterdir():
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    return "no shard was finished, nothing kept"
 
 
 def _record(out: Path, plan: dict, shards: list[dict]) -> None:
@@ -207,7 +335,7 @@ def _chunks(n: int, start: int):
 
 def _write_tokens(docs, tok, ids, offsets, out, plan, done, start_doc, progress) -> list[dict]:
     shards = list(done)
-    writer = ShardWriter(out, dtype_for(tok.vocab_size), plan["shard_tokens"], first_shard=len(done))
+    writer = ShardWriter(out, tok.vocab_size, plan["shard_tokens"], first_shard=len(done))
     prefix = [tok.bos_id] if plan["bos"] and tok.bos_id is not None else []
     suffix = [tok.eos_id] if plan["eos"] and tok.eos_id is not None else []
     id_list = ids.to_pylist()
@@ -252,10 +380,9 @@ def _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress) -
                 for row in table.to_pylist():
                     f.write(orjson.dumps(row, default=str) + b"\n")
         os.replace(tmp, out / name)
-        shards.append({"file": name, "documents": end - pos, "sha256": file_sha256(out / name)})
+        shards.append({"file": name, "documents": end - pos, CHECKSUM: file_checksum(out / name)})
         _record(out, plan, shards)
         if progress:
             progress.advance(end - pos)
         pos, index = end, index + 1
     return shards
-

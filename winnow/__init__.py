@@ -69,14 +69,16 @@ def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
     return _import_scores(_lake(lake), path, **options)
 
 
-def query(lake: Lake | str, statement: str, version: int | str | None = None) -> pa.Table:
+def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pa.Table:
     """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections);
-    an Arrow table back."""
-    return _query(_lake(lake), statement, version)
+    an Arrow table back. It reads and writes only the files it names, never inside the lake
+    (`files=` sets them; see `winnow.sql.connection.query`)."""
+    return _query(_lake(lake), statement, version, **options)
 
 
 def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
-    """Create a named selection pinned to the current lake version (`winnow select create`)."""
+    """Create a named selection pinned to the current lake version (`winnow select create`);
+    `seed` is an integer from 0 to 2**63 - 1, read in the SQL as `seed()`."""
     return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -141,12 +142,26 @@ def ingest(
     url_field: str = typer.Option("url", help="Field holding the URL."),
     workers: Optional[int] = typer.Option(None, help="Parsing processes (default: all cores)."),
     max_doc_bytes: int = typer.Option(DEFAULT_MAX_DOC_BYTES, help="Reject documents whose text is larger."),
-    commit_mb: float = typer.Option(DEFAULT_COMMIT_BYTES / 2**20, help="Commit after this many MB of text."),
+    commit_mb: float = typer.Option(
+        DEFAULT_COMMIT_BYTES / 2**20,
+        help="Commit after this many MB of text (a killed ingest resumes after the last commit; small values "
+             "mean more, smaller commits).",
+    ),
+    reingest: bool = typer.Option(
+        False, "--reingest", help="Read inputs again that were ingested before with the same options "
+                                  "(their documents dedup against the lake)."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any record is rejected."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Ingest documents; each input's counts balance: read = written + duplicates + rejected."""
+    """Ingest documents; each input's counts balance: read = written + duplicates + rejected.
+
+    An input is skipped when it was ingested before with the same options (the same bytes
+    under any name); other field or size options read it again. An input whose every
+    record is rejected is an error (exit 1) and is not recorded as ingested."""
+    if not math.isfinite(commit_mb):
+        raise UsageError(f"--commit-mb must be a number of MB > 0, got {commit_mb}")
     lake = _open(uri, storage_option)
     report = winnow.ingest_files(
         lake,
@@ -155,14 +170,16 @@ def ingest(
         fields=FieldNames(text=text_field, id=id_field, url=url_field),
         workers=workers,
         max_doc_bytes=max_doc_bytes,
-        commit_bytes=int(commit_mb * 2**20),
+        commit_bytes=math.ceil(commit_mb * 2**20),
+        reingest=reingest,
         progress=_Bar(err) if progress else None,
     )
     print_summary(report, lake.uri)
-    for f in report.failed:
-        err.print(f"error: {f.note}", markup=False)
-    if report.failed or (strict and report.total().rejected):
-        raise typer.Exit(1)
+    if report.failed:  # one error line, naming each failed input and why
+        notes = "; ".join(f.note for f in report.failed)
+        raise WinnowError(notes if len(report.failed) == 1 else f"{len(report.failed)} inputs failed: {notes}")
+    if strict and report.total().rejected:
+        raise WinnowError(f"{report.total().rejected:,} record(s) rejected and --strict was given")
 
 
 @app.command()
@@ -172,7 +189,7 @@ def info(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     size = f"{i.size_on_disk / 1e6:,.1f} MB" if i.size_on_disk is not None else "n/a (store not listable)"
     out.print(f"lake {i.uri}", markup=False)
     out.print(f"documents {i.documents:,} · text {i.text_bytes / 1e6:,.1f} MB · size on disk {size}")
-    out.print(f"docs version {i.version} ({i.versions} versions) · ingests {i.ingests or {}} · rejects {i.rejects:,}")
+    out.print(f"lake version {i.version} ({i.versions} versions) · ingests {i.ingests or {}} · rejects {i.rejects:,}")
     sources = Table("source", "documents", "text MB", title="sources")
     for s in i.sources:
         sources.add_row(s["source"], f"{s['documents']:,}", f"{s['text_bytes'] / 1e6:,.2f}")
@@ -198,7 +215,21 @@ def _params(pairs: Optional[list[str]]) -> dict:
     return _pairs(pairs, "parameter")
 
 
-@app.command()
+class _ScoreCommand(typer.core.TyperCommand):
+    """`winnow score --help SCORER...`: those scorers' parameters (name, type, default, help)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        at = next((i for i, a in enumerate(args) if a in ctx.help_option_names), None)
+        named = [a for a in args[at + 1:] if not a.startswith("-")] if at is not None else []
+        if named:
+            from winnow.scoring import resolve
+
+            out.print("\n\n".join(resolve(spec).describe() for spec in named), markup=False)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_ScoreCommand)
 def score(
     uri: str,
     scorers: list[str] = typer.Argument(..., help="Scorer names, entry points, or path/to/file.py:ClassName."),
@@ -214,16 +245,22 @@ def score(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Add one column per metric: only rows that lack it are scored; the text is never rewritten."""
-    lake = _open(uri, storage_option)
+    """Add one column per metric: only rows that lack it are scored; the text is never rewritten.
+
+    `winnow score --help SCORER` lists a scorer's parameters (-p NAME=VALUE). Built-in scorers:
+    rps, gopher, c4, fineweb, tokens, lang, embed, hf-classifier."""
+    from winnow.scoring import params_for
+
     params = _params(param)
     if tokenizer:
         params["tokenizer"] = tokenizer
     if model:
         params["model"] = model
-    for spec in scorers:
+    checked = params_for(scorers, params)  # every scorer's parameters, before the first one runs
+    lake = _open(uri, storage_option)
+    for spec, (_, scorer_params) in zip(scorers, checked):
         r = winnow.score(
-            lake, spec, params=params, workers=workers, batch_rows=batch_size, device=device, where=where,
+            lake, spec, params=scorer_params, workers=workers, batch_rows=batch_size, device=device, where=where,
             replace=replace, commit_rows=commit_rows, progress=_Bar(err) if progress else None,
         )
         rate = r.scored / r.seconds if r.seconds else 0.0
@@ -246,7 +283,7 @@ def import_scores(
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Import scores computed elsewhere as columns; ids not in the lake are counted."""
-    splits = {k: v.split(",") for k, v in _params(split).items()}
+    splits = {k: [name.strip() for name in v.split(",")] for k, v in _params(split).items()}
     r = winnow.import_scores(_open(uri, storage_option), file, on=on, columns=columns, split=splits, replace=replace)
     out.print(
         f"{file}: read {r.read:,} rows = matched {r.matched:,} + ids not in the lake {r.unknown_ids:,}; "
@@ -265,14 +302,21 @@ def select_create(
     name: str,
     sql_file: Optional[Path] = typer.Option(None, "--sql", help="A file holding the selection's SQL."),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="The selection's SQL."),
-    seed: int = typer.Option(0, help="The seed; the SQL reads it as seed()."),
+    seed: int = typer.Option(0, help="The seed, an integer from 0 to 2**63 - 1; the SQL reads it as seed()."),
     replace: bool = typer.Option(False, "--replace", help="Redefine an existing selection."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Store a selection: its SQL, seed, and the lake version it reads from now on."""
+    """Store a selection: its SQL (one SELECT over the lake's tables returning an `id` column),
+    seed, and the lake version it reads from now on. Nothing is written unless the SQL runs
+    and its rows check out."""
     if (sql_file is None) == (query is None):
         raise typer.BadParameter("give exactly one of --sql FILE or --query SQL")
-    text = sql_file.read_text() if sql_file else query
+    try:
+        text = sql_file.read_text(encoding="utf-8") if sql_file else query
+    except OSError as e:
+        raise UsageError(f"--sql {sql_file}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--sql {sql_file}: not UTF-8 text") from None
     sel = wsel.create(_open(uri, storage_option), name, text, seed=seed, replace=replace)
     out.print(f"selection {sel.name}: {sel.documents:,} documents, pinned to lake version {sel.lake_version}, seed {sel.seed}")
 
@@ -311,7 +355,8 @@ def select_preview(
     for r in p.sources:
         t.add_row(r["source"], f"{r['documents']:,}", f"{r['share']:.1%}",
                   f"{r['token_share']:.1%}" if r["token_share"] is not None else "n/a")
-    out.print(t)
+    if p.sources:
+        out.print(t)
     if p.histogram:
         peak = max(c for _, _, c in p.histogram) or 1
         out.print("score histogram")
@@ -349,11 +394,14 @@ def materialize(
     column: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Columns kept beside the text (parquet/jsonl)."),
     shard_tokens: int = typer.Option(1 << 28, help="Tokens per shard (format tokens)."),
     shard_docs: int = typer.Option(100_000, help="Documents per file (parquet/jsonl)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what --out holds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over, replacing the materialization --out holds "
+                                   "(finished or not); without it an unfinished run of the same plan resumes."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Write a selection's documents as token shards (or parquet / JSON lines); resumable, byte-identical."""
+    """Write a selection's documents as token shards (or parquet / JSON lines); resumable, byte-identical.
+
+    Run again, it keeps a finished folder and resumes an unfinished one; a failed run removes its temp files."""
     r = materialize_selection(
         _open(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
         shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
@@ -384,11 +432,12 @@ def train(
 ) -> None:
     """Pretrain with torchtitan on a selection or shard folder; extra --section.key args go to torchtitan.
 
-    Running the same command again resumes from the run folder's last checkpoint."""
+    Running the same command again resumes from the run folder's last checkpoint.
+
+    A resumed run keeps its LR schedule's length (OUT/run.json), even with a larger --steps; --lr_scheduler.total_steps N sets it."""
     from winnow.train import launch
 
-    if flavor not in launch.FLAVORS:
-        raise typer.BadParameter(f"flavor {flavor!r}: use one of {', '.join(launch.FLAVORS)}")
+    launch.check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
     run_dir = out_dir or Path("runs") / f"{Path(source).name}-{flavor}"
     if ngpu is None:
         import torch
@@ -402,9 +451,7 @@ def train(
         return
     report = launch.run(cmd, run_dir, shards, echo=lambda line: err.print(line, markup=False, highlight=False))
     if report.returncode != 0:
-        err.print(f"error: training exited with status {report.returncode}; the log is {run_dir / 'train.log'}",
-                  markup=False)
-        raise typer.Exit(report.returncode)
+        raise WinnowError(f"training exited with status {report.returncode}; the log is {run_dir / 'train.log'}")
     if not report.losses:
         out.print(f"trained: no step ran (already at the last step? see {run_dir / 'train.log'})")
         return
@@ -416,46 +463,81 @@ def train(
               + f"; checkpoints in {run_dir / 'checkpoint'}", markup=False)
 
 
-FORMATS = ("table", "csv", "json", "parquet")
+SQL_OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+_SQL_TABLES = ", ".join(winnow.sql.TABLES)
 
 
 @app.command()
 def sql(
     uri: str,
-    query: Optional[str] = typer.Argument(None, help="SQL over docs, rejects, ingests; none: an interactive shell."),
-    format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file."),
+    query: Optional[str] = typer.Argument(
+        None, help=f"SQL over the tables {_SQL_TABLES}; none: an interactive shell."),
+    format: str = typer.Option("table", "--format", "-f", help=" | ".join(SQL_OUTPUT_FORMATS)),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file (outside the lake)."),
     version: Optional[int] = typer.Option(None, help="Read docs as of this lake version."),
-    max_rows: int = typer.Option(40, help="Rows shown in table format."),
+    max_rows: int = typer.Option(40, help="Rows shown in table format (>= 0)."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Query the lake with DuckDB SQL; with no query, an interactive shell."""
-    if format not in FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    """Query the lake with DuckDB SQL over the tables docs, rejects, ingests, metrics and
+    selections; with no query, an interactive shell.
+
+    The SQL reads and writes only the files its statement names as string literals (COPY ...
+    TO 'top.parquet', read_parquet('scores.parquet')), never inside the lake: DuckDB's
+    sandbox, locked, so that SET cannot change it."""
+    from winnow.lake.errors import positive
+    from winnow.sql.connection import check_sql, run
+    from winnow.sql.sandbox import inside_lake
+
+    if format not in SQL_OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(SQL_OUTPUT_FORMATS)}")
     if format == "parquet" and out_file is None:
         raise typer.BadParameter("--format parquet needs --out FILE")
-    con = winnow.connect(_open(uri, storage_option), version)
+    positive(max_rows, "--max-rows", allow_zero=True)
+    if query is not None:
+        check_sql(query)
+    if out_file is not None:
+        target = out_file.expanduser().resolve()
+        if target.is_dir():
+            raise UsageError(f"--out {out_file} is a folder: give a file name")
+        if not target.parent.is_dir():
+            raise UsageError(f"--out {out_file}: the folder {target.parent} does not exist")
+    lake = _open(uri, storage_option)
+    if out_file is not None and inside_lake(target, lake):
+        raise UsageError(f"--out {out_file} is inside the lake {lake.uri}: write results outside it")
     if query is None:
-        _shell(con, max_rows)
+        with winnow.sql.Session(lake, version) as session:
+            _shell(session, max_rows)
         return
-    _emit(con.sql(query), format, out_file, max_rows)
+    con = winnow.sql.connect(lake, version, files=winnow.sql.named_paths(query))
+    try:
+        _emit(run(con, lake, query), format, out_file, max_rows)
+    finally:
+        con.close()
 
 
 def _emit(result, format: str, out_file: Optional[Path], max_rows: int) -> None:
     if result is None:  # a statement with no result set
         return
     table = result.to_arrow_table()
+    try:
+        sink = out_file.open("w" if format == "table" else "wb") if out_file else None
+    except OSError as e:
+        raise UsageError(f"--out {out_file}: {e.strerror or e}") from None
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))
         for row in table.slice(0, max_rows).to_pylist():
             shown.add_row(*(_cell(v, width) for v in row.values()))
-        target = Console(file=out_file.open("w"), width=200) if out_file else out
-        target.print(shown)
-        if table.num_rows > max_rows:
-            target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
+        target = Console(file=sink, width=200) if sink else out
+        try:
+            target.print(shown)
+            if table.num_rows > max_rows:
+                target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
+        finally:
+            if sink:
+                sink.close()
         return
-    sink = out_file.open("wb") if out_file else sys.stdout.buffer
+    sink = sink or sys.stdout.buffer
     try:
         if format == "csv":
             pacsv.write_csv(table, sink)
@@ -474,8 +556,9 @@ def _cell(v, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def _shell(con, max_rows: int) -> None:
-    out.print("winnow sql shell: tables docs, rejects, ingests. End statements with ';', quit with .quit")
+def _shell(session, max_rows: int) -> None:
+    out.print(f"winnow sql shell: tables {_SQL_TABLES}. Files: those a statement names, outside the lake. "
+              "End statements with ';', quit with .quit", markup=False)
     buffer = ""
     while True:
         try:
@@ -487,9 +570,9 @@ def _shell(con, max_rows: int) -> None:
         buffer += line + "\n"
         if buffer.rstrip().endswith(";"):
             try:
-                _emit(con.sql(buffer), "table", None, max_rows)
+                _emit(session.sql(buffer), "table", None, max_rows)
             except Exception as e:  # a bad statement must not end the shell
-                err.print(f"error: {e}", markup=False)
+                err.print(f"error: {_one_line(e)}", markup=False)
             buffer = ""
 
 
@@ -509,7 +592,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     debug = "--debug" in args[:cut] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     args = [a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]
     try:
-        app(args, prog_name="winnow", standalone_mode=False)
+        code = app(args, prog_name="winnow", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130) and, out of standalone mode, returns it
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:  # a typer.Exit(code) from a command, also returned
+            sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.NoArgsIsHelpError as e:  # `winnow` or `winnow select` alone: the help
