@@ -1,4 +1,5 @@
-"""Adding metric columns to `docs` without rewriting the text (DESIGN.md, storage facts).
+"""Adding metric columns to `docs` without rewriting the text (measured with pylance 14:
+a 1M-row float32 column writes ~4 MB, where `update()` rewrites every row, text included).
 
 - `add_columns` registers columns schema-only: no data files are written; every row reads
   null until it is filled. It retries on a commit conflict by re-reading the latest

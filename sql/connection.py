@@ -4,7 +4,7 @@
 `docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
 projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
 that carries `text` builds a hash table of the text: select ids in SQL, then fetch text
-by id (see DESIGN.md).
+by id (measured: 3.9 GB of hash table for 300k docs through a join, ~1 GB fetching by id).
 
 SQL cannot damage the lake. Every connection runs in DuckDB's own sandbox
 (`enable_external_access = false`), locked (`lock_configuration = true`) so that no

@@ -194,7 +194,7 @@ def documents(lake: Lake, selection: Selection | str, columns: list[str], rows: 
     order; `rows`: the selection's rows when already evaluated.
 
     Ids are selected in SQL; the columns are fetched from Lance by id, never through a
-    DuckDB join that carries text (DESIGN.md).
+    DuckDB join that carries text (DuckDB would build a hash table of the text).
     """
     sel = get(lake, selection) if isinstance(selection, str) else selection
     docs = lake.docs(sel.lake_version)
