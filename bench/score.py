@@ -1,18 +1,25 @@
-"""Scoring benchmark: heuristic scorers against datatrove's filters; bytes per added column.
+"""Scoring benchmark: heuristic scorers against datatrove's filters; bytes per added column;
+agreement of the keep/drop decisions with datatrove's.
 
     python bench/score.py [--docs 200000] [--peer-docs 20000] [--workers 2]
+                          [--scorers rps,gopher,c4,fineweb] [--agreement-docs 2000] [--agreement-only]
 
 1. A corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data resampled
    with a fixed seed) is ingested once (cached under bench/.cache). `winnow score` runs
    each heuristic scorer (rps, gopher, c4, fineweb) over all of it on --workers processes,
    each run timed as a whole command (start-up and commits included).
 2. The peer: datatrove's GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter +
-   FineWebQualityFilter on the same documents. It runs at about 100 docs/s here, so it is
-   timed on the first --peer-docs documents of the same corpus, on one process per core
-   (the sample split in halves), and compared per document with winnow's gopher + c4 +
-   fineweb (the same statistics).
+   FineWebQualityFilter on the same documents. It runs at about 20 docs/s per process here,
+   so it is timed on the first --peer-docs documents of the same corpus, on one process per
+   core (the sample split in halves), and compared per document with winnow's gopher + c4 +
+   fineweb (the same statistics). Both are also given per CPU-second (user + system of all
+   processes), which other jobs sharing the cores disturb less than wall time.
 3. Bytes written when a float32 column is added to every row (via import-scores), scaled
    to 1M documents, and a check that no existing data file changed.
+4. Agreement: sql/examples/datatrove-filters.sql over winnow's columns against each
+   datatrove filter's own decision, per document, on the first --agreement-docs documents
+   of the corpus and on every real document of ../shared/data (its own lake, scored here).
+   With --agreement-only, only this step runs (on a corpus of --agreement-docs documents).
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ PY = sys.executable
 WINNOW = str(Path(PY).parent / "winnow")
 HEURISTICS = ("rps", "gopher", "c4", "fineweb")
 DATATROVE_TWINS = ("gopher", "c4", "fineweb")
+ROOT = HERE.parent
+DATA = ROOT.parent / "shared" / "data"
+EXAMPLE = ROOT / "sql" / "examples" / "datatrove-filters.sql"
+KEEPS = ("gopher_quality_keep", "gopher_repetition_keep", "c4_quality_keep", "fineweb_quality_keep")
 
 
 def lake_for(n_docs: int) -> tuple[Path, Path]:
@@ -63,16 +74,84 @@ def files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
+def peer_decisions(rows: list[dict], tmp: Path, workers: int) -> dict[str, dict]:
+    """Each datatrove filter's decision for each row (id, text), on `workers` processes."""
+    parts, procs = [], []
+    size = len(rows) // workers + 1
+    for w in range(workers):
+        src, dst = tmp / f"decide-{w}.jsonl", tmp / f"decided-{w}.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows[w * size:(w + 1) * size]))
+        peer = [PY, str(HERE / "peers" / "datatrove_filters.py"), str(src), "--decisions", str(dst)]
+        procs.append(subprocess.Popen(peer, stdout=subprocess.DEVNULL))
+        parts.append(dst)
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError("datatrove_filters.py --decisions failed")
+    return {d["id"]: d for part in parts for d in map(json.loads, part.read_text().splitlines())}
+
+
+def agreement(lake, rows: list[dict], tmp: Path, workers: int, label: str) -> None:
+    """Print, per filter, how often the SQL example's keep column equals datatrove's decision."""
+    import winnow
+
+    ours = {r["id"]: r for r in winnow.query(lake, EXAMPLE.read_text()).to_pylist()}
+    theirs = peer_decisions(rows, tmp, workers)
+    print(f"agreement with datatrove, {label} ({len(rows):,} documents; sql/examples/datatrove-filters.sql):")
+    for keep in KEEPS:
+        differ = [i for i in theirs if bool(ours[i][keep]) != theirs[i][keep]]
+        why = [theirs[i].get(keep.replace("_keep", "_why"), "kept") for i in differ[:5]]
+        print(f"  {keep:24s} {1 - len(differ) / len(rows):8.2%}  ({len(differ)} differ"
+              + (f"; first: {', '.join(f'{i} (datatrove: {w})' for i, w in zip(differ, why))}" if differ else "") + ")")
+
+
+def real_lake(tmp: Path) -> Path:
+    """The documents of ../shared/data in a lake (cached), copied to tmp."""
+    import winnow
+
+    root = CACHE / "real"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        winnow.ingest_files(winnow.init(root / "lake"), [str(DATA)])
+        (root / "done").touch()
+    shutil.copytree(root / "lake", tmp / "real")
+    return tmp / "real"
+
+
+def run_agreement(work: Path, n_rows: int, tmp: Path, workers: int) -> None:
+    import winnow
+
+    lake = winnow.open(work)
+    table = lake.docs().to_table(columns=["id", "text"])
+    agreement(lake, table.slice(0, n_rows).to_pylist(), tmp, workers, "first documents of the resampled corpus")
+    real = winnow.open(real_lake(tmp))
+    for scorer in DATATROVE_TWINS:
+        winnow.score(real, scorer, workers=workers)
+    agreement(real, real.docs().to_table(columns=["id", "text"]).to_pylist(), tmp, workers,
+              "real documents of ../shared/data")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--peer-docs", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scorers", default=",".join(HEURISTICS), help="the scorers to time (comma-separated)")
+    ap.add_argument("--agreement-docs", type=int, default=2_000, help="0: no agreement step")
+    ap.add_argument("--agreement-only", action="store_true")
     a = ap.parse_args()
     import winnow
 
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.machine()}, {date.today()}")
+    if a.agreement_only:
+        lake_path, _ = lake_for(a.agreement_docs)
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            work = Path(tmp) / "lake"
+            shutil.copytree(lake_path, work)
+            for scorer in DATATROVE_TWINS:
+                winnow.score(winnow.open(work), scorer, workers=a.workers)
+            run_agreement(work, a.agreement_docs, Path(tmp), a.workers)
+        return
     lake_path, corpus = lake_for(a.docs)
     lake = winnow.open(lake_path)
     n = lake.docs().count_rows()
@@ -81,14 +160,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         work = Path(tmp) / "lake"
         shutil.copytree(lake_path, work)
-        seconds = {}
-        for scorer in HEURISTICS:
+        seconds, cpu = {}, {}
+        scorers = [s for s in a.scorers.split(",") if s]
+        for scorer in dict.fromkeys(scorers + list(DATATROVE_TWINS)):  # the twins always: the ratio needs them
             m = measure([WINNOW, "score", str(work), scorer, "--workers", str(a.workers), "--no-progress"])
-            seconds[scorer] = m["seconds"]
+            seconds[scorer], cpu[scorer] = m["seconds"], m["cpu_seconds"]
             print(f"winnow {scorer:8s}: {n / m['seconds']:8,.0f} docs/s, {mb / m['seconds']:6.1f} MB/s "
-                  f"({m['seconds']:.1f} s, peak RSS {m['peak_rss'] / 2**20:,.0f} MB)")
+                  f"({m['seconds']:.1f} s, peak RSS {m['peak_rss'] / 2**20:,.0f} MB; "
+                  f"{n / m['cpu_seconds']:,.0f} docs per CPU-second)")
         twin = sum(seconds[s] for s in DATATROVE_TWINS)
-        print(f"winnow gopher + c4 + fineweb: {n / twin:,.0f} docs/s")
+        twin_cpu = sum(cpu[s] for s in DATATROVE_TWINS)
+        print(f"winnow gopher + c4 + fineweb: {n / twin:,.0f} docs/s, {n / twin_cpu:,.0f} docs per CPU-second")
 
         sample = Path(tmp) / "sample"
         sample.mkdir()
@@ -113,9 +195,12 @@ def main() -> None:
         results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
         wall = time.perf_counter() - t0
         peer_rate = sum(r["documents"] for r in results) / max(r["seconds"] for r in results)
+        peer_cpu_rate = sum(r["documents"] for r in results) / sum(r["cpu_seconds"] for r in results)
         print(f"datatrove 4 filters: {peer_rate:,.0f} docs/s on the first {len(lines):,} documents of the same corpus "
-              f"({a.workers} processes, {wall:.0f} s wall; timed on that sample, compared per document)")
-        print(f"ratio winnow (gopher + c4 + fineweb) / datatrove docs/s: {n / twin / peer_rate:,.1f}x (goal >= 10x)")
+              f"({a.workers} processes, {wall:.0f} s wall; timed on that sample, compared per document); "
+              f"{peer_cpu_rate:,.1f} docs per CPU-second")
+        print(f"ratio winnow (gopher + c4 + fineweb) / datatrove docs/s: {n / twin / peer_rate:,.1f}x (goal >= 10x); "
+              f"per CPU-second: {n / twin_cpu / peer_cpu_rate:,.1f}x")
 
         before = files(work)
         ids = lake.docs().to_table(columns=["id"])["id"]
@@ -130,6 +215,8 @@ def main() -> None:
         added = sum(size for f, size in after.items() if f not in before)
         print(f"adding one float32 column to {n:,} rows wrote {added / 1e6:.2f} MB = {added / n * 1e6 / 1e6:.2f} MB per 1M "
               f"documents (goal <= 5 MB; manifests and catalog included); data files rewritten: {len(changed)}")
+        if a.agreement_docs:
+            run_agreement(work, a.agreement_docs, Path(tmp), a.workers)
 
 
 if __name__ == "__main__":

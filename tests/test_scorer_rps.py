@@ -400,15 +400,35 @@ def test_scoring_a_lake_with_the_runner(lake):
 # ---- 3. packages that reproduce RedPajama pieces --------------------------------------
 
 
-def test_raw_words_match_nltk_wordpunct_tokenizer_if_installed(real_docs):
+def _wordpunct_as_redpajama_ran_it():
+    """nltk's WordPunctTokenizer pattern compiled with `re`, as every nltk up to 3.9.2 did
+    (RedPajama-V2 ran nltk 3.8.1; see the rps module docstring)."""
     nltk_tokenize = pytest.importorskip("nltk.tokenize")
-    tok = nltk_tokenize.WordPunctTokenizer()
+    return re.compile(nltk_tokenize.WordPunctTokenizer()._pattern)
+
+
+def test_raw_words_match_nltk_wordpunct_tokenizer_if_installed(real_docs):
+    pattern = _wordpunct_as_redpajama_ran_it()
     docs = real_docs["owt"][:200] + real_docs["github"]
     fast = rps_signals(docs)["rps_doc_frac_no_alph_words"]
     for i, text in enumerate(docs):
-        tokens = tok.tokenize(text)
+        tokens = pattern.findall(text)
         want = round(1 - sum(bool(re.search("[a-zA-Z]", t)) for t in tokens) / len(tokens), 8)
         assert abs(fast[i] - want) < 1e-7
+
+
+def test_no_alph_words_follow_re_not_the_regex_module():
+    # Python's re counts ¾ as a word character (str.isalnum): "3¾" is one raw word without a
+    # letter, "cups" one with letters. nltk 3.10+ (the `regex` module) splits "3", "¾".
+    assert _wordpunct_as_redpajama_ran_it().findall("3¾ cups") == ["3¾", "cups"]
+    assert one("3¾ cups")["rps_doc_frac_no_alph_words"] == pytest.approx(0.5)
+    # a combining mark is no word character for re: "e" + U+0301 is two raw words, one without a letter
+    assert one("e\u0301")["rps_doc_frac_no_alph_words"] == pytest.approx(0.5)
+    nltk = pytest.importorskip("nltk")
+    if tuple(int(p) for p in nltk.__version__.split(".")[:2]) >= (3, 10):
+        from nltk.tokenize import WordPunctTokenizer
+
+        assert WordPunctTokenizer().tokenize("3¾ cups") == ["3", "¾", "cups"]
 
 
 # ---- the assumptions the vectorized code rests on -------------------------------------

@@ -147,7 +147,7 @@ def test_score_help_lists_a_scorers_parameters():
         ["tokenizer", "string", "required"], ["threads", "integer", "optional"]]
     out = cli("score", "--help", "hf-classifier", "gopher").stdout
     assert "max_length  integer  default: 512" in out and "per_label   boolean  default: false" in out
-    assert "scorer gopher v1" in out and "parameters: none" in out
+    assert "scorer gopher v2" in out and "parameters: none" in out
     assert "--help SCORER" in cli("score", "--help").stdout
     fails("score", "--help", "no-such-scorer", contains="no scorer named 'no-such-scorer'")
 

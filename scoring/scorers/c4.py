@@ -4,7 +4,11 @@ applies it line by line (Raffel et al. 2020; tensorflow_datasets c4_utils).
 A line is kept when, stripped: no word is over 1,000 characters; (citations like [12]
 removed) it ends in . ? ! " or ' but not "..."; it has at least 3 words; it does not
 mention javascript; it holds none of the cookie / terms-of-use phrases. A kept-so-far
-line with "lorem ipsum" or a curly bracket drops the whole page. The filter's defaults:
+line with "lorem ipsum" or a curly bracket drops the whole page. `c4_sentences` counts
+the sentences of the kept lines as datatrove does, with spaCy's sentencizer over spaCy's
+tokens (re-implemented in winnow.scoring.text): "Version 2.0 is out." is one sentence.
+The filter's decision, with its default thresholds, is c4_quality_keep in
+sql/examples/datatrove-filters.sql:
 
     c4_lorem_ipsum = 0 AND c4_curly_bracket = 0 AND c4_sentences >= 5
 
@@ -40,7 +44,7 @@ def c4_stats(text: str) -> tuple:
     for raw in lines:
         line = raw.strip()
         ws = line.split()
-        if any(len(w) > MAX_WORD for w in ws):
+        if len(line) > MAX_WORD and max(map(len, ws)) > MAX_WORD:
             continue
         line = CITATION.sub("", line)
         if not line.endswith(END_PUNCTUATION) or line.endswith("..."):
@@ -67,7 +71,7 @@ def c4_stats(text: str) -> tuple:
 
 class C4Signals(TextStatsScorer):
     name = "c4"
-    version = "1"
+    version = "2"  # 2: spaCy's sentencizer (winnow.scoring.text.sentences)
     inputs = ("text",)
     fields = FIELDS
     stats = staticmethod(c4_stats)

@@ -5,10 +5,12 @@ FineWebQualityFilter computes them over the non-blank lines (split on "\\n").
     fineweb_short_line_ratio      lines of at most 30 characters
     fineweb_char_dup_ratio        characters of lines repeating an earlier line / characters
                                   of the text without newlines
-    fineweb_newline_word_ratio    newlines per word (words as winnow.scoring.text splits them)
+    fineweb_newline_word_ratio    newlines per word (datatrove's English words: spaCy's
+                                  tokenizer, re-implemented in winnow.scoring.text)
 
-The filter's defaults: fineweb_line_punct_ratio >= 0.12 AND fineweb_short_line_ratio <= 0.67
-AND fineweb_char_dup_ratio <= 0.01 AND fineweb_newline_word_ratio <= 0.3.
+A line ends in sentence-terminal punctuation if its last character is one of datatrove's
+TERMINAL_PUNCTUATION (winnow.scoring.text.TERMINALS). The filter's decision, with its
+default thresholds, is fineweb_quality_keep in sql/examples/datatrove-filters.sql.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from winnow.scoring.scorer import TextStatsScorer
-from winnow.scoring.text import TERMINALS, find_duplicates, words
+from winnow.scoring.text import TERMINALS, find_duplicates, word_count
 
 SHORT_LINE = 30
 NAN = float("nan")
@@ -30,7 +32,7 @@ def fineweb_stats(text: str) -> tuple:
         return NAN, NAN, NAN, NAN
     n = len(lines)
     chars = len(text) - text.count("\n")
-    n_words = len(words(text))
+    n_words = word_count(text)
     return (
         sum(line.endswith(TERMINALS) for line in lines) / n,
         sum(len(line) <= SHORT_LINE for line in lines) / n,
@@ -41,7 +43,7 @@ def fineweb_stats(text: str) -> tuple:
 
 class FineWebSignals(TextStatsScorer):
     name = "fineweb"
-    version = "1"
+    version = "2"  # 2: spaCy's exact word split, all of datatrove's terminal punctuation
     inputs = ("text",)
     fields = [(name, pa.float32()) for name in FIELDS]
     stats = staticmethod(fineweb_stats)

@@ -13,7 +13,8 @@ Text views (as in RedPajama's `Document`)
   (`str.lower`), strip and collapse every run of whitespace (`\\s` = `str.isspace`) to
   one space, then Unicode NFD.
 - normalized words: the normalized text split on whitespace.
-- raw words: the tokens of nltk's WordPunctTokenizer, i.e. the regex `\\w+|[^\\w\\s]+`.
+- raw words: the tokens of nltk's WordPunctTokenizer, i.e. the regex `\\w+|[^\\w\\s]+`
+  compiled with Python's `re` module, whose `\\w` is `str.isalnum()` or "_" (see below).
 - lines: the text split after every "\\n" (the "\\n" stays with its line, a last line
   without "\\n" counts, empty lines such as a lone "\\n" count); a line's normalized form
   is the normalization above applied to that line alone.
@@ -39,6 +40,17 @@ Signals (all float32; RedPajama rounds ratios to 8 decimals, so does this module
 - rps_lines_ending_with_terminal_punctution_mark (upstream spelling): per raw line, 1 if
   the line with trailing whitespace removed ends with ".", "!", "?" or "”", else 0;
   averaged over lines.
+
+Which `\\w`: nltk's `re`, not `regex`
+--------------------------------------
+RedPajama-Data v2 lists `nltk` without a version (app/requirements.txt) and installs it
+into its Docker image (python:3.11.5) with pip; RedPajama-V2 was released in October 2023,
+when the newest nltk was 3.8.1 (January 2023; 3.9 followed in August 2024). nltk up to
+3.9.2 compiles RegexpTokenizer patterns with `re`; nltk 3.10 compiles them with the
+`regex` module, whose `\\w` differs: it leaves out numbers of category No (¾ ² ①), which
+`re` counts as word characters, and takes in combining marks (U+0301), which `re` does
+not. This column follows `re`, as RedPajama-V2 was computed: "3¾ cups" is two raw words
+here ("3¾", "cups": 0.5 without a letter), three with nltk 3.10 ("3", "¾", "cups": 0.667).
 
 From lines to one number per document
 -------------------------------------
