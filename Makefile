@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/select.py
 	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/shards.py
 
 clean:
 	rm -rf $(DEMO) build *.egg-info
