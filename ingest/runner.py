@@ -198,8 +198,6 @@ def _check_options(specs, source, fields, workers, max_doc_bytes, commit_bytes, 
     check(all(isinstance(s, str) and s.strip() for s in specs), f"an input is an empty name: {specs!r}")
     for value, option in ((workers, "--workers (workers)"), (max_doc_bytes, "--max-doc-bytes (max_doc_bytes)"),
                           (commit_bytes, "--commit-mb (commit_bytes)"), (batch_docs, "batch_docs")):
-        check(value is None or (isinstance(value, int) and not isinstance(value, bool)),
-              f"{option} must be a whole number, got {value!r}")
         positive(value, option)
     check(source is None or (isinstance(source, str) and bool(source.strip())),
           f"--source (source) must be a non-empty name, got {source!r}")

@@ -28,9 +28,11 @@ def check(condition: bool, message: str) -> None:
 
 
 def positive(value, option: str, allow_zero: bool = False):
-    """`value` when it is > 0 (or >= 0 with `allow_zero`), else a `UsageError` naming `option`."""
+    """`value` when it is an integer > 0 (or >= 0 with `allow_zero`), else a `UsageError`
+    naming `option`; None passes (an option left at its default)."""
     if value is None:
         return value
+    check(isinstance(value, int) and not isinstance(value, bool), f"{option} must be a whole number, got {value!r}")
     ok = value >= 0 if allow_zero else value > 0
     check(ok, f"{option} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return value

@@ -51,14 +51,15 @@ class Selection:
         return f"selection-{self.name}"
 
 
-def check_seed(seed) -> int:
-    """`seed` as an int when it is an integer from 0 to 2**63 - 1, else a SelectionUsageError."""
+def check_seed(seed, option: str = "seed") -> int:
+    """`seed` as an int when it is an integer from 0 to 2**63 - 1, else a SelectionUsageError
+    naming `option` (materialize's `--shuffle` takes the same seeds)."""
     try:
         value = operator.index(seed)
     except TypeError:
-        raise SelectionUsageError(f"seed {seed!r}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})") from None
+        raise SelectionUsageError(f"{option} {seed!r}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})") from None
     if not 0 <= value <= SEED_MAX:
-        raise SelectionUsageError(f"seed {value}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})")
+        raise SelectionUsageError(f"{option} {value}: a seed is an integer from 0 to 2**63 - 1 ({SEED_MAX})")
     return value
 
 

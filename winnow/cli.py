@@ -600,32 +600,28 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.NoArgsIsHelpError as e:  # `winnow` or `winnow select` alone: the help
-        e.ctx.get_help() and out.print(e.ctx.get_help(), markup=False)
+        out.print(e.ctx.get_help(), markup=False)
         sys.exit(0)
     except (typer.Abort, KeyboardInterrupt):
         err.print("error: interrupted", markup=False)
         sys.exit(130)
-    except click.ClickException as e:  # usage: a missing argument, a bad option value
+    except Exception as e:
         if debug:
             raise
-        hint = ""
+        line, code = _error_line(e)
+        err.print(f"error: {line}", markup=False)
+        sys.exit(code)
+
+
+def _error_line(e: Exception) -> tuple[str, int]:
+    """What a failure says on its one line, and the exit status."""
+    if isinstance(e, click.ClickException):  # usage: a missing argument, a bad option value
         ctx = getattr(e, "ctx", None)
-        if ctx is not None:
-            hint = f" (see `{ctx.command_path} --help`)"
-        err.print(f"error: {_one_line(e.format_message())}{hint}", markup=False)
-        sys.exit(e.exit_code)
-    except WinnowError as e:
-        if debug:
-            raise
-        err.print(f"error: {_one_line(e)}", markup=False)
-        sys.exit(e.exit_code)
-    except duckdb.Error as e:  # the user's SQL
-        if debug:
-            raise
-        err.print(f"error: {_one_line(e)}", markup=False)
-        sys.exit(UsageError.exit_code)
-    except Exception as e:  # a defect or an unforeseen failure: still one line
-        if debug:
-            raise
-        err.print(f"error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)", markup=False)
-        sys.exit(WinnowError.exit_code)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        return _one_line(e.format_message()) + hint, e.exit_code
+    if isinstance(e, WinnowError):
+        return _one_line(e), e.exit_code
+    if isinstance(e, duckdb.Error):  # the user's SQL
+        return _one_line(e), UsageError.exit_code
+    # a defect or an unforeseen failure: still one line
+    return f"{type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)", WinnowError.exit_code
