@@ -28,6 +28,14 @@ BUILTINS = {
     "lang": "winnow.scoring.scorers.lang:LanguageId",
     "embed": "winnow.scoring.scorers.embed:Embedding",
     "hf-classifier": "winnow.scoring.scorers.hf_classifier:HFClassifier",
+    # the seed systems' raters (model scorers on scoring/model.py, and two fitted ones)
+    "prrc": "winnow.scoring.scorers.prrc:PRRC",
+    "qurater": "winnow.scoring.scorers.qurater:QuRater",
+    "datarater": "winnow.scoring.scorers.datarater:DataRater",
+    "fineweb-edu": "winnow.scoring.scorers.fineweb_edu:FineWebEdu",
+    "fasttext": "winnow.scoring.scorers.fasttext:FastTextRater",
+    "dsir": "winnow.scoring.scorers.dsir:DSIR",
+    "embedding-head": "winnow.scoring.scorers.embedding_head:EmbeddingHead",
 }
 
 

@@ -10,21 +10,26 @@
   version. A different version or parameters over an existing column is refused unless
   `replace=True`, which drops the column and scores every row again.
 - Everything that can be checked is checked before the lake changes: the options, the
-  scorer's parameters, its model or tokenizer (set up once here), its columns, the `where`
-  filter (planned over the data). A job that fails after it began writing is recorded as
+  scorer's parameters, what it fits from the lake, its model or tokenizer (set up once
+  here), its columns, the `where` filter (planned over the data).
+- A model scorer runs in this process on one device, or in one worker per device for
+  `--device cuda:0,1` (or `cuda` with several GPUs visible); other scorers run in
+  `workers` processes. Rows a scorer could not score (NaN) are counted by reason. A job that fails after it began writing is recorded as
   `failed` in the catalog, with its error; running it again resumes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
 import re
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 
@@ -41,7 +46,7 @@ from .scorer import ScoreError, Scorer, ScoreUsageError
 DEFAULT_BATCH_ROWS = 1024
 DEFAULT_COMMIT_ROWS = 65536
 TASK_ROWS = 16384  # rows per unit of work handed to a worker
-DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?|xpu(:\d+)?)")
+DEVICE = re.compile(r"(cpu|mps|cuda(:\d+(,\d+)*)?|xpu(:\d+)?)")
 CORE_COLUMNS = frozenset(schema.DOCS.names)  # the documents' own columns: never a metric
 
 __all__ = ["MetricReport", "ScoreError", "ScoreUsageError", "outputs_table", "score"]
@@ -57,6 +62,7 @@ class MetricReport:
     seconds: float = 0.0
     lake_version: int = 0
     note: str = ""
+    nan: dict[str, int] = field(default_factory=dict)  # rows given NaN by this run, by reason
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class _Job:
     version: int
     spec: str
     params: dict
-    device: str
+    device: str | None  # None: each worker takes one from the devices queue
     columns: tuple[str, ...]
     filter: str
     batch_rows: int
@@ -86,33 +92,36 @@ def score(
     replace: bool = False,
     commit_rows: int = DEFAULT_COMMIT_ROWS,
     progress: Progress | None = None,
+    query: Callable[[str, int], pa.Table] | None = None,
 ) -> MetricReport:
     """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
 
     A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
     column or `where` filter; a `ScoreError` for a job that failed once it had begun writing
-    (recorded as `failed` in the catalog)."""
+    (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the lake
+    for scorers that fit on it (the API layer passes it)."""
     t0 = time.perf_counter()
     positive(batch_rows, "batch_rows (--batch-size)")
     positive(commit_rows, "commit_rows (--commit-rows)")
     positive(workers, "workers (--workers)")
     check(isinstance(device, str) and DEVICE.fullmatch(device) is not None,
-          f"device {device!r}: use cpu, cuda, cuda:N, mps or xpu")
+          f"device {device!r}: use cpu, cuda, cuda:N, cuda:N,M,..., mps or xpu")
     cls = resolve(spec)
     params = cls.check_params(params)
-    scorer, fields, identity = _prepare(cls, params)
+    docs = lake.docs()
+    scorer, fields, identity, params = _prepare(cls, params, lake, docs.version, query)
     names = [f.name for f in fields]
     report = MetricReport(scorer=cls.name, version=cls.version, columns=names)
     params_json = json.dumps(identity, sort_keys=True, default=str)
-    docs = lake.docs()
     _check_columns(docs, cls, names)
     _check_ownership(lake, cls, params_json, names, replace)
     # Plan over the rows to score before anything is written: this also tries the filter.
     resuming = names[0] in docs.schema.names and not replace
     tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where)
     total = sum(t[2] for t in tasks)
+    devices = _devices(device) if cls.uses_model else [device]
     if total:
-        _call(cls, "cannot be set up", scorer.setup, device)
+        _call(cls, "cannot be set up", scorer.setup, devices[0])
 
     # From here on the lake changes.
     now = datetime.now(timezone.utc)
@@ -131,7 +140,10 @@ def score(
         if progress:
             progress.start(f"{cls.name} v{cls.version}", total, "rows")
             started = True
-        for result in _results(lake, job, scorer, tasks, workers, cls.uses_model):
+        nan: Counter = Counter()
+        for result, counts in _results(lake, job, scorer, tasks, workers, devices if cls.uses_model else None):
+            nan.update(counts)
+            report.nan = dict(nan)
             pending.append(result)
             pending_rows += result.num_rows
             report.scored += result.num_rows
@@ -190,18 +202,37 @@ def _call(cls: type[Scorer], doing: str, fn, *args, **kwargs):
         raise ScoreError(f"scorer {cls.name} {doing}: {type(e).__name__}: {text}") from e
 
 
-def _prepare(cls: type[Scorer], params: dict) -> tuple[Scorer, list[pa.Field], dict]:
-    """The scorer, its output fields, and what its columns depend on: the parameters, and
-    the identity of the files behind them (a tokenizer's or a model's hash) where the scorer
-    can tell it."""
+def _devices(device: str) -> list[str]:
+    """The devices a model scorer runs on, one worker each: `cuda:0,1` -> cuda:0 and cuda:1;
+    `cuda` -> every visible GPU (the current one when torch sees none: setup says so)."""
+    kind, _, ids = device.partition(":")
+    if ids:
+        return [f"{kind}:{i}" for i in ids.split(",")]
+    if kind == "cuda":
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return [f"cuda:{i}" for i in range(n)] if n > 1 else ["cuda"]
+    return [device]
+
+
+def _prepare(cls: type[Scorer], params: dict, lake: Lake, version: int, query) -> tuple:
+    """The scorer (fitted on the lake when it fits), its output fields, what its columns
+    depend on (the parameters, and the identity of the files behind them where the scorer
+    can tell it), and the parameters a worker's copy is made with."""
     scorer = _call(cls, "cannot be made", cls, **params)
+    if hasattr(scorer, "fit"):
+        pinned = (lambda sql: query(sql, version)) if query else None
+        _call(cls, "cannot be fitted", scorer.fit, lake, version, pinned)
+        if hasattr(scorer, "fitted_params"):
+            params = {**params, **cls.check_params(scorer.fitted_params())}
     fields = _call(cls, "cannot declare its columns", lambda: list(scorer.outputs()))
     if not fields or not all(isinstance(f, pa.Field) for f in fields):
         raise ScoreError(f"scorer {cls.name}: outputs() must return a list of pyarrow fields, got {fields!r}")
     identity = params
     if hasattr(scorer, "fingerprint"):
-        identity = {**params, "fingerprint": _call(cls, "cannot load what it reads", scorer.fingerprint)}
-    return scorer, fields, identity
+        identity = {**identity, "fingerprint": _call(cls, "cannot load what it reads", scorer.fingerprint)}
+    return scorer, fields, identity, params
 
 
 def _check_columns(docs, cls: type[Scorer], names: list[str]) -> None:
@@ -283,34 +314,57 @@ def _plan(docs, row_filter: str | None, where: str | None) -> list[tuple[int, in
         raise ScoreUsageError(f"--where {where!r} is not a filter over docs: {text}") from e
 
 
-def _results(lake, job: _Job, scorer: Scorer, tasks, workers, uses_model: bool):
-    """Result tables (id + output columns), in any order."""
-    n = 1 if uses_model else (workers or os.cpu_count() or 1)
+def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str] | None):
+    """(result table of id + output columns, rows given NaN by reason), in any order. A model
+    scorer (`devices` given) runs here on its one device, or in one worker per device."""
+    n = len(devices) if devices else (workers or os.cpu_count() or 1)
     if n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://"):
         docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
             yield from _score_task(docs, scorer, job, task)
         return
-    with mp.get_context("spawn").Pool(n, initializer=_init_worker, initargs=(job,)) as pool:
-        for tables in pool.imap_unordered(_worker_task, tasks):
-            yield from tables
+    context = mp.get_context("spawn")
+    queue = None
+    if devices:
+        if hasattr(scorer, "release"):
+            scorer.release()  # the workers load their own copies
+        queue = context.Queue()
+        for d in devices:
+            queue.put(d)
+        job = dataclasses.replace(job, device=None)
+    with context.Pool(n, initializer=_init_worker, initargs=(job, queue)) as pool:
+        for results in pool.imap_unordered(_worker_task, tasks):
+            yield from results
 
 
 def _score_task(docs, scorer: Scorer, job: _Job, task):
+    """(table, NaN counts) for each batch of one task."""
     fragment_id, offset, rows = task
     scanner = docs.scanner(
         columns=list(job.columns), filter=job.filter, fragments=[docs.get_fragment(fragment_id)],
         offset=offset, limit=rows, batch_size=job.batch_rows,
     )
     fields = scorer.outputs()
-    for batch in scanner.to_batches():
-        if batch.num_rows:
-            yield outputs_table(scorer, fields, batch)
+    batches: list[pa.RecordBatch] = []
+
+    def read():
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                batches.append(batch)
+                yield batch
+
+    counts = getattr(scorer, "counts", None)
+    for out in scorer.score_stream(read()):
+        taken = Counter(counts) if counts else Counter()
+        if counts:
+            counts.clear()
+        yield outputs_table(scorer, fields, batches.pop(0), out), taken
 
 
-def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch) -> pa.Table:
-    """`id` and the scorer's columns for one batch, checked against what it declared."""
-    out = scorer.score(batch)
+def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch, out=None) -> pa.Table:
+    """`id` and the scorer's columns for one batch (`out`: what it returned; computed here when
+    None), checked against what it declared."""
+    out = scorer.score(batch) if out is None else out
     arrays = [batch.column("id")]
     for f in fields:
         if f.name not in out:
@@ -330,14 +384,14 @@ def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch)
 _worker: tuple | None = None
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, devices=None) -> None:
     global _worker
     lake = Lake(job.lake_uri, job.storage_options)
     scorer = resolve(job.spec)(**job.params)
-    scorer.setup(job.device)
+    scorer.setup(job.device or devices.get())
     _worker = (lake.docs(job.version), scorer, job)
 
 
-def _worker_task(task) -> list[pa.Table]:
+def _worker_task(task) -> list[tuple[pa.Table, Counter]]:
     docs, scorer, job = _worker
     return list(_score_task(docs, scorer, job, task))

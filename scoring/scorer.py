@@ -27,15 +27,27 @@ reads one, or its default. `winnow score --help NAME` lists them.
 
 `setup(device)` runs once per worker before the first batch (load a model, pick a
 device). A scorer returns a value for every row: no nulls (use NaN for an undefined
-float), since a null marks a row that is not scored yet.
+float), since a null marks a row that is not scored yet; it counts the rows it could not
+score, by reason, in `self.counts` (the runner's summary reports them).
+
+Optional hooks, each run by the runner before anything is written:
+- `fingerprint() -> dict`: the identity of the files behind the columns (a tokenizer's or a
+  model's hash), recorded in the catalog with the parameters.
+- `fit(lake, version, query)`: fit what the scorer needs from the lake itself (DSIR's
+  models). `query(sql) -> pyarrow.Table` runs read-only SQL over the lake at `version` (None
+  when the scoring layer is called on its own). `fitted_params() -> dict` then names the
+  declared parameters that let a fresh copy in a worker process load what was fitted.
+- `score_stream(batches)`: the columns of each batch in order, for scorers that work ahead
+  (ModelScorer tokenizes in a background thread); by default, `score` on each batch.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -113,6 +125,7 @@ class Scorer:
 
     def __init__(self, **params: Any):
         self.params = self.check_params(params)
+        self.counts: Counter = Counter()  # rows given NaN, by reason: the runner reports them
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -174,6 +187,11 @@ class Scorer:
 
     def score(self, batch: pa.RecordBatch) -> Mapping[str, pa.Array | Sequence]:
         raise NotImplementedError
+
+    def score_stream(self, batches: Iterable[pa.RecordBatch]) -> Iterator[Mapping[str, pa.Array | Sequence]]:
+        """The columns of each batch, in the batches' order."""
+        for batch in batches:
+            yield self.score(batch)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, params={self.params!r})"

@@ -61,7 +61,9 @@ def info(lake: Lake | str) -> LakeInfo:
 
 def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
     """Add a scorer's columns to the rows that lack them; see `winnow.scoring.score`."""
-    return _score(_lake(lake), scorer, **options)
+    lake = _lake(lake)
+    options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
+    return _score(lake, scorer, **options)
 
 
 def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:

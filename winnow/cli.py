@@ -238,7 +238,7 @@ def score(
     model: Optional[str] = typer.Option(None, help="Model for model scorers: a local path or hub id."),
     workers: Optional[int] = typer.Option(None, help="Processes for CPU scorers (default: all cores)."),
     batch_size: int = typer.Option(1024, help="Rows per batch handed to the scorer."),
-    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N, for model scorers."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers."),
     where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (Lance SQL expression)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite existing columns (a new scorer version or params)."),
     commit_rows: int = typer.Option(65536, help="Commit results every this many rows (the unit of resume)."),
@@ -265,6 +265,8 @@ def score(
         )
         rate = r.scored / r.seconds if r.seconds else 0.0
         note = f" ({r.note})" if r.note else ""
+        if r.nan:
+            note += " (NaN, not scorable: " + ", ".join(f"{n:,} {why}" for why, n in sorted(r.nan.items())) + ")"
         out.print(
             f"{r.scorer} v{r.version}: scored {r.scored:,} rows in {r.seconds:.1f} s ({rate:,.0f} rows/s); "
             f"{len(r.columns)} column(s) {', '.join(r.columns)} now hold {r.rows:,} rows; lake version {r.lake_version}{note}",

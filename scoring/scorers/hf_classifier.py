@@ -22,66 +22,45 @@ Parameters:
     per_label   also write one probability column per label (default false)
     batch_size  documents per forward pass (default 32)
 
-Texts are sorted by length (longest first) so each forward pass pads little, then put back
-in row order. Runs under torch.inference_mode, in bfloat16 on a CUDA device that supports
-it (probabilities are computed in float32).
+Also the ModelScorer parameters (scoring/model.py): revision, long_docs (truncate, or
+chunks averaged by `aggregate`), batch_tokens, batch_size. An empty document gets NaN.
+Loading, batching by a token budget, bfloat16 on CUDA, the fingerprint: the base's.
+Probabilities are computed in float64 from the logits.
 """
 
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake.tokenizer import looks_like_path
-from winnow.scoring.scorer import Param, Scorer
+from winnow.scoring.model import MODEL_PARAMETERS, ModelScorer
+from winnow.scoring.scorer import Param
 
 
 def _snake(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "x"
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
-
-
-class HFClassifier(Scorer):
+class HFClassifier(ModelScorer):
     name = "hf-classifier"
     version = "1"
     inputs = ("text",)
-    uses_model = True
     parameters = {
+        **MODEL_PARAMETERS,
         "model": Param(str, None, "a local folder or a Hugging Face hub id (a sequence classifier)", required=True),
         "column": Param(str, None, "the main column's name (default: the model's last path part in snake case)"),
         "max_length": Param(int, 512, "tokens per document, special tokens included (capped at the tokenizer's)",
-                            minimum=1),
+                            minimum=4),
         "per_label": Param(bool, False, "also write one probability column per label"),
-        "batch_size": Param(int, 32, "documents per forward pass", minimum=1),
     }
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.model_spec = self.param("model")
-        if looks_like_path(self.model_spec) and not os.path.isdir(self.model_spec):
-            raise ValueError(f"model {self.model_spec}: no such folder (expected a model folder or a hub id)")
         last_part = self.model_spec.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
         self.column = self.param("column") or _snake(last_part)
-        self.max_length = self.param("max_length")
         self.per_label = self.param("per_label")
-        self.batch_size = self.param("batch_size")
-        self._config = None
-        self._model = self._tokenizer = None
-        self.device = "cpu"
-
-    @property
-    def config(self):
-        if self._config is None:
-            from transformers import AutoConfig
-
-            self._config = AutoConfig.from_pretrained(self.model_spec, local_files_only=_offline())
-        return self._config
 
     @property
     def labels(self) -> list[str]:
@@ -114,49 +93,15 @@ class HFClassifier(Scorer):
         return fields
 
     def setup(self, device: str = "cpu") -> None:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        super().setup(device)
+        cap = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(cap, int) and 0 < cap < 1_000_000:
+            self.max_length = min(self.max_length, cap)
 
-        offline = _offline()
-        tok = AutoTokenizer.from_pretrained(self.model_spec, local_files_only=offline)
-        model = AutoModelForSequenceClassification.from_pretrained(self.model_spec, local_files_only=offline)
-        if tok.pad_token is None:  # decoder-only classifiers (GPT-2 style) ship none
-            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tok.pad_token_id
-        if str(device).startswith("cuda") and torch.cuda.is_bf16_supported():
-            model.to(torch.bfloat16)
-        self._model, self._tokenizer, self.device = model.to(device).eval(), tok, device
-        self._config = model.config
-
-    @property
-    def effective_max_length(self) -> int:
-        cap = getattr(self._tokenizer, "model_max_length", None)
-        return min(self.max_length, cap) if isinstance(cap, int) and 0 < cap < 1_000_000 else self.max_length
-
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """float32 logits of each text, in the given order (batched longest first)."""
-        import torch
-
-        if self._model is None:
-            self.setup("cpu")
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        out = np.empty((len(texts), self.config.num_labels), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                enc = self._tokenizer([texts[i] for i in idx], truncation=True, max_length=self.effective_max_length,
-                                      padding=True, return_tensors="pt").to(self.device)
-                out[idx] = self._model(**enc).logits.float().cpu().numpy()
-        return out
-
-    def score(self, batch: pa.RecordBatch):
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        logits = self.logits(texts) if texts else np.empty((0, self.config.num_labels), np.float32)
+    def postprocess(self, values: np.ndarray):
         if self.is_regression:
-            return {self.column: pa.array(logits[:, 0], pa.float32())}
-        z = logits.astype(np.float64)
-        p = np.exp(z - z.max(axis=1, keepdims=True))
+            return {self.column: pa.array(values[:, 0], pa.float32())}
+        p = np.exp(values - values.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         cols = {self.column: pa.array((p @ self.label_values).astype(np.float32), pa.float32())}
         if self.per_label:
