@@ -134,6 +134,7 @@ class ModelScorer(Scorer):
     default_max_length: ClassVar[int] = 512
     default_long_docs: ClassVar[str] = "truncate"
     default_aggregate: ClassVar[str] = "mean"
+    add_special_tokens: ClassVar[bool] = True  # False: units are the text's tokens alone (QuRating)
     parameters = MODEL_PARAMETERS
 
     def __init__(self, **params: Any):
@@ -209,8 +210,9 @@ class ModelScorer(Scorer):
 
     def fingerprint(self) -> dict[str, Any]:
         """The model's identity (checked against what this scorer reads), for the catalog."""
+        identity = model_identity(self.model_spec, self.revision)  # first: it says when a hub id is not cached
         self.check_config(self.config)
-        return model_identity(self.model_spec, self.revision)
+        return identity
 
     def setup(self, device: str = "cpu") -> None:
         import torch
@@ -221,13 +223,16 @@ class ModelScorer(Scorer):
         self.check_config(self.config)
         tokenizer = self.load_tokenizer()
         model = self.load_model(torch.bfloat16 if bf16 else torch.float32)
-        if tokenizer.pad_token_id is None:  # decoder-only models ship none
-            tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
         config = getattr(model, "config", None)
+        if tokenizer.pad_token_id is None:  # decoder-only models ship none: the config's, else eos
+            if config is not None and getattr(config, "pad_token_id", None) is not None:
+                tokenizer.pad_token_id = config.pad_token_id
+            else:
+                tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
         if config is not None and getattr(config, "pad_token_id", 0) is None:
             config.pad_token_id = tokenizer.pad_token_id
         self.model, self.tokenizer, self.device = model.to(device).eval(), tokenizer, device
-        self._prefix, self._suffix = self._special_tokens()
+        self._prefix, self._suffix = self._special_tokens() if self.add_special_tokens else ([], [])
         if self.max_length - len(self._prefix) - len(self._suffix) < 1:
             raise ValueError(f"max_length={self.max_length} leaves no room for text between the special tokens")
         if self.batch_tokens is None:
