@@ -34,13 +34,13 @@ def rated(tmp_path_factory):
     lake = winnow.init(tmp / "lake")
     winnow.ingest_files(lake, [str(OWT), str(C4)])
     columns = sorted({c for name in SEED_SYSTEMS for c in re.findall(
-        r"\b((?:prrc|qurating|wanjuan|dsir|rps|gopher)_\w+|fineweb_edu|fasttext_hq|datarater)\b",
+        r"\b((?:prrc|qurating|wanjuan|dsir|rps|gopher)_\w+|fineweb_edu|fasttext_oh_eli5|datarater)\b",
         EXAMPLES[name].read_text())})
     ids = lake.docs().to_table(columns=["id", "n_bytes", "source"])
     rng = np.random.default_rng(0)
     table = {"id": ids["id"], "n_tokens": pa.array((ids["n_bytes"].to_numpy() // 4).astype(np.int32))}
     # scales chosen so that every threshold in the examples keeps some documents and drops others
-    scale = {"datarater": 5, "gopher_word_count": 2000, "gopher_mean_word_length": 12, "fasttext_hq": 0.1}
+    scale = {"datarater": 5, "gopher_word_count": 2000, "gopher_mean_word_length": 12, "fasttext_oh_eli5": 0.1}
     for c in columns:
         table[c] = pa.array((rng.random(ids.num_rows) * scale.get(c, 1)).astype(np.float32))
     pq.write_table(pa.table(table), tmp / "scores.parquet")
@@ -127,7 +127,7 @@ def check_qurating_mix(lake, py):
 
 
 def check_dclm(lake, py):
-    keep = ((py["fasttext_hq"] >= np.float32(0.018112)) & (py["gopher_word_count"] >= 50)
+    keep = ((py["fasttext_oh_eli5"] >= np.float32(0.018112)) & (py["gopher_word_count"] >= 50)
             & (py["gopher_word_count"] <= 100000) & (py["gopher_mean_word_length"] >= 3)
             & (py["gopher_mean_word_length"] <= 10))
     return run(lake, "dclm", {}), set(py["id"][keep])

@@ -371,3 +371,25 @@ def test_preview_and_diff_agree_with_sql(real_lake):
                     f"· only pb: {d.only_b:,} ({d.tokens_only_b:,} tokens)")
     e = diff(real_lake, "pnone", "pcode")
     assert (e.only_a, e.both, e.only_b, e.tokens_only_a, e.tokens_only_b) == (0, 0, 50, 0, None)
+
+
+def test_normalizers_treat_nan_as_unknown():
+    """A model rater writes NaN for a document it cannot score: zscore, percentile and minmax
+    leave it out of their statistics and give it NULL, so a weighted sum ranks it last
+    instead of DuckDB's NaN-above-everything order."""
+    con = duckdb.connect()
+    load_macros(con)
+    x = [1.0, float("nan"), 3.0, 2.0, 5.0]
+    con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?) AS x, unnest(range(5)) AS id, 10 AS n_tokens)", [x])
+    rows = con.sql("SELECT id, zscore(x), percentile(x), minmax(x) FROM t ORDER BY id").fetchall()
+    finite = np.array([1.0, 3.0, 2.0, 5.0])
+    z = (finite - finite.mean()) / finite.std()
+    assert [r[1] for r in rows if r[0] != 1] == pytest.approx(list(z))
+    assert [r[2] for r in rows if r[0] != 1] == pytest.approx([0.0, 2 / 3, 1 / 3, 1.0])
+    assert [r[3] for r in rows if r[0] != 1] == pytest.approx([0.0, 0.5, 0.25, 1.0])
+    assert rows[1][1:] == (None, None, None)
+    picked = con.sql("WITH s AS (SELECT id, n_tokens, zscore(x) AS score FROM t) "
+                     "SELECT id FROM top_k(s, 40) ORDER BY cum_tokens").fetchall()
+    assert [r[0] for r in picked] == [4, 2, 3, 0]  # the NaN row would come first on the raw column
+    raw = con.sql("WITH s AS (SELECT id, n_tokens, x AS score FROM t) SELECT id FROM top_k(s, 10)").fetchall()
+    assert raw == [(1,)]
