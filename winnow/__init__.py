@@ -31,6 +31,8 @@ from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
 from winnow.train import MaterializeReport
 from winnow.train import materialize as _materialize
+from winnow.train.rater import RaterReport
+from winnow.train.rater import train_rater as _train_rater
 
 __version__ = WINNOW_VERSION
 
@@ -94,7 +96,25 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeRepor
     return _materialize(_lake(lake), name, out, **options)
 
 
+def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: str | None = None,
+                where: str | None = None, positive: str | None = None, negative: str | None = None,
+                out=None, seed: int = 0, **options) -> RaterReport:
+    """Train a rater (`winnow rater train`): fastText or an embedding head, on labels from the
+    lake (`label`: an SQL expression over docs, `where`: a filter) or DCLM's `positive` and
+    `negative` queries; it writes a folder (default LAKE/raters/NAME) that the `fasttext` or
+    `embedding-head` scorer reads, and returns a `RaterReport` with the validation AUC and
+    accuracy. See `winnow.train.rater.train_rater` for the options.
+
+        >>> r = winnow.train_rater(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
+        >>> winnow.score(lake, "embedding-head", params={"model": r.out})
+    """
+    return _train_rater(_lake(lake), name, kind, label=label, where=where, positive=positive, negative=negative,
+                        out=out, seed=seed, **options)
+
+
 __all__ = [
+    "RaterReport",
+    "train_rater",
     "FieldNames",
     "IngestReport",
     "MaterializeReport",

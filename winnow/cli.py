@@ -382,6 +382,50 @@ def select_diff(uri: str, a: str, b: str, storage_option: Optional[list[str]] = 
               f"only {b}: {d.only_b:,}{tok(d.tokens_only_b)}", markup=False)
 
 
+rater_app = typer.Typer(no_args_is_help=True, help="Raters you train yourself: a folder that `winnow score` reads.")
+app.add_typer(rater_app, name="rater")
+
+
+@rater_app.command("train")
+def rater_train(
+    uri: str,
+    name: str = typer.Argument(..., help="The rater's name: the column `winnow score` writes."),
+    kind: str = typer.Option(..., "--kind", help="fasttext | embedding-head"),
+    label: Optional[str] = typer.Option(None, help="SQL expression over docs giving each row's label, e.g. "
+                                                   "\"(meta->>'label')::INT\" (NULL: left out)."),
+    where: Optional[str] = typer.Option(None, help="With --label: only rows matching this SQL filter."),
+    positive: Optional[str] = typer.Option(None, help="DCLM's recipe: SQL returning the positive rows' `text`."),
+    negative: Optional[str] = typer.Option(None, help="DCLM's recipe: SQL returning the negative rows' `text`."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="The rater folder (default: LAKE/raters/NAME)."),
+    seed: int = typer.Option(0, help="Seed of the validation split (and of fastText's training)."),
+    validation: float = typer.Option(0.2, help="Fraction of each class held out for validation."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE training parameter "
+                                              "(fasttext: lr, epoch, wordNgrams, ...; embedding-head: "
+                                              "embed_model, C, ...)."),
+    device: str = typer.Option("cpu", help="Device for the embedding model (embedding-head)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing rater folder."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Train a rater on labels from the lake (--label) or on DCLM's positive and negative sets, with a
+    stratified validation split; prints AUC and accuracy, writes the model and its card.json."""
+    from winnow.train.rater import train_rater
+
+    r = train_rater(
+        _open(uri, storage_option), name, kind, label=label, where=where, positive=positive, negative=negative,
+        out=out_dir, seed=seed, fraction=validation, params=_params(param), device=device, replace=replace,
+        progress=_Bar(err) if progress else None,
+    )
+    rows = " · ".join(f"class {c!r}: {n:,} ({v:,} held out)"
+                      for c, n, v in zip(r.classes, r.class_rows, r.validation_class_rows))
+    dropped = f" · left out: {', '.join(f'{n:,} {why}' for why, n in sorted(r.dropped.items()))}" if r.dropped else ""
+    out.print(f"rater {r.name} ({r.kind}): trained on {r.train_rows:,} rows, validated on {r.validation_rows:,} · "
+              f"{rows}{dropped} · lake version {r.lake_version} · {r.seconds:.1f} s", markup=False)
+    out.print(f"validation: AUC {r.auc:.4f} · accuracy {r.accuracy:.4f} "
+              f"(P(class {r.positive_class!r}); train AUC {r.card['metrics']['train_auc']:.4f})", markup=False)
+    out.print(f"wrote {r.out}; score with: winnow score {uri} {r.kind} -p model={r.out}", markup=False)
+
+
 @app.command()
 def materialize(
     uri: str,
