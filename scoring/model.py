@@ -324,6 +324,18 @@ class ModelScorer(Scorer):
                     out.append(None)
             return out
 
+    def _prefix_ids(self, prefixes: list[str], keep: int) -> list[tuple[list[int], int] | None]:
+        """(token ids, end character of the first `keep` tokens) of each prefix, without special
+        tokens; None for all when the tokenizer fails or gives no offsets (a slow tokenizer)."""
+        try:
+            enc = self.tokenizer(prefixes, add_special_tokens=False, truncation=False, verbose=False,
+                                 return_offsets_mapping=True, return_attention_mask=False,
+                                 return_token_type_ids=False)
+        except Exception:
+            return [None] * len(prefixes)
+        return [(list(ids), offsets[min(keep, len(offsets)) - 1][1] if offsets else 0)
+                for ids, offsets in zip(enc["input_ids"], enc["offset_mapping"])]
+
     def _window(self, batch: pa.RecordBatch) -> _Window:
         texts = batch.column("text").to_pylist()
         rows = len(texts)
@@ -337,9 +349,18 @@ class ModelScorer(Scorer):
                 todo.append(i)
         if self.long_docs == "truncate":
             cap = keep * TRUNCATE_CHARS_PER_TOKEN
-            ids = dict(zip(todo, self._tokenize([texts[i][:cap] for i in todo])))
-            # A prefix that gave few tokens may have been cut inside the kept span: the whole text then.
-            again = [i for i in todo if ids[i] is not None and len(texts[i]) > cap and len(ids[i]) < keep + 64]
+            short = [i for i in todo if len(texts[i]) <= cap]
+            ids = dict(zip(short, self._tokenize([texts[i] for i in short])))
+            # A cut changes the tokens near it (WordPiece reads a word of over 100 characters as one
+            # [UNK], its first characters as many pieces): a prefix counts only when it gave 64
+            # tokens more than are kept and the kept ones end 128 characters before the cut.
+            long = [i for i in todo if len(texts[i]) > cap]
+            again = []
+            for i, got in zip(long, self._prefix_ids([texts[i][:cap] for i in long], keep)):
+                if got is not None and len(got[0]) >= keep + 64 and got[1] <= cap - 128:
+                    ids[i] = got[0]
+                else:
+                    again.append(i)
             if again:
                 ids.update(zip(again, self._tokenize([texts[i] for i in again])))
         else:
