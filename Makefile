@@ -37,7 +37,7 @@ quickstart: install
 	$(BIN)/winnow score $(DEMO) tokens --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model
 	$(BIN)/winnow sql $(DEMO) "SELECT source, lang, count(*) AS docs, sum(n_tokens) AS tokens, round(avg(rps_doc_frac_unique_words), 3) AS uniq_words, round(avg(gopher_dup_line_frac), 3) AS dup_lines FROM docs GROUP BY ALL HAVING docs > 5 ORDER BY docs DESC"
 	# raters: DCLM's recipe (a fastText rater trained on OpenWebText against C4, validated on a held-out split) and DSIR towards OpenWebText
-	$(BIN)/winnow rater train $(DEMO) quality --kind fasttext --positive "SELECT text FROM docs WHERE source = 'openwebtext'" --negative "SELECT text FROM docs WHERE source = 'c4'"
+	$(BIN)/winnow rater train $(DEMO) quality --kind fasttext -p lr=0.5 -p epoch=20 --positive "SELECT text FROM docs WHERE source = 'openwebtext'" --negative "SELECT text FROM docs WHERE source = 'c4'"
 	$(BIN)/winnow score $(DEMO) fasttext dsir -p model=$(DEMO)/raters/quality -p target="SELECT text FROM docs WHERE source = 'openwebtext'" -p name=owt
 	$(BIN)/winnow sql $(DEMO) "SELECT source, count(*) AS docs, round(avg(quality), 3) AS quality, round(avg(dsir_owt), 1) AS dsir_owt FROM docs GROUP BY source ORDER BY docs DESC"
 	# select: a Meta-rater-style and a QuRating-style selection, pinned to this lake version
