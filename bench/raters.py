@@ -235,9 +235,10 @@ def corpus_texts(n: int) -> tuple[Path, list[str]]:
     return folder, texts
 
 
-def train_fasttext(folder: Path) -> Path:
+def train_fasttext(folder: Path, bucket: int) -> Path:
     """model.bin: OpenWebText as __label__hq, C4 as __label__cc (DCLM's labels), DCLM's text
-    preprocessing, the settings `winnow rater train --kind fasttext` uses."""
+    preprocessing and trainer settings, with `bucket` hash buckets (DCLM's 2,000,000, or the
+    200,000 `winnow rater train --kind fasttext` uses)."""
     import fasttext_new
 
     from winnow.scoring.scorers.fasttext import dclm_text
@@ -248,9 +249,10 @@ def train_fasttext(folder: Path) -> Path:
     data = folder / "train.txt"
     data.write_text("".join(f"{rows[i][0]} {dclm_text(rows[i][1])}\n" for i in order))
     model = fasttext_new.train_supervised(input=str(data), lr=0.1, dim=100, ws=5, epoch=5, minCount=1,
-                                          wordNgrams=2, seed=0, verbose=0, thread=1)
-    model.save_model(str(folder / "model.bin"))
-    return folder / "model.bin"
+                                          wordNgrams=2, bucket=bucket, seed=0, verbose=0, thread=1)
+    path = folder / f"model-{bucket}.bin"
+    model.save_model(str(path))
+    return path
 
 
 def time_scorer(label: str, scorer, texts: list[str]) -> None:
@@ -279,13 +281,15 @@ def bench_fast(n_docs: int) -> None:
           f"resampled, seed 0), {WINDOW:,}-row batches, one thread")
     with tempfile.TemporaryDirectory(prefix="winnow-bench-fast-") as tmp:
         tmp = Path(tmp)
-        model = train_fasttext(tmp)
-        rater = FastTextRater(model=str(model), column="hq")
-        rater.setup("cpu")
-        args = rater._model.f.get_args()
-        print(f"  fastText model: dim {args['dim']}, wordNgrams {args['wordNgrams']}, {args['bucket']:,} buckets, "
-              f"{model.stat().st_size / 1e6:,.0f} MB")
-        time_scorer("fastText", rater, texts)
+        for bucket, whose in ((2_000_000, "DCLM's trainer"), (200_000, "winnow rater train's")):
+            model = train_fasttext(tmp, bucket)
+            rater = FastTextRater(model=str(model), column="hq")
+            rater.setup("cpu")
+            args = rater._model.f.get_args()
+            print(f"  fastText model ({whose}): dim {args['dim']}, wordNgrams {args['wordNgrams']}, "
+                  f"{args['bucket']:,} buckets, {model.stat().st_size / 1e6:,.0f} MB")
+            time_scorer("fastText", rater, texts)
+            model.unlink()
 
         lake = winnow.init(tmp / "lake")
         winnow.ingest_files(lake, [str(corpus)])
