@@ -84,6 +84,7 @@ SELECTIONS = pa.schema(
         pa.field("documents", pa.int64()),  # at creation
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("winnow_version", pa.string(), nullable=False),
+        pa.field("exclude", pa.list_(pa.string())),  # selections whose documents it leaves out
     ]
 )
 

@@ -7,6 +7,15 @@ runs against the lake version pinned when it was created (a Lance tag `selection
 keeps that version through cleanups), so it returns the same documents after more
 ingestion and scoring. It reads only the lake: its connection has no file access. Inside
 the SQL, `seed()` is the selection's seed, an integer from 0 to 2**63 - 1.
+
+A selection may leave out other selections' documents (`exclude`, `winnow select create
+--exclude VAL`): its SQL then sees `docs` without them, so the exclusion comes before any
+budget cut (a `top_k` by tokens fills its budget from the documents that remain) and the
+selection holds no excluded id. `docs` is then a view over the lake's docs with a mark join
+against the excluded ids: DuckDB builds its hash table on those ids and streams docs with
+the same projection and filter pushdown. The excluded selections are recorded by name; the
+documents left out are theirs as defined when this one was created, so evaluating a
+selection whose excluded selection was redefined later is refused (create it again).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ class Selection:
     seed: int
     documents: int | None = None
     created_at: datetime | None = None
+    exclude: tuple[str, ...] = ()  # selections whose documents it leaves out
 
     @property
     def tag(self) -> str:
@@ -63,15 +73,46 @@ def check_seed(seed, option: str = "seed") -> int:
     return value
 
 
-def selection_connection(lake: Lake, version: int, seed: int) -> duckdb.DuckDBPyConnection:
-    """A connection with no file access over the lake at `version`, where `seed()` is `seed`."""
+def selection_connection(lake: Lake, version: int, seed: int,
+                         excluded: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with no file access over the lake at `version`, where `seed()` is `seed`
+    and, with `excluded` (a table of ids), `docs` is the lake's docs without those ids."""
     con = connect(lake, version)
-    con.execute(f"CREATE OR REPLACE MACRO seed() AS {check_seed(seed)}::UBIGINT")
+    try:
+        con.execute(f"CREATE OR REPLACE MACRO seed() AS {check_seed(seed)}::UBIGINT")
+        if excluded is not None:
+            con.unregister("docs")
+            con.register("_lake_docs", lake.docs(version))
+            con.register("_excluded_ids", excluded.select(["id"]))
+            con.execute("CREATE TEMP VIEW docs AS "
+                        "SELECT * FROM _lake_docs WHERE id NOT IN (SELECT id FROM _excluded_ids)")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def run_selection(lake: Lake, sql: str, version: int, seed: int) -> pa.Table:
-    """The rows a selection's SQL returns at a lake version, checked (see the module)."""
+def excluded_ids(lake: Lake, names, before: datetime | None = None) -> pa.Table | None:
+    """The ids (one `id` column, each once) of the selections `names`, each evaluated at its
+    own pinned version; None for no names. `before`: the creation time of the selection that
+    leaves them out; a selection redefined after it is refused (its documents changed)."""
+    if not names:
+        return None
+    tables = []
+    for name in names:
+        sel = get(lake, name)
+        if before is not None and sel.created_at is not None and sel.created_at > before:
+            raise SelectionUsageError(
+                f"selection {name!r} was redefined ({sel.created_at:%Y-%m-%d %H:%M:%S}) after a selection that "
+                "leaves out its documents was created: create that selection again (select create --replace)")
+        tables.append(evaluate(lake, sel).select(["id"]).cast(pa.schema([("id", pa.string())])))
+    ids = pa.concat_tables(tables)
+    return ids if len(tables) == 1 else ids.group_by("id").aggregate([])
+
+
+def run_selection(lake: Lake, sql: str, version: int, seed: int, excluded: pa.Table | None = None) -> pa.Table:
+    """The rows a selection's SQL returns at a lake version, checked (see the module);
+    `excluded`: ids its `docs` leaves out (`excluded_ids`)."""
     try:
         statements = check_sql(sql)
     except UsageError as e:
@@ -79,7 +120,7 @@ def run_selection(lake: Lake, sql: str, version: int, seed: int) -> pa.Table:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = ", ".join(s.type.name for s in statements)
         raise SelectionUsageError(f"a selection's SQL is one SELECT statement (this one is: {kinds})")
-    con = selection_connection(lake, version, seed)
+    con = selection_connection(lake, version, seed, excluded)
     try:
         try:
             table = con.sql(sql).to_arrow_table()
@@ -88,15 +129,16 @@ def run_selection(lake: Lake, sql: str, version: int, seed: int) -> pa.Table:
             if denied is not None:
                 raise SelectionUsageError(f"selection SQL: {denied}") from e
             raise SelectionUsageError(f"selection SQL failed: {' '.join(str(e).split())}") from e
-        check_rows(con, table, version)
+        check_rows(con, table, version, excluded is not None)
     finally:
         con.close()
     return table
 
 
-def check_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, version: int) -> None:
+def check_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, version: int, excluding: bool = False) -> None:
     """A selection's rows are docs' ids, each once, none NULL, all in `docs` (registered on
-    `con` at lake version `version`); `n_tokens` and `score`, where present, are numbers."""
+    `con` at lake version `version`; `excluding`: docs without the excluded selections'
+    documents); `n_tokens` and `score`, where present, are numbers."""
     if "id" not in table.column_names:
         raise SelectionUsageError(f"a selection's SQL must return an `id` column (it returned {table.column_names})")
     ids = table["id"]
@@ -122,33 +164,53 @@ def check_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, version: int) ->
                                   f"({repeated:,} repeated row(s)): each document once")
     if missing:
         (example,) = con.sql("SELECT id FROM _selected ANTI JOIN docs USING (id) ORDER BY id LIMIT 1").fetchall()[0]
-        raise SelectionUsageError(f"{missing:,} selected id(s) are not in docs at lake version {version} "
+        left_out = " once the excluded selections' documents are left out" if excluding else ""
+        raise SelectionUsageError(f"{missing:,} selected id(s) are not in docs at lake version {version}{left_out} "
                                   f"(e.g. {example!r}): select ids from docs")
     con.unregister("_selected")
 
 
-def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
+def check_exclude(lake: Lake, name: str, exclude) -> tuple[str, ...]:
+    """The excluded selections' names, each once, in the order given: each must exist and
+    none may be `name` itself (a SelectionUsageError naming the selections there are)."""
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    names = tuple(dict.fromkeys(exclude or ()))
+    if name in names:
+        raise SelectionUsageError(f"--exclude {name}: a selection cannot leave out its own documents")
+    for other in names:
+        get(lake, other)
+    return names
+
+
+def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False, exclude=()) -> Selection:
     """Store a selection pinned to the current lake version (`winnow select create`).
 
-    `seed` is an integer from 0 to 2**63 - 1 that the SQL reads as `seed()`. The SQL is
-    run and its rows checked before anything is written; if storing it fails, the Lance
-    tag is put back as it was, so a failed create leaves the lake as it was.
+    `seed` is an integer from 0 to 2**63 - 1 that the SQL reads as `seed()`. `exclude`:
+    names of selections whose documents this one leaves out; its SQL sees `docs` without
+    them (see the module). The SQL is run and its rows checked before anything is written;
+    if storing it fails, the Lance tag is put back as it was, so a failed create leaves the
+    lake as it was.
 
         >>> create(lake, "top", "WITH c AS (SELECT id, n_tokens, gopher_word_count AS score FROM docs) "
-        ...                     "SELECT * FROM top_k(c, 1e6)", seed=7)
+        ...                     "SELECT * FROM top_k(c, 1e6)", seed=7, exclude=["validation"])
     """
     if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise SelectionUsageError(f"selection name {name!r}: use letters, digits, '-' and '_'")
     seed = check_seed(seed)
     if get(lake, name, missing_ok=True) is not None and not replace:
         raise SelectionUsageError(f"a selection named {name!r} exists (pass --replace to redefine it)")
+    exclude = check_exclude(lake, name, exclude)
     version = lake.docs().version
-    rows = run_selection(lake, sql, version, seed)
-    sel = Selection(name, sql, version, seed, rows.num_rows, datetime.now(timezone.utc))
+    rows = run_selection(lake, sql, version, seed, excluded_ids(lake, exclude))
+    sel = Selection(name, sql, version, seed, rows.num_rows, datetime.now(timezone.utc), exclude)
+    schema = lake.dataset("selections").schema
+    if exclude and "exclude" not in schema.names:
+        raise SelectionError("this lake's selections table has no `exclude` column: open it with this winnow")
     record = pa.Table.from_pylist([{
         "name": name, "sql": sql, "lake_version": version, "seed": seed, "documents": rows.num_rows,
-        "created_at": sel.created_at, "winnow_version": WINNOW_VERSION,
-    }], schema=lake.dataset("selections").schema)
+        "created_at": sel.created_at, "winnow_version": WINNOW_VERSION, "exclude": list(exclude) or None,
+    }], schema=schema)
     before = lake.docs().tags.list().get(sel.tag)
     lake.pin(sel.tag, version)
     try:
@@ -169,7 +231,8 @@ def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False
 def all_selections(lake: Lake) -> list[Selection]:
     latest = catalog.latest(lake.dataset("selections").to_table(), "name")
     return [
-        Selection(r["name"], r["sql"], r["lake_version"], r["seed"], r["documents"], r["created_at"])
+        Selection(r["name"], r["sql"], r["lake_version"], r["seed"], r["documents"], r["created_at"],
+                  tuple(r.get("exclude") or ()))
         for r in latest.sort_by("name").to_pylist()
     ] if latest.num_rows else []
 
@@ -185,9 +248,10 @@ def get(lake: Lake, name: str, missing_ok: bool = False) -> Selection | None:
 
 
 def evaluate(lake: Lake, selection: Selection | str) -> pa.Table:
-    """The selection's rows, from its pinned lake version."""
+    """The selection's rows, from its pinned lake version (without the documents of the
+    selections it excludes)."""
     sel = get(lake, selection) if isinstance(selection, str) else selection
-    return run_selection(lake, sel.sql, sel.lake_version, sel.seed)
+    return run_selection(lake, sel.sql, sel.lake_version, sel.seed, excluded_ids(lake, sel.exclude, sel.created_at))
 
 
 def documents(lake: Lake, selection: Selection | str, columns: list[str], rows: pa.Table | None = None) -> pa.Table:

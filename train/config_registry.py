@@ -15,6 +15,21 @@ of 128), RoPE base 10,000, context 1,024, vocabulary 32,000, untied input and ou
 embeddings, no biases: 1,345,423,360 parameters. Adam β = (0.9, 0.95), ε = 1e-8, learning
 rate 5e-5, global batch 4,194,304 tokens (4,096 sequences of 1,024), 30B tokens = 7,153
 steps. What the card leaves out is set here, explicitly (see DEFAULTS_NOT_IN_THE_CARD).
+
+The proxy flavors, for comparing selections with small runs (`winnow compare`; Meta-rater's
+method trains many such models). Same shape as `metarater_1_3b` (llama-style, seq 1,024,
+vocabulary 32,000, untied embeddings, n_kv_heads = n_heads); parameters counted exactly,
+embeddings included (`llama_params`, checked on the meta device by tests/test_flavors.py):
+
+    flavor      dim  layers heads  SwiGLU  parameters   of which embeddings  peak lr  warmup  steps   tokens
+    proxy-20m   256    4      4      768   19,794,176   16,384,000           1e-3      100    1,526   0.4B
+    proxy-60m   512    8      8    1,408   58,466,816   32,768,000           1e-3      200    4,578   1.2B
+    proxy-150m  768   14     12    2,048  148,264,704   49,152,000           6e-4      400   11,445   3.0B
+
+All three: global batch 256 × 1,024 = 262,144 tokens per step, AdamW β = (0.9, 0.95),
+ε = 1e-8, weight decay 0.1, gradient clipping 1.0, cosine decay to 10% of the peak (held
+there past the schedule's end), a token budget of ~20 tokens per parameter (Chinchilla),
+see PROXY_HYPERPARAMETERS for where each value comes from.
 """
 
 from __future__ import annotations
@@ -153,3 +168,79 @@ def tiny() -> Trainer.Config:
 
 
 FLAVORS = {"tiny": tiny, "metarater-1.3b": metarater_1_3b}
+
+
+def llama_params(*, dim: int, n_layers: int, vocab_size: int) -> int:
+    """The exact parameter count of `llama(...)` with n_kv_heads = n_heads: untied input and
+    output embeddings (2·V·d), the final norm (d), and per layer attention (4·d²), SwiGLU
+    (3·d·ffn_width(d)) and two norms (2·d); no biases. Returns an int."""
+    return 2 * vocab_size * dim + dim + n_layers * (4 * dim * dim + 3 * dim * ffn_width(dim) + 2 * dim)
+
+
+# flavor -> its exact parameter count, embeddings included (tests/test_flavors.py builds each
+# model on the meta device and counts)
+PROXY_PARAMS = {"proxy-20m": 19_794_176, "proxy-60m": 58_466_816, "proxy-150m": 148_264_704}
+
+# Where the proxy flavors' values come from. Meta-rater's public repository and model cards
+# (opendatalab/Meta-rater README.md, the meta-rater-1b-* cards) say only that the weights were
+# learned from 256 proxy models and a regression of validation loss on the weights; the
+# proxies' size, token budget and optimizer are not in them, so the values below are chosen:
+PROXY_HYPERPARAMETERS = {
+    "shape": "metarater_1_3b's (llama-style, seq 1,024, vocabulary 32,000, untied), smaller: the proxies "
+             "rank data for that model, so they share its tokenizer, context and architecture",
+    "peak_lr": "Pythia's for its sizes (EleutherAI/pythia models/70M/pythia-70m.yml: 1e-3, "
+               "models/160M/pythia-160m.yml: 6e-4): 1e-3 up to 60M, 6e-4 at 150M",
+    "min_lr": "10% of the peak, as Pythia's min_lr and metarater_1_3b here",
+    "schedule": "linear warmup, cosine decay over the run, held at its end (HeldLRSchedule)",
+    "warmup_steps": "100 / 200 / 400 (6.6% / 4.4% / 3.5% of the steps): Pythia's 1% is 15 steps at 20M, "
+                    "too short for a 1e-3 peak",
+    "global_batch": "256 sequences × 1,024 = 262,144 tokens for all three (Pythia: 2M tokens, but over "
+                    "143k steps; a 0.4B-token proxy run at 2M tokens would be 191 steps); one batch for every "
+                    "size keeps compare's token axes aligned",
+    "weight_decay": "0.1 (Pythia, metarater_1_3b here)",
+    "betas_eps": "(0.9, 0.95), 1e-8 (the Meta-rater card, Pythia)",
+    "max_grad_norm": "1.0 (Pythia)",
+    "tokens": "~20 tokens per parameter (Chinchilla, Hoffmann et al. 2022), rounded: 0.4B / 1.2B / 3B",
+    "steps": "ceil(tokens / 262,144): 1,526 / 4,578 / 11,445",
+    "validation": "every 100 / 250 / 500 steps (~15-23 points per curve), 20 batches",
+    "local_batch_size": "32 sequences per GPU per micro-batch (8 GPUs: no accumulation; 1 GPU: 8 micro-batches)",
+}
+
+PROXY_GLOBAL_BATCH = 256  # sequences of 1,024 tokens: 262,144 tokens per step
+
+
+def _proxy(flavor: str, *, dim: int, n_layers: int, n_heads: int, lr: float, warmup: int, tokens: int,
+           val_every: int, ckpt_every: int) -> Trainer.Config:
+    """A proxy flavor: the llama shape at seq 1,024 and vocabulary 32,000, trained for
+    ceil(tokens / 262,144) steps with the shared proxy recipe (PROXY_HYPERPARAMETERS)."""
+    seq_len = 1024
+    spec = llama(flavor, dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads, vocab_size=32_000,
+                 max_seq_len=seq_len)
+    steps = math.ceil(tokens / (PROXY_GLOBAL_BATCH * seq_len))
+    return _trainer(spec, lr=lr, warmup=warmup, steps=steps, seq_len=seq_len, local_batch=32,
+                    global_batch=PROXY_GLOBAL_BATCH, val_every=val_every, val_batches=20, ckpt_every=ckpt_every,
+                    log_every=10, weight_decay=0.1, min_lr_factor=0.1)
+
+
+def proxy_20m() -> Trainer.Config:
+    """19,794,176 parameters (16,384,000 of them embeddings): dim 256, 4 layers, 4 heads, SwiGLU
+    768; lr 1e-3, 100 warmup steps, 0.4B tokens = 1,526 steps of 262,144, validation every 100."""
+    return _proxy("proxy-20m", dim=256, n_layers=4, n_heads=4, lr=1e-3, warmup=100, tokens=400_000_000,
+                  val_every=100, ckpt_every=500)
+
+
+def proxy_60m() -> Trainer.Config:
+    """58,466,816 parameters (32,768,000 of them embeddings): dim 512, 8 layers, 8 heads, SwiGLU
+    1,408; lr 1e-3, 200 warmup steps, 1.2B tokens = 4,578 steps of 262,144, validation every 250."""
+    return _proxy("proxy-60m", dim=512, n_layers=8, n_heads=8, lr=1e-3, warmup=200, tokens=1_200_000_000,
+                  val_every=250, ckpt_every=1000)
+
+
+def proxy_150m() -> Trainer.Config:
+    """148,264,704 parameters (49,152,000 of them embeddings): dim 768, 14 layers, 12 heads, SwiGLU
+    2,048; lr 6e-4, 400 warmup steps, 3B tokens = 11,445 steps of 262,144, validation every 500."""
+    return _proxy("proxy-150m", dim=768, n_layers=14, n_heads=12, lr=6e-4, warmup=400, tokens=3_000_000_000,
+                  val_every=500, ckpt_every=1000)
+
+
+FLAVORS.update({"proxy-20m": proxy_20m, "proxy-60m": proxy_60m, "proxy-150m": proxy_150m})

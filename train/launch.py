@@ -14,6 +14,16 @@ without reading the data; each rank verifies the data itself). The run folder re
 run's flavor and learning-rate schedule length (`run.json`, `total_steps`): a resumed run,
 even with a larger `--steps`, keeps the schedule it started with (past its end the learning
 rate stays at the schedule's last value); `--lr_scheduler.total_steps N` sets it explicitly.
+
+With `--validation VAL` (a selection, materialized with the training shards' tokenizer and
+sequence length, or a shard folder), the run validates on VAL instead of the held-out last
+shard, and trains on every shard. VAL must share no document with the training data: the
+ids are compared (a selection's evaluated ids, a shard folder's `shard-*.ids.txt`) before
+anything is materialized, and an overlap is refused in one line, naming a shared id.
+torchtitan's Validator (torchtitan `components/validate.py`, 0.3.0) builds its dataloader
+(`validator.dataloader`) afresh at each validation, at step 1 and every `validator.freq`
+steps, and reads `validator.steps` batches: so every validation of every run on VAL reads
+the same first batches of VAL, and their losses compare.
 """
 
 from __future__ import annotations
@@ -36,7 +46,9 @@ from .shards import ShardError, ShardUsageError, describe_tokenizer, open_shards
 # flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length,
 # training steps); written out so the launcher need not import torchtitan (~7 s); a test
 # keeps it equal to what the config functions return
-FLAVORS = {"tiny": ("tiny", 32_000, 256, 20), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024, 7153)}
+FLAVORS = {"tiny": ("tiny", 32_000, 256, 20), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024, 7153),
+           "proxy-20m": ("proxy_20m", 32_000, 1024, 1526), "proxy-60m": ("proxy_60m", 32_000, 1024, 4578),
+           "proxy-150m": ("proxy_150m", 32_000, 1024, 11445)}
 RUN_RECORD = "run.json"  # in the run folder: flavor and total_steps of the run's schedule
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -78,9 +90,9 @@ def shard_tokens_for(chars: int) -> int:
 
 
 def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_len: int,
-                   storage_options: dict | None = None) -> tuple[Path, str]:
+                   storage_options: dict | None = None, folder: str = "shards") -> tuple[Path, str]:
     """The shard folder to train on and its tokenizer: `source` itself when it is a shard
-    folder, else the selection `source` materialized into `out/shards`."""
+    folder, else the selection `source` materialized into `out/<folder>`."""
     if (Path(source) / "manifest.json").is_file():
         manifest = read_manifest(source)
         tok = tokenizer or manifest.get("tokenizer_path")
@@ -103,12 +115,56 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
     sel = get(lake, source, missing_ok=True)
     if sel is None:
         raise ShardUsageError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
-    shards = out / "shards"
+    shards = out / folder
     if (shards / "manifest.json").is_file():  # materialized by an earlier run: same tokenizer?
         check_tokenizer(shards, read_manifest(shards), tokenizer)
     chars = int(pc.sum(documents(lake, sel, ["n_chars"])["n_chars"]).as_py() or 0)
     materialize(lake, source, shards, tokenizer=tokenizer, seq_len=seq_len, shard_tokens=shard_tokens_for(chars))
     return shards, tokenizer
+
+
+def source_ids(uri: str, source: str, storage_options: dict | None = None) -> list[str]:
+    """The document ids of a training source: a shard folder's (its `ids.txt` files) or a
+    selection's (evaluated at its pinned version)."""
+    if (Path(source) / "manifest.json").is_file():
+        shards = open_shards(source, verify=False)
+        return [i for s in range(len(shards.tokens)) for i in shards.ids(s)]
+    from winnow.lake import Lake
+    from winnow.sql.selections import evaluate, get
+
+    lake = Lake.open(uri, storage_options)
+    sel = get(lake, source, missing_ok=True)
+    if sel is None:
+        raise ShardUsageError(f"{source}: neither a shard folder (no manifest.json) nor a selection in {uri}")
+    return evaluate(lake, sel)["id"].to_pylist()
+
+
+def check_disjoint(uri: str, source: str, validation: str, storage_options: dict | None = None) -> int:
+    """The number of validation documents, after refusing a validation set that shares a
+    document with the training source (both a selection or a shard folder), naming one."""
+    train = set(source_ids(uri, source, storage_options))
+    val = source_ids(uri, validation, storage_options)
+    shared = [i for i in val if i in train]
+    if shared:
+        raise ShardUsageError(
+            f"--validation {validation}: {len(shared):,} of its {len(val):,} documents are in the training data "
+            f"{source} (e.g. {min(shared)!r}): leave them out (winnow select create ... --exclude {Path(validation).name})")
+    return len(val)
+
+
+def prepare_validation(uri: str, validation: str, out: Path, tokenizer: str, seq_len: int, world: int = 1,
+                       storage_options: dict | None = None) -> Path:
+    """The shard folder to validate on: `validation` itself when it is a shard folder made
+    with `tokenizer`, else the selection `validation` materialized with it into
+    `out/validation`; refused when it holds less than one sample of `seq_len` per rank."""
+    shards, _ = prepare_shards(uri, validation, out, tokenizer, seq_len, storage_options, folder="validation")
+    manifest = read_manifest(shards)
+    check_tokenizer(shards, manifest, tokenizer)
+    pairs = manifest["tokens"] - manifest["documents"]  # a document of n tokens gives n - 1 (input, label) pairs
+    if pairs < seq_len * world:
+        raise ShardUsageError(f"--validation {validation}: {pairs:,} tokens to predict, fewer than one sample of "
+                              f"{seq_len} for each of {world} rank(s): choose a larger validation set")
+    return shards
 
 
 def check_tokenizer(shards: Path, manifest: dict, tokenizer: str) -> None:
@@ -177,9 +233,12 @@ def check_options(flavor: str, steps: int | None, ngpu: int | None, nnodes: int 
 
 
 def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | None, ngpu: int,
-            nnodes: int = 1, rdzv_endpoint: str | None = None, extra: list[str] | None = None) -> list[str]:
+            nnodes: int = 1, rdzv_endpoint: str | None = None, extra: list[str] | None = None,
+            validation: Path | None = None) -> list[str]:
     """The torchrun command line of a run (ngpu 0: one CPU process, the smoke path), after
-    checking the options, the shards (manifest and files, not the data) and the tokenizer."""
+    checking the options, the shards (manifest and files, not the data) and the tokenizer.
+    `validation`: a shard folder to validate on (every shard of it); the run then trains on
+    every shard of `shards`, none held out."""
     check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
     extra = list(extra or [])
     fn, vocab, _, _ = FLAVORS[flavor]
@@ -193,6 +252,9 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
                               f"{manifest['tokenizer']['vocab_size']:,} tokens, more than the {vocab:,} of flavor {flavor}")
     check_tokenizer(shards, manifest, tokenizer)
     open_shards(shards, verify=False)  # every shard's files are there and match the manifest
+    if validation is not None:
+        check_tokenizer(validation, read_manifest(validation), tokenizer)
+        open_shards(validation, verify=False)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(max(ngpu, 1))]
     if nnodes > 1:
         launcher += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint]
@@ -200,8 +262,10 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
         launcher += ["--standalone"]
     entry = ["-m", "torchtitan.train"] if ngpu > 0 else ["-m", "winnow.train.cpu"]
     args = ["--module", "winnow.train.config_registry", "--config", fn,
-            "--dataloader.dataset_path", str(shards), "--validator.dataloader.dataset_path", str(shards),
+            "--dataloader.dataset_path", str(shards), "--validator.dataloader.dataset_path", str(validation or shards),
             "--tokenizer.path", tokenizer, "--dump_folder", str(out)]
+    if validation is not None:  # a separate validation set: train on every shard, validate on all of it
+        args += ["--dataloader.held_out", "0", "--validator.dataloader.split", "all"]
     if steps is not None:
         args += ["--training.steps", str(steps)]
     total, explicit = total_steps(out, flavor, steps, extra)

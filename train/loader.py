@@ -41,9 +41,12 @@ from winnow.lake.tokenizer import Tokenizer, load_tokenizer
 
 
 def split_shards(n_shards: int, held_out: int, split: str) -> list[int]:
-    """Which shards a split reads: the last `held_out` are the validation split."""
+    """Which shards a split reads: the last `held_out` are the validation split, the others
+    the train split; `all` reads every shard (a separate validation set: held_out unused)."""
+    if split == "all":
+        return list(range(n_shards))
     if split not in ("train", "validation"):
-        raise ShardUsageError(f"split {split!r}: use train or validation")
+        raise ShardUsageError(f"split {split!r}: use train, validation or all")
     if not isinstance(held_out, int) or held_out < 0:
         raise ShardUsageError(f"held_out must be 0 or more, not {held_out!r}")
     if held_out > n_shards:
@@ -221,8 +224,9 @@ class ShardDataLoader(ParallelAwareDataloader):
         dataset_path: str | None = None
         """The shard folder written by `winnow materialize`."""
 
-        split: Literal["train", "validation"] = "train"
-        """train reads all shards but the held-out ones; validation reads only those."""
+        split: Literal["train", "validation", "all"] = "train"
+        """train reads all shards but the held-out ones; validation reads only those; all reads
+        every shard (`winnow train --validation`: a validation set of its own)."""
 
         held_out: int = 0
         """How many of the last shards are held out for validation."""

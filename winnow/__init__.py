@@ -29,6 +29,8 @@ from winnow.sql import Selection, connect
 from winnow.sql import query as _query
 from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
+from winnow.sql.eval import Agreement, EvalReport
+from winnow.sql.eval import evaluate as _eval_expressions
 from winnow.train import MaterializeReport
 from winnow.train import materialize as _materialize
 from winnow.train.rater import RaterReport
@@ -80,10 +82,17 @@ def query(lake: Lake | str, statement: str, version: int | str | None = None, **
     return _query(_lake(lake), statement, version, **options)
 
 
-def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False) -> Selection:
+def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False,
+           exclude: list[str] | tuple[str, ...] = ()) -> Selection:
     """Create a named selection pinned to the current lake version (`winnow select create`);
-    `seed` is an integer from 0 to 2**63 - 1, read in the SQL as `seed()`."""
-    return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace)
+    `seed` is an integer from 0 to 2**63 - 1, read in the SQL as `seed()`; `exclude`: names
+    of selections whose documents it leaves out (its SQL sees docs without them).
+
+        >>> winnow.select(lake, "val", "SELECT id FROM docs WHERE uniform(id, seed()) < 0.01", seed=1)
+        >>> winnow.select(lake, "top", "WITH c AS (SELECT id, n_tokens, fasttext_oh_eli5 AS score FROM docs) "
+        ...                            "SELECT id FROM top_k(c, 1e8)", exclude=["val"])
+    """
+    return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace, exclude=exclude)
 
 
 def selection(lake: Lake | str, name: str) -> pa.Table:
@@ -112,7 +121,23 @@ def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
                         out=out, seed=seed, **options)
 
 
+def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str, *, where: str | None = None,
+                     version: int | str | None = None) -> EvalReport:
+    """How well columns or SQL expressions over docs agree with labels (`winnow eval`): per
+    expression an `Agreement` with the AUC, the accuracy at the best threshold, Spearman and
+    the count, over the rows matching `where` at lake `version`; see `winnow.sql.eval`.
+
+        >>> r = winnow.eval_expressions(lake, "(meta->>'label')::INT", ["gopher_word_count", "-gopher_dup_line_frac"])
+        >>> [(a.expression, round(a.auc, 3)) for a in r.agreements]
+    """
+    return _eval_expressions(_lake(lake), label, [expressions] if isinstance(expressions, str) else list(expressions),
+                             where=where, version=version)
+
+
 __all__ = [
+    "Agreement",
+    "EvalReport",
+    "eval_expressions",
     "RaterReport",
     "train_rater",
     "FieldNames",

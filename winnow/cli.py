@@ -306,6 +306,10 @@ def select_create(
     query: Optional[str] = typer.Option(None, "--query", "-q", help="The selection's SQL."),
     seed: int = typer.Option(0, help="The seed, an integer from 0 to 2**63 - 1; the SQL reads it as seed()."),
     replace: bool = typer.Option(False, "--replace", help="Redefine an existing selection."),
+    exclude: Optional[list[str]] = typer.Option(
+        None, "--exclude", metavar="SELECTION",
+        help="Leave out another selection's documents: the SQL sees docs without them, before any budget "
+             "(repeatable; e.g. a validation set)."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Store a selection: its SQL (one SELECT over the lake's tables returning an `id` column),
@@ -319,8 +323,9 @@ def select_create(
         raise UsageError(f"--sql {sql_file}: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise UsageError(f"--sql {sql_file}: not UTF-8 text") from None
-    sel = wsel.create(_open(uri, storage_option), name, text, seed=seed, replace=replace)
-    out.print(f"selection {sel.name}: {sel.documents:,} documents, pinned to lake version {sel.lake_version}, seed {sel.seed}")
+    sel = wsel.create(_open(uri, storage_option), name, text, seed=seed, replace=replace, exclude=exclude or ())
+    out.print(f"selection {sel.name}: {sel.documents:,} documents, pinned to lake version {sel.lake_version}, seed {sel.seed}"
+              + (f", without the documents of {', '.join(sel.exclude)}" if sel.exclude else ""), markup=False)
 
 
 @select_app.command("list")
@@ -336,7 +341,8 @@ def select_list(uri: str, storage_option: Optional[list[str]] = StorageOption) -
 def select_show(uri: str, name: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     """A selection's SQL, seed and pinned version."""
     s = wsel.get(_open(uri, storage_option), name)
-    out.print(f"selection {s.name} · lake version {s.lake_version} · seed {s.seed} · {s.documents:,} documents")
+    out.print(f"selection {s.name} · lake version {s.lake_version} · seed {s.seed} · {s.documents:,} documents"
+              + (f" · excludes {', '.join(s.exclude)}" if s.exclude else ""), markup=False)
     out.print(s.sql, markup=False)
 
 
@@ -466,7 +472,7 @@ def train(
     ctx: typer.Context,
     uri: str,
     source: str = typer.Argument(..., metavar="SELECTION_OR_SHARD_DIR", help="A selection in the lake, or a shard folder."),
-    flavor: str = typer.Option("tiny", help="tiny | metarater-1.3b"),
+    flavor: str = typer.Option("tiny", help="tiny | proxy-20m | proxy-60m | proxy-150m | metarater-1.3b"),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: the flavor's)."),
     ngpu: Optional[int] = typer.Option(None, help="GPUs per node (default: all visible; 0: the CPU smoke path)."),
     nnodes: int = typer.Option(1, help="Nodes (with --rdzv-endpoint; run the same command on every node)."),
@@ -474,6 +480,11 @@ def train(
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer (default: the one the shards were made with)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder: checkpoints, logs (default runs/NAME-FLAVOR)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the torchrun command and stop."),
+    validation: Optional[str] = typer.Option(
+        None, "--validation", metavar="SELECTION_OR_SHARD_DIR",
+        help="Validate on this set (a selection, materialized with the run's tokenizer, or a shard folder) instead "
+             "of the held-out last shard, and train on every shard; refused if it shares a document with the "
+             "training data."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Pretrain with torchtitan on a selection or shard folder; extra --section.key args go to torchtitan.
@@ -489,9 +500,14 @@ def train(
         import torch
 
         ngpu = torch.cuda.device_count()
+    if validation is not None:  # before anything is materialized
+        launch.check_disjoint(uri, source, validation, _options(storage_option))
     shards, tok = launch.prepare_shards(uri, source, run_dir, tokenizer, launch.FLAVORS[flavor][2],
                                         _options(storage_option))
-    cmd = launch.command(flavor, shards, tok, run_dir, steps, ngpu, nnodes, rdzv_endpoint, ctx.args)
+    val_shards = None if validation is None else launch.prepare_validation(
+        uri, validation, run_dir, tok, launch.FLAVORS[flavor][2], max(ngpu, 1) * nnodes, _options(storage_option))
+    cmd = launch.command(flavor, shards, tok, run_dir, steps, ngpu, nnodes, rdzv_endpoint, ctx.args,
+                         validation=val_shards)
     err.print("$ " + " ".join(cmd), markup=False)
     if dry_run:
         return
@@ -504,7 +520,8 @@ def train(
     first, last = min(report.losses), max(report.losses)
     val = max(report.validation) if report.validation else None
     out.print(f"trained {flavor} on {shards}: steps {first}-{last}, loss {report.losses[first]:.4f} -> "
-              f"{report.losses[last]:.4f}" + (f", validation loss {report.validation[val]:.4f} (step {val})" if val else "")
+              f"{report.losses[last]:.4f}" + (f", validation loss {report.validation[val]:.4f} (step {val}"
+                                       + (f", on {validation}" if validation else "") + ")" if val else "")
               + (f", {sum(report.tps) / len(report.tps):,.0f} tokens/s per rank" if report.tps else "")
               + f"; checkpoints in {run_dir / 'checkpoint'}", markup=False)
 
@@ -559,6 +576,34 @@ def sql(
         _emit(run(con, lake, query), format, out_file, max_rows)
     finally:
         con.close()
+
+
+@app.command("eval")
+def eval_command(
+    uri: str,
+    expressions: list[str] = typer.Argument(..., metavar="EXPR...", help="Columns or SQL expressions over docs; "
+                                            "larger values should mean the positive label (negate: \"(-x)\", or put EXPRs after --)."),
+    label: str = typer.Option(..., "--label", help="SQL expression over docs giving each row's label: 0/1, a "
+                                                   "boolean, or a number, e.g. \"(meta->>'label')::INT\"."),
+    where: Optional[str] = typer.Option(None, "--where", help="Only rows matching this SQL filter over docs."),
+    version: Optional[str] = typer.Option(None, "--version", help="Read docs as of this lake version (or tag)."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """How well columns or SQL expressions agree with labels: one line per expression with
+    the AUC, the accuracy at the best threshold (positive when value >= threshold), Spearman,
+    n (rows used) and skipped (rows whose label or value is NULL or NaN).
+
+    A label with more than two values has no AUC or accuracy (nan): Spearman only."""
+    at = int(version) if version is not None and version.isdigit() else version
+    r = winnow.eval_expressions(_open(uri, storage_option), label, expressions, where=where, version=at)
+    kind = "binary" if r.binary else "numeric, more than two values: auc and acc are nan"
+    err.print(f"label {label}: {r.labelled:,} labelled of {r.rows:,} rows ({kind}) · lake version {r.lake_version}",
+              markup=False)
+    width = max(len(a.expression) for a in r.agreements)
+    for a in r.agreements:
+        cut = f" (threshold {a.threshold:.4g})" if r.binary else ""
+        out.print(f"{a.expression:<{width}}  auc={a.auc:.3f}  acc={a.accuracy:.3f}{cut}  spearman={a.spearman:.3f}  "
+                  f"n={a.n}  skipped={a.skipped}", markup=False)
 
 
 def _emit(result, format: str, out_file: Optional[Path], max_rows: int) -> None:
