@@ -1,4 +1,4 @@
-"""The catalog: append-only logs inside the lake (ingests, metrics).
+"""The catalog: append-only logs inside the lake (ingests, metrics, runs).
 
 Each state change (running, done, failed) appends one row; appends from concurrent processes
 never conflict, so the catalog is safe under concurrent writers. The state of an ingest
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .lake import Lake
-from .schema import INGESTS, METRICS
+from .schema import INGESTS, METRICS, RUNS
 
 
 def record_ingests(lake: Lake, rows: list[dict]) -> None:
@@ -60,3 +60,14 @@ def ingests_by_fingerprint(lake: Lake) -> dict[str, list[dict]]:
     for row in ingests(lake).to_pylist():
         groups.setdefault(row["fingerprint"], []).append(row)
     return {fp: sorted(rows, key=lambda r: r["status"] != "done") for fp, rows in groups.items()}
+
+
+def record_run(lake: Lake, row: dict) -> None:
+    """Append one finished training run (see `schema.RUNS` for the fields)."""
+    lake.append("runs", pa.Table.from_pylist([row], schema=RUNS))
+
+
+def runs(lake: Lake) -> pa.Table:
+    """The latest row of every run, oldest first."""
+    state = latest(lake.dataset("runs").to_table(), "run_id")
+    return state.sort_by([("created_at", "ascending"), ("run_id", "ascending")]) if state.num_rows else state

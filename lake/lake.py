@@ -8,6 +8,7 @@ Layout under the lake's URI:
     _catalog/ingests.lance   one row per state change of an ingest
     _catalog/metrics.lance   one row per state change of a metric column (scorer, version, ...)
     _catalog/selections.lance  named selections: SQL, seed, the lake version they are pinned to
+    _catalog/runs.lance      training runs of `winnow compare`: keys, loss curves, tokens/s
 
 Every `Lake.dataset()` call returns a fresh snapshot; record its `.version` with
 anything derived from it.
@@ -36,8 +37,9 @@ TABLES = {
     "ingests": ("_catalog/ingests.lance", schema.INGESTS),
     "metrics": ("_catalog/metrics.lance", schema.METRICS),
     "selections": ("_catalog/selections.lance", schema.SELECTIONS),
+    "runs": ("_catalog/runs.lance", schema.RUNS),
 }
-CATALOG_TABLES = ("ingests", "metrics", "selections")
+CATALOG_TABLES = ("ingests", "metrics", "selections", "runs")
 STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
 SESSION_CACHE_BYTES = 256 << 20
 

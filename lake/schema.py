@@ -88,6 +88,33 @@ SELECTIONS = pa.schema(
     ]
 )
 
+# A point of a loss curve: tokens trained so far, and the loss there.
+CURVE = pa.list_(pa.struct([pa.field("tokens", pa.int64()), pa.field("loss", pa.float64())]))
+
+# Catalog: training runs of `winnow compare`, one row per finished run (latest row of a run_id wins).
+# A run is identified by what decides its result (run_id: a hash of the fields marked "key").
+RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("selection", pa.string(), nullable=False),  # key
+        pa.field("lake_version", pa.int64(), nullable=False),  # key: the selection's pinned version
+        pa.field("flavor", pa.string(), nullable=False),  # key
+        pa.field("config_hash", pa.string(), nullable=False),  # key: sha256 of the run's configuration
+        pa.field("tokens", pa.int64(), nullable=False),  # key: the token budget asked for
+        pa.field("seed", pa.int64(), nullable=False),  # key
+        pa.field("validation", pa.string(), nullable=False),  # key: the validation selection
+        pa.field("validation_version", pa.int64(), nullable=False),  # key: its pinned version
+        pa.field("steps", pa.int64(), nullable=False),
+        pa.field("tokens_per_step", pa.int64(), nullable=False),
+        pa.field("train_loss", CURVE),
+        pa.field("validation_loss", CURVE),
+        pa.field("tokens_per_second", pa.float64()),  # mean over the logged steps, all ranks together
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("run_folder", pa.string(), nullable=False),
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
 LAKE = pa.schema(
     [
         pa.field("format_version", pa.int32(), nullable=False),

@@ -1,5 +1,5 @@
-"""DuckDB over the lake: the tables `docs`, `rejects`, `ingests`, `metrics` and
-`selections` (TABLES), and the macro library loaded.
+"""DuckDB over the lake: the tables `docs`, `rejects`, `ingests`, `metrics`, `selections`
+and `runs` (TABLES), and the macro library loaded.
 
 `docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
 projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
@@ -34,7 +34,7 @@ from winnow.lake.errors import UsageError
 from .sandbox import FileAccessError, access_error, allowance, named_paths
 
 # The tables every connection registers, in the order the help texts list them.
-TABLES = ("docs", "rejects", "ingests", "metrics", "selections")
+TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs")
 
 # The macro library, in load order (later files use earlier ones).
 MACRO_FILES = ("normalize.sql", "random.sql", "budget.sql", "sample.sql", "domains.sql")
@@ -103,6 +103,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
         con.register("ingests", catalog.ingests(lake))
         con.register("metrics", catalog.metrics(lake))
         con.register("selections", catalog.latest(lake.dataset("selections").to_table(), "name"))
+        con.register("runs", catalog.runs(lake))
     except BaseException:
         con.close()
         raise

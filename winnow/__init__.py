@@ -31,7 +31,11 @@ from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
 from winnow.sql.eval import Agreement, EvalReport
 from winnow.sql.eval import evaluate as _eval_expressions
+from winnow.sql.weights import WeightsReport
+from winnow.sql.weights import fit as _fit_weights
 from winnow.train import MaterializeReport
+from winnow.train.compare import CompareReport
+from winnow.train.compare import compare as _compare
 from winnow.train import materialize as _materialize
 from winnow.train.rater import RaterReport
 from winnow.train.rater import train_rater as _train_rater
@@ -76,9 +80,9 @@ def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
 
 
 def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pa.Table:
-    """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections);
-    an Arrow table back. It reads and writes only the files it names, never inside the lake
-    (`files=` sets them; see `winnow.sql.connection.query`)."""
+    """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections,
+    runs); an Arrow table back. It reads and writes only the files it names, never inside the
+    lake (`files=` sets them; see `winnow.sql.connection.query`)."""
     return _query(_lake(lake), statement, version, **options)
 
 
@@ -134,10 +138,47 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
                              where=where, version=version)
 
 
+def fit_weights(lake: Lake | str, name: str, columns: list[str] | str, label: str, *, budget: int | None = None,
+                out=None, seed: int = 0, replace: bool = False) -> WeightsReport:
+    """Learn weights of score columns from labels (`winnow weights fit --label`): a regularized
+    logistic (binary label) or ridge (numeric label) model on the columns matching `columns`
+    (glob patterns), log1p for counts, z-scores with the lake's constants; stored as the
+    selection `name` (top documents by the learned score up to `budget` tokens, default half
+    the lake's), whose SQL holds every weight, mean and scale as literals. `out`: a folder for
+    NAME.sql and NAME.score.sql. Returns a `WeightsReport` (CV AUC, chosen C, weights); see
+    `winnow.sql.weights`.
+
+        >>> r = winnow.fit_weights(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
+        >>> r.cv_score, r.regularization
+    """
+    return _fit_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), label,
+                        budget=budget, out=out, seed=seed, replace=replace)
+
+
+def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,
+            tokenizer: str, seed: int = 0, **options) -> CompareReport:
+    """Train one proxy run per selection at the same token budget, flavor, seed and
+    validation set (`winnow compare`), reusing runs already in the lake's `runs` table, and
+    compare them: a `CompareReport` with per selection the final validation loss, the tokens
+    needed to reach the first selection's final validation loss and that as a speedup; its
+    files (compare.json, curves.png, curves.html) are in `report.out`. See
+    `winnow.train.compare.compare` for the options (ngpu, out, runs, name, extra, echo).
+
+        >>> r = winnow.compare(lake, ["random", "top"], tokens=20_480, validation="val", tokenizer="sp32k.model")
+        >>> [(x.selection, x.speedup) for x in r.runs]
+    """
+    return _compare(_lake(lake), list(selections), flavor=flavor, tokens=tokens, validation=validation,
+                    tokenizer=tokenizer, seed=seed, **options)
+
+
 __all__ = [
+    "CompareReport",
+    "compare",
     "Agreement",
     "EvalReport",
     "eval_expressions",
+    "WeightsReport",
+    "fit_weights",
     "RaterReport",
     "train_rater",
     "FieldNames",

@@ -432,6 +432,44 @@ def rater_train(
     out.print(f"wrote {r.out}; score with: winnow score {uri} {r.kind} -p model={r.out}", markup=False)
 
 
+weights_app = typer.Typer(no_args_is_help=True, help="Weights of score columns learned from labels: a plain SQL "
+                                                    "selection anyone can read and edit.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("fit")
+def weights_fit(
+    uri: str,
+    name: str = typer.Argument(..., help="The selection's name."),
+    columns: list[str] = typer.Option(..., "--columns", metavar="PATTERN", help="Glob pattern of docs' numeric "
+                                      "columns, e.g. 'gopher_*' (repeatable)."),
+    label: str = typer.Option(..., "--label", help="SQL expression over docs giving each row's label (NULL: not "
+                                                   "labelled), e.g. \"(meta->>'label')::INT\"."),
+    budget: Optional[int] = typer.Option(None, "--budget", metavar="TOKENS", help="The selection's token budget "
+                                         "(default: half the lake's tokens)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Also write DIR/NAME.sql and "
+                                           "DIR/NAME.score.sql (the learned score alone)."),
+    seed: int = typer.Option(0, help="Seed of the cross-validation folds (and the selection's seed)."),
+    replace: bool = typer.Option(False, "--replace", help="Redefine an existing selection."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Fit weights of score columns to labels (logistic for 0/1 labels, ridge for numeric ones) on
+    z-scores with the lake's constants, the regularization chosen by cross-validated AUC; store the
+    top documents by the learned score as a selection whose SQL holds the weights as literals."""
+    r = winnow.fit_weights(_open(uri, storage_option), name, columns, label, budget=budget, out=out_dir, seed=seed,
+                           replace=replace)
+    if r.dropped:
+        err.print(f"dropped (constant over the lake): {', '.join(r.dropped)}", markup=False)
+    rows = f"{r.labelled:,} labelled rows" + (f" ({r.positives:,} positive)" if r.positives is not None else "")
+    out.print(f"weights {r.name}: {r.model} on {len(r.terms)} column(s), {rows} · chosen C {r.regularization:g} · "
+              f"CV {r.cv_metric} {r.cv_score:.4f} · lake version {r.lake_version}", markup=False)
+    width = max(len(t.column) for t in r.terms)
+    for t in sorted(r.terms, key=lambda t: -abs(t.weight)):
+        out.print(f"  {t.column:<{width}}  {t.weight:+.4f}" + ("  (log1p)" if t.count else ""), markup=False)
+    out.print(f"selection {r.name}: {r.documents:,} documents, budget {r.budget:,} tokens"
+              + (f"; wrote {', '.join(r.files)}" if r.files else ""), markup=False)
+
+
 @app.command()
 def materialize(
     uri: str,
@@ -526,6 +564,40 @@ def train(
               + f"; checkpoints in {run_dir / 'checkpoint'}", markup=False)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def compare(
+    ctx: typer.Context,
+    uri: str,
+    selections: list[str] = typer.Argument(..., metavar="SELECTION...", help="Two selections or more; the first is "
+                                           "the baseline."),
+    flavor: str = typer.Option("tiny", help="tiny | proxy-20m | proxy-60m | proxy-150m | metarater-1.3b"),
+    tokens: int = typer.Option(..., help="Token budget: every run trains on the first N tokens of its selection."),
+    validation: str = typer.Option(..., "--validation", metavar="SELECTION",
+                                   help="The one validation selection, sharing no document with any selection."),
+    tokenizer: str = typer.Option(..., help="Tokenizer every selection is materialized with."),
+    seed: int = typer.Option(0, help="Training seed (torchtitan --debug.seed), the same for every run."),
+    ngpu: Optional[int] = typer.Option(None, help="GPUs (default: all visible; 0: the CPU smoke path)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder of compare.json, curves.png, curves.html "
+                                           "(default LAKE/compare/NAME)."),
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Folder of the run folders (default LAKE/runs)."),
+    name: Optional[str] = typer.Option(None, help="Name of the comparison (default SEL_A-SEL_B-...-FLAVOR-TOKENS)."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Train a proxy run per selection (same budget, config, seed, validation set) and compare them.
+
+    Runs already in the lake's `runs` table are reused. Extra --section.key args go to torchtitan."""
+    if ngpu is None:
+        import torch
+
+        ngpu = torch.cuda.device_count()
+    report = winnow.compare(_open(uri, storage_option), selections, flavor=flavor, tokens=tokens,
+                            validation=validation, tokenizer=tokenizer, seed=seed, ngpu=ngpu, out=out_dir, runs=runs,
+                            name=name, extra=ctx.args, echo=lambda line: err.print(line, markup=False, highlight=False))
+    for line in report.table():
+        out.print(line, markup=False, highlight=False)
+    out.print(f"curves: {', '.join(report.files)}", markup=False, highlight=False)
+
+
 SQL_OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 _SQL_TABLES = ", ".join(winnow.sql.TABLES)
 
@@ -541,8 +613,8 @@ def sql(
     max_rows: int = typer.Option(40, help="Rows shown in table format (>= 0)."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Query the lake with DuckDB SQL over the tables docs, rejects, ingests, metrics and
-    selections; with no query, an interactive shell.
+    """Query the lake with DuckDB SQL over the tables docs, rejects, ingests, metrics, selections
+    and runs; with no query, an interactive shell.
 
     The SQL reads and writes only the files its statement names as string literals (COPY ...
     TO 'top.parquet', read_parquet('scores.parquet')), never inside the lake: DuckDB's
