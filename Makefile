@@ -45,6 +45,12 @@ quickstart: install
 	$(BIN)/winnow select create $(DEMO) qurating-style --sql sql/examples/quickstart-qurating.sql --seed 42
 	$(BIN)/winnow select preview $(DEMO) metarater-style
 	$(BIN)/winnow select diff $(DEMO) metarater-style qurating-style
+	# compare: a common held-out set left out of two selections, then tiny trained on the same 8,192 tokens of each (a runs table, a table of ratios, curves.png/html)
+	$(BIN)/winnow select create $(DEMO) val --query "SELECT id FROM docs WHERE uniform(id, seed()) < 0.1" --seed 11
+	$(BIN)/winnow select create $(DEMO) random-30 --query "SELECT id FROM docs WHERE uniform(id, seed()) < 0.3" --exclude val
+	$(BIN)/winnow select create $(DEMO) metarater-top --sql sql/examples/quickstart-metarater.sql --exclude val
+	$(BIN)/winnow compare $(DEMO) random-30 metarater-top --flavor tiny --tokens 8192 --validation val --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --ngpu 0
+	$(BIN)/winnow sql $(DEMO) "SELECT selection, flavor, tokens, len(validation_loss) AS validations, round(tokens_per_second) AS tokens_per_s FROM runs"
 	# materialize: token shards for training
 	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --shard-tokens 100000 --overwrite
 	# train: the real torchtitan Trainer, tiny flavor, on the CPU (the last shard held out for validation loss);
