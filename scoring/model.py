@@ -238,6 +238,17 @@ class ModelScorer(Scorer):
         if self.batch_tokens is None:
             self.batch_tokens = CUDA_BATCH_TOKENS if str(device).startswith("cuda") else CPU_BATCH_TOKENS
 
+    def tokenizer_limit(self) -> int | None:
+        """The tokenizer's model_max_length, or None when it sets no real one (transformers'
+        placeholder for none is about 1e30)."""
+        cap = getattr(self.tokenizer, "model_max_length", None)
+        return cap if isinstance(cap, int) and 0 < cap < 1_000_000 else None
+
+    def cap_max_length(self) -> None:
+        """Keep max_length within the tokenizer's model_max_length (after setup)."""
+        if (cap := self.tokenizer_limit()) is not None:
+            self.max_length = min(self.max_length, cap)
+
     def release(self) -> None:
         """Drop the model (the runner's check copy, when workers score on the devices)."""
         self.model = None

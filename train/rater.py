@@ -62,6 +62,7 @@ from winnow.lake import WINNOW_VERSION, Lake
 from winnow.lake.errors import UsageError, check
 from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
+from winnow.scoring.card import CARD_FILE
 from winnow.scoring.model import MODEL_PARAMETERS
 from winnow.scoring.scorer import Param
 from winnow.sql import check_seed
@@ -73,7 +74,6 @@ KINDS = ("fasttext", "embedding-head")
 MAX_CLASSES = 32
 DEFAULT_FRACTION = 0.2
 RATERS_FOLDER = "raters"  # LAKE/raters/NAME: the default folder of a local lake's raters
-CARD_FILE = "card.json"
 POSITIVE_LABEL, NEGATIVE_LABEL = "__label__hq", "__label__cc"  # DCLM's names
 EMBED_WINDOW = 256  # documents per embedding window (the progress line's step)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

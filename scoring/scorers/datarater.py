@@ -54,9 +54,7 @@ class DataRater(ModelScorer):
 
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
-        cap = getattr(self.tokenizer, "model_max_length", None)
-        if isinstance(cap, int) and 0 < cap < 1_000_000:
-            self.max_length = min(self.max_length, cap)
+        self.cap_max_length()
 
     def postprocess(self, values: np.ndarray):
         return {"datarater": pa.array(values[:, 0].astype(np.float32), pa.float32())}

@@ -22,12 +22,13 @@ from the one the head was trained on is refused before anything is written.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from winnow.scoring.card import CARD_FILE
+from winnow.scoring.card import read_card as read_card_file
 from winnow.scoring.model import MODEL_PARAMETERS, model_identity
 from winnow.scoring.scorer import Param
 
@@ -35,7 +36,6 @@ from .embed import Embedding, default_model
 
 KIND = "embedding-head"
 HEAD_FILE = "head.safetensors"
-CARD_FILE = "card.json"
 EMBED_SETTINGS = ("revision", "max_length", "long_docs", "aggregate")  # read from the card, as trained
 
 
@@ -47,15 +47,7 @@ def read_card(folder: str, kind: str = KIND) -> dict:
     path = root / CARD_FILE
     if not path.is_file():
         raise ValueError(f"model {folder}: the folder holds no {CARD_FILE} (expected `winnow rater train` output)")
-    try:
-        card = json.loads(path.read_text())
-    except ValueError as e:
-        raise ValueError(f"model card {path} is not JSON: {e}") from None
-    if not isinstance(card, dict):
-        raise ValueError(f"model card {path} is not a JSON object")
-    if card.get("kind") != kind:
-        raise ValueError(f"model card {path} is of kind {card.get('kind')!r}, not {kind}")
-    return card
+    return read_card_file(path, kind)
 
 
 def head_probabilities(embeddings: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:

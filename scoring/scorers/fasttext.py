@@ -39,16 +39,15 @@ predicts on one thread; the runner runs one worker per core.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import xxhash
 
+from winnow.scoring.card import CARD_FILE, read_card
 from winnow.scoring.scorer import Param, Scorer
 
 DCLM_REPO = "mlfoundations/fasttext-oh-eli5"
@@ -93,9 +92,9 @@ class FastTextRater(Scorer):
             self._path = Path(spec) / "model.bin"
             if not self._path.is_file():
                 raise ValueError(f"model {spec}: the folder holds no model.bin")
-            card = Path(spec) / "card.json"
+            card = Path(spec) / CARD_FILE
             if card.is_file():
-                self.card = self._read_card(card)
+                self.card = read_card(card, "fasttext", default_kind="fasttext")
         elif os.path.isfile(spec):
             self._path = Path(spec)
         elif _HUB_ID.fullmatch(spec) and not spec.startswith((".", "~")) and not spec.endswith((".bin", ".ftz")):
@@ -104,22 +103,9 @@ class FastTextRater(Scorer):
             raise ValueError(f"model {spec}: no such file or folder (and not a hub id owner/name)")
         self.column = self.param("column") or self.card.get("name") or self._default_column(spec)
         self.label = self.param("label") or self.card.get("positive_label") or DEFAULT_LABEL
-        self.counts: Counter = Counter()
         self._model = None
         self._binary = True
         self._digest: str | None = None
-
-    @staticmethod
-    def _read_card(path: Path) -> dict:
-        try:
-            card = json.loads(path.read_text())
-        except ValueError as e:
-            raise ValueError(f"model card {path} is not JSON: {e}") from None
-        if not isinstance(card, dict):
-            raise ValueError(f"model card {path} is not a JSON object")
-        if card.get("kind", "fasttext") != "fasttext":
-            raise ValueError(f"model card {path} is of kind {card.get('kind')!r}, not fasttext")
-        return card
 
     def _default_column(self, spec: str) -> str:
         if self.hub_id == DCLM_REPO and self.param("file") in (None, DCLM_FILE):

@@ -65,9 +65,8 @@ class FineWebEdu(ModelScorer):
 
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
-        cap = getattr(self.tokenizer, "model_max_length", None)
         if not self.param("max_length"):  # the reference's truncation=True: the tokenizer's own limit
-            self.max_length = cap if isinstance(cap, int) and 0 < cap < 1_000_000 else 512
+            self.max_length = self.tokenizer_limit() or 512
 
     def postprocess(self, values: np.ndarray):
         score = values[:, 0].astype(np.float32)

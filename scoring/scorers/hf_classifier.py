@@ -94,9 +94,7 @@ class HFClassifier(ModelScorer):
 
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
-        cap = getattr(self.tokenizer, "model_max_length", None)
-        if isinstance(cap, int) and 0 < cap < 1_000_000:
-            self.max_length = min(self.max_length, cap)
+        self.cap_max_length()
 
     def postprocess(self, values: np.ndarray):
         if self.is_regression:

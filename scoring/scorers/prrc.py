@@ -147,9 +147,7 @@ class PRRC(ModelScorer):
     def setup(self, device: str = "cpu") -> None:
         super().setup(device)
         self._check_tokenizers()
-        cap = getattr(self.tokenizer, "model_max_length", None)
-        if isinstance(cap, int) and 0 < cap < 1_000_000:
-            self.max_length = min(self.max_length, cap)
+        self.cap_max_length()
 
     def _check_tokenizers(self) -> None:
         """A ValueError unless the four models' tokenizers have one vocabulary (one tokenization serves all)."""
