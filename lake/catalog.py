@@ -1,4 +1,4 @@
-"""The catalog: append-only logs inside the lake (ingests, metrics, runs).
+"""The catalog: append-only logs inside the lake (ingests, metrics, runs, column statistics).
 
 Each state change (running, done, failed) appends one row; appends from concurrent processes
 never conflict, so the catalog is safe under concurrent writers. The state of an ingest
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .lake import Lake
-from .schema import INGESTS, METRICS, RUNS
+from .schema import COLUMN_STATS, INGESTS, METRICS, RUNS
 
 
 def record_ingests(lake: Lake, rows: list[dict]) -> None:
@@ -71,3 +71,19 @@ def runs(lake: Lake) -> pa.Table:
     """The latest row of every run, oldest first."""
     state = latest(lake.dataset("runs").to_table(), "run_id")
     return state.sort_by([("created_at", "ascending"), ("run_id", "ascending")]) if state.num_rows else state
+
+
+def record_column_stats(lake: Lake, rows: list[dict]) -> None:
+    """Append statistics of columns at lake versions, in one commit (see `schema.COLUMN_STATS`)."""
+    lake.append("column_stats", pa.Table.from_pylist(rows, schema=COLUMN_STATS))
+
+
+def column_stats(lake: Lake, version: int | None = None) -> pa.Table:
+    """The latest statistics of every (column, lake version); with `version`, of that version only."""
+    ds = lake.dataset("column_stats")
+    log = ds.to_table(filter=pc.field("lake_version") == version) if version is not None else ds.to_table()
+    if log.num_rows == 0:
+        return log
+    log = log.append_column("_key", pc.binary_join_element_wise(
+        log["column"], pc.cast(log["lake_version"], pa.string()), "\x00"))
+    return latest(log, "_key").drop_columns(["_key"])

@@ -38,8 +38,9 @@ TABLES = {
     "metrics": ("_catalog/metrics.lance", schema.METRICS),
     "selections": ("_catalog/selections.lance", schema.SELECTIONS),
     "runs": ("_catalog/runs.lance", schema.RUNS),
+    "column_stats": ("_catalog/column_stats.lance", schema.COLUMN_STATS),
 }
-CATALOG_TABLES = ("ingests", "metrics", "selections", "runs")
+CATALOG_TABLES = ("ingests", "metrics", "selections", "runs", "column_stats")
 STORAGE_OPTIONS_ENV = "WINNOW_STORAGE_OPTIONS"
 SESSION_CACHE_BYTES = 256 << 20
 

@@ -115,6 +115,24 @@ RUNS = pa.schema(
     ]
 )
 
+# Catalog: statistics of docs' columns per lake version (sql/stats.py), computed once when a
+# query first normalizes a column at that version, so that `zscore(x)` is arithmetic on constants.
+# `column` is a column name or an SQL expression over docs' columns; NaN and NULL are unknown.
+COLUMN_STATS = pa.schema(
+    [
+        pa.field("column", pa.string(), nullable=False),
+        pa.field("lake_version", pa.int64(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),  # known values
+        pa.field("unknown", pa.int64(), nullable=False),  # NULL or NaN
+        pa.field("mean", pa.float64()),  # NULL when no value is known
+        pa.field("std", pa.float64()),  # population standard deviation
+        pa.field("min", pa.float64()),
+        pa.field("max", pa.float64()),
+        pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("winnow_version", pa.string(), nullable=False),
+    ]
+)
+
 LAKE = pa.schema(
     [
         pa.field("format_version", pa.int32(), nullable=False),

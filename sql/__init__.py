@@ -1,7 +1,7 @@
 """winnow.sql: DuckDB over the lake, the selection macro library, named selections.
 
 Every connection registers the lake's tables (`docs`, `rejects`, `ingests`, `metrics`,
-`selections`, `runs`: TABLES) and loads the macros in the .sql files beside this one (normalize,
+`selections`, `runs`, `column_stats`: TABLES) and loads the macros in the .sql files beside this one (normalize,
 random, budget, sample, domains). Its file access is DuckDB's sandbox, locked, and never
 reaches inside the lake (see `connection`).
 """

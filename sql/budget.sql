@@ -6,25 +6,30 @@
 -- QuRating's cut: rows are taken in order until the budget is reached, and the row that
 -- reaches it is included: a row is in when the tokens before it are under the budget.
 
+-- _key_bin(k) -> INTEGER, non-decreasing in k: 256 bins per octave of |k| (each 0.27% wide),
+-- mirrored for negative k, 0 for 0. No bounds are needed, so one pass bins every row.
+CREATE OR REPLACE MACRO _key_bin(k) AS
+    (CASE WHEN k = 0 THEN 0
+          ELSE sign(k) * (greatest(floor(log2(abs(k)) * 256), -290000) + 300000) END)::INTEGER;
+
 -- _budget_cut(rel, budget) -> rel's columns but `_key`, + cum_tokens: the rows taken in
 -- `_key` order (descending, then id) until `budget` tokens. Only the rows that can be
--- taken are sorted: one pass sums tokens into 4,096 equal-width bins of the finite keys and
--- finds the lowest bin whose bins above hold the budget; rows below it cannot be reached
--- (the rows at or above it already hold the budget), rows with non-finite or null keys are
--- always kept. The result equals a sort of every row.
+-- taken are sorted: a first pass over rel's keys and tokens alone (no ids) sums tokens per
+-- _key_bin and finds the lowest bin whose bins above hold the budget; rows below it cannot
+-- be reached (the rows at or above it already hold the budget). A second pass keeps the
+-- rows at or above it, and those with non-finite or null keys, which are always kept. The
+-- result equals a sort of every row. (Two passes over rel beat one materialized copy of it:
+-- 0.79 s against 1.1 s on 5M rows, bench/select.py; materializing the ids is the cost.)
 CREATE OR REPLACE MACRO _budget_cut(rel, budget) AS TABLE
-    WITH r AS MATERIALIZED (SELECT * FROM query_table(rel)),
-    bounds AS (SELECT min(_key) AS lo, max(_key) AS hi FROM r WHERE isfinite(_key)),
-    bins AS (
-        SELECT least(floor((_key - lo) / nullif(hi - lo, 0) * 4096), 4095)::INTEGER AS bin, sum(n_tokens) AS tokens
-        FROM r, bounds WHERE isfinite(_key) GROUP BY bin),
+    WITH bins AS (
+        SELECT _key_bin(_key) AS bin, sum(n_tokens) AS tokens
+        FROM query_table(rel) WHERE isfinite(_key) GROUP BY bin),
     cut AS (
-        SELECT coalesce(max(bin) FILTER (WHERE above >= budget), -1) AS cut_bin
+        SELECT coalesce(max(bin) FILTER (WHERE above >= budget), -2147483648) AS cut_bin
         FROM (SELECT bin, sum(tokens) OVER (ORDER BY bin DESC ROWS UNBOUNDED PRECEDING) AS above FROM bins)),
     reachable AS (
-        SELECT r.* FROM r, bounds, cut
-        WHERE NOT coalesce(isfinite(_key), false)
-           OR coalesce(least(floor((_key - lo) / nullif(hi - lo, 0) * 4096), 4095)::INTEGER, 0) >= cut_bin)
+        SELECT r.* FROM query_table(rel) AS r, cut
+        WHERE NOT coalesce(isfinite(r._key), false) OR _key_bin(r._key) >= cut_bin)
     SELECT * EXCLUDE (_key) FROM (
         SELECT *, sum(n_tokens) OVER (ORDER BY _key DESC, id ROWS UNBOUNDED PRECEDING) AS cum_tokens FROM reachable
     ) WHERE cum_tokens - n_tokens < budget;

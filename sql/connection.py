@@ -1,5 +1,6 @@
-"""DuckDB over the lake: the tables `docs`, `rejects`, `ingests`, `metrics`, `selections`
-and `runs` (TABLES), and the macro library loaded.
+"""DuckDB over the lake: the tables `docs`, `rejects`, `ingests`, `metrics`, `selections`,
+`runs` and `column_stats` (TABLES), and the macro library loaded. `query()` and `Session`
+give `zscore(x)` over docs the lake version's constants (sql/stats.py).
 
 `docs` and `rejects` are registered Lance datasets: DuckDB scans them as Arrow with
 projection and filter pushdown. DuckDB estimates such a scan at about one row, so a join
@@ -34,7 +35,7 @@ from winnow.lake.errors import UsageError
 from .sandbox import FileAccessError, access_error, allowance, named_paths
 
 # The tables every connection registers, in the order the help texts list them.
-TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs")
+TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
 
 # The macro library, in load order (later files use earlier ones).
 MACRO_FILES = ("normalize.sql", "random.sql", "budget.sql", "sample.sql", "domains.sql")
@@ -104,6 +105,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
         con.register("metrics", catalog.metrics(lake))
         con.register("selections", catalog.latest(lake.dataset("selections").to_table(), "name"))
         con.register("runs", catalog.runs(lake))
+        con.register("column_stats", catalog.column_stats(lake))
     except BaseException:
         con.close()
         raise
@@ -133,13 +135,19 @@ def query(lake: Lake, sql: str, version: int | str | None = None,
         >>> query(lake, "SELECT source, count(*) AS n FROM docs GROUP BY source")
         >>> query(lake, "COPY (SELECT id FROM docs) TO 'ids.parquet'")
     """
+    from . import stats
+
     check_sql(sql)
-    con = connect(lake, version, files=named_paths(sql) if files == NAMED else files)
+    number = _docs(lake, version).version
+    con = connect(lake, number, files=named_paths(sql) if files == NAMED else files)
     try:
-        result = run(con, lake, sql, sealed=files is None)
-        return result.to_arrow_table() if result is not None else pa.table({})
+        prepared = stats.prepare(con, lake, number, sql)
+        result = run(con, lake, prepared.sql, sealed=files is None)
+        table = result.to_arrow_table() if result is not None else pa.table({})
     finally:
         con.close()
+    stats.record(lake, prepared)
+    return table
 
 
 def check_sql(sql: str) -> list:
@@ -173,12 +181,17 @@ class Session:
 
     def sql(self, sql: str):
         """Run statements; the last one's relation (None for a statement without rows)."""
+        from . import stats
+
         check_sql(sql)
         named = set(named_paths(sql))
         if self.con is None or not named <= self.allowed:
             self.allowed |= named
             self._reconnect()
-        return run(self.con, self.lake, sql)
+        prepared = stats.prepare(self.con, self.lake, self.version, sql)
+        result = run(self.con, self.lake, prepared.sql)
+        stats.record(self.lake, prepared)
+        return result
 
     def _reconnect(self) -> None:
         if self.con is not None:

@@ -22,7 +22,8 @@ accuracy (both NaN; it is not binarized, so no arbitrary cut hides in the figure
 Spearman and the count. Text labels are refused.
 
 Rows: `where` picks the rows considered and each expression is computed over them (a
-window such as `zscore(x)` spans those rows, as in `winnow sql`). Per expression, rows
+window such as `percentile(x)` spans those rows, as in `winnow sql`; `zscore(x)` has the
+constants of the whole lake version, sql/stats.py). Per expression, rows
 whose label or value is NULL or NaN are left out: `n` counts the rows used, `skipped` the
 others. Fewer than MIN_ROWS rows (labelled, or used by an expression) is an error.
 """
@@ -40,6 +41,7 @@ import pyarrow as pa
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError, check
 
+from . import stats
 from .connection import _docs, connect
 
 MIN_ROWS = 20  # the fewest labelled rows a figure is computed from (issue 11, section 7)
@@ -97,9 +99,10 @@ def evaluate(lake: Lake, label: str, expressions: list[str], *, where: str | Non
         for expression in expressions:
             check(isinstance(expression, str) and expression.strip() != "", "an expression is empty")
             _check_expression(con, expression, repr(expression), where)
-        rows, table = _fetch(con, label, list(expressions), where)
+        rows, table, prepared = _fetch(con, lake, lake_version, label, list(expressions), where)
     finally:
         con.close()
+    stats.record(lake, prepared)
     labels = _floats(table.column("label"))
     known = ~np.isnan(labels)
     labelled = int(known.sum())
@@ -186,16 +189,19 @@ def _where(where: str | None) -> str:
     return f" WHERE (\n{where}\n)" if where is not None else ""
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, label: str, expressions: list[str],
-           where: str | None) -> tuple[int, pa.Table]:
-    """The count of rows matching `where`, and a table of `label` and v0..vK (DOUBLE) for
-    those of them whose label is not NULL. The expressions are computed over all the rows
-    matching `where` (a window spans them), before the unlabelled ones are dropped."""
+def _fetch(con: duckdb.DuckDBPyConnection, lake: Lake, version: int, label: str, expressions: list[str],
+           where: str | None) -> tuple[int, pa.Table, stats.Prepared]:
+    """The count of rows matching `where`, a table of `label` and v0..vK (DOUBLE) for those
+    of them whose label is not NULL, and the column statistics computed for it (to record).
+    The expressions are computed over all the rows matching `where` (a window spans them;
+    `zscore(x)` has the lake version's constants), before the unlabelled ones are dropped."""
     values = "".join(f", (\n{e}\n)::DOUBLE AS v{i}" for i, e in enumerate(expressions))
     rows = f"SELECT (\n{label}\n)::DOUBLE AS label{values} FROM docs{_where(where)}"
     try:
         count = con.execute(f"SELECT count(*) FROM docs{_where(where)}").fetchall()[0][0]
-        return count, con.sql(f"SELECT * FROM ({rows}) WHERE label IS NOT NULL").to_arrow_table()
+        prepared = stats.prepare(con, lake, version, rows)
+        table = con.sql(f"SELECT * FROM ({prepared.sql}) WHERE label IS NOT NULL").to_arrow_table()
+        return count, table, prepared
     except duckdb.Error as e:  # e.g. a cast that fails on some row's value
         raise UsageError(f"eval: {' '.join(str(e).split())}") from None
 

@@ -32,6 +32,7 @@ from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.version import WINNOW_VERSION
 
+from . import stats
 from .connection import check_sql, connect
 from .sandbox import access_error
 
@@ -122,8 +123,9 @@ def run_selection(lake: Lake, sql: str, version: int, seed: int, excluded: pa.Ta
         raise SelectionUsageError(f"a selection's SQL is one SELECT statement (this one is: {kinds})")
     con = selection_connection(lake, version, seed, excluded)
     try:
+        prepared = stats.prepare(con, lake, version, sql)
         try:
-            table = con.sql(sql).to_arrow_table()
+            table = con.sql(prepared.sql).to_arrow_table()
         except duckdb.Error as e:
             denied = access_error(e, lake, sealed=True)
             if denied is not None:
@@ -132,6 +134,7 @@ def run_selection(lake: Lake, sql: str, version: int, seed: int, excluded: pa.Ta
         check_rows(con, table, version, excluded is not None)
     finally:
         con.close()
+    stats.record(lake, prepared)
     return table
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import winnow
+from winnow.lake.lake import CATALOG_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()
@@ -65,6 +66,6 @@ def lake_state(lake) -> dict:
         "tags": sorted(docs.tags.list()),
         "columns": docs.schema.names,
     }
-    for name in ("rejects", "ingests", "metrics", "selections"):
+    for name in ("rejects", *CATALOG_TABLES):
         state[name] = lake.dataset(name).version
     return state

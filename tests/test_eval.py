@@ -88,16 +88,20 @@ def test_figures_agree_with_sklearn_and_scipy(lake):
 
 
 def test_where_limits_the_rows_and_the_windows(lake):
-    """--where picks the rows; zscore's window spans them (as in `winnow sql`), and booleans
-    are labels too."""
+    """--where picks the rows; a window (zscore_window) spans them, as in `winnow sql`, while
+    zscore has the whole lake version's constants; booleans are labels too."""
     where = "gopher_word_count >= 40"
     label = f"{LABEL} = 1"
-    report = winnow.eval_expressions(lake, label, [WEIGHTED, "gopher_word_count"], where=where)
+    windowed = WEIGHTED.replace("zscore(", "zscore_window(")
+    report = winnow.eval_expressions(lake, label, [WEIGHTED, "gopher_word_count", windowed], where=where)
     for a in report.agreements:
         check_agreement(a, expected(lake, a.expression, label, where))
     assert report.agreements[0].n < 218
-    everywhere = winnow.eval_expressions(lake, LABEL, [WEIGHTED]).agreements[0]
-    assert report.agreements[0].threshold != everywhere.threshold  # other rows, other means and scales
+    everywhere = winnow.eval_expressions(lake, LABEL, [WEIGHTED, windowed]).agreements
+    # the window's means and scales follow the rows; the lake's constants do not
+    assert report.agreements[2].threshold != everywhere[1].threshold
+    lake_values = winnow.query(lake, f"SELECT {WEIGHTED} AS v FROM docs ORDER BY v")["v"].to_pylist()
+    assert report.agreements[0].threshold in lake_values and everywhere[0].threshold in lake_values
 
 
 def test_null_and_nan_values_are_skipped_per_expression(lake):

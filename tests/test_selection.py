@@ -201,7 +201,8 @@ def test_selection_pinned_to_a_version_survives_ingest_score_and_cleanup(tmp_pat
         create(lake, "bad", "SELECT 1 AS x")
 
 
-SPECIAL = st.sampled_from([float("nan"), float("inf"), float("-inf"), None, 0.0, 1.0, 1.0, 2.5])
+SPECIAL = st.sampled_from([float("nan"), float("inf"), float("-inf"), None, 0.0, -0.0, 1.0, 1.0, 2.5, 1.0000001, 5e-324,
+                           -5e-324, 1e-300, -1e-300, 1.7e308, -1.7e308, 2.0 ** -20, -(2.0 ** -20)])
 
 
 @settings(max_examples=80, deadline=None)
