@@ -1,0 +1,300 @@
+"""Engines: where a job's units of work run.
+
+Every job plans its work as units (ingest: input files; scoring: Lance fragments or slices
+of them; materialization: shard ranges), runs them on an engine and commits what they
+return. An engine only runs `fn(state, unit)` for each unit, where `state = init(*args)` is
+built once per worker (a model is loaded once per worker, not per unit), and yields
+`(index, result)` as units finish, in any order. What is committed, and when, stays with
+the job, so both engines produce the same lake.
+
+- `local` (the default): this process for one worker, else a pool of spawned processes on
+  this machine.
+- `ray`: a Ray actor pool, one actor per worker (`num_gpus=1` each for model scorers, the
+  pool sized to the cluster), on the cluster at `--ray-address` (or `WINNOW_RAY_ADDRESS`),
+  or on a local one started for the job when no address is given. Ray is an extra:
+  `pip install 'winnow[ray]'`.
+
+The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE`. A worker that dies (killed,
+out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
+per unit; after that the job fails naming the unit, and the job commits nothing of it. An
+error raised by `fn` itself is not retried (it would fail the same way): it ends the job
+with its own message.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import UsageError, WinnowError
+
+ENGINES = ("local", "ray")
+ENGINE_ENV = "WINNOW_ENGINE"
+ADDRESS_ENV = "WINNOW_RAY_ADDRESS"
+RETRIES = 2  # more tries per unit after its worker died
+CONNECT_SECONDS = 5.0  # how long an unreachable --ray-address is tried before the job is refused
+
+
+class EngineError(WinnowError):
+    """A unit of work that failed on every try (its worker died each time)."""
+
+
+class EngineUsageError(EngineError, UsageError):
+    """An engine that cannot be used as asked: unknown, not installed, unreachable."""
+
+
+def engine(name: str | None = None, address: str | None = None, workers: int | None = None) -> "Engine":
+    """The engine `name` (default: $WINNOW_ENGINE, else local). `address`: a Ray cluster
+    (default $WINNOW_RAY_ADDRESS; none: Ray starts a local one). `workers`: processes or
+    actors (default: this machine's cores, or the Ray cluster's CPUs). An EngineUsageError,
+    before anything is written, for an unknown engine, Ray not installed, or an address
+    nothing answers at."""
+    name = name or os.environ.get(ENGINE_ENV) or "local"
+    if name not in ENGINES:
+        raise EngineUsageError(f"--engine {name!r}: use one of {', '.join(ENGINES)}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise EngineUsageError(f"--workers {workers!r}: give a number >= 1")
+    if name == "local":
+        if address:
+            raise EngineUsageError(f"--ray-address {address}: it needs --engine ray")
+        return LocalEngine(workers)
+    return RayEngine(address or os.environ.get(ADDRESS_ENV) or None, workers)
+
+
+class Engine:
+    """Runs units of work; see the module."""
+
+    name = "engine"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers
+
+    def map(self, fn: Callable[[Any, Any], Any], units: Sequence, *, init: Callable[..., Any] | None = None,
+            args: tuple = (), num_gpus: float = 0, retries: int = RETRIES,
+            describe: Callable[[Any], str] = repr) -> Iterator[tuple[int, Any]]:
+        """Yield `(index, fn(state, units[index]))` for every unit as it finishes, in any order,
+        `state` being `init(*args)` once per worker (None without `init`). `fn` and `init` are
+        module-level functions (they travel to other processes by name). `num_gpus`: GPUs each
+        worker holds (Ray). A unit whose worker died `retries + 1` times raises EngineError
+        (`describe(unit)` names it)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of what the engine started (a local Ray cluster stays up until the process ends)."""
+
+
+def _failed(describe, unit, tries: int, why: str) -> EngineError:
+    return EngineError(f"unit {describe(unit)} failed: its worker died {tries} time(s) ({why}); "
+                       "nothing of it was committed")
+
+
+# -- local ---------------------------------------------------------------------------------
+
+_state: Any = None
+_init_error: BaseException | None = None
+
+
+def _local_init(init, args) -> None:
+    global _state, _init_error
+    try:
+        _state = init(*args) if init is not None else None
+    except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
+        _init_error = e
+
+
+def _local_run(fn, unit):
+    if _init_error is not None:
+        raise _init_error
+    return fn(_state, unit)
+
+
+class LocalEngine(Engine):
+    """This process (one worker), or spawned processes on this machine."""
+
+    name = "local"
+
+    def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
+        n = min(self.workers or os.cpu_count() or 1, len(units))
+        if n <= 1:
+            state = init(*args) if init is not None else None
+            for i, unit in enumerate(units):
+                yield i, fn(state, unit)
+            return
+        yield from self._pool(fn, units, init, args, n, retries, describe)
+
+    def _pool(self, fn, units, init, args, n, retries, describe):
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        todo = deque(range(len(units)))
+        tries: Counter = Counter()
+        while todo:
+            pool = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_local_init,
+                                       initargs=(init, args))
+            running: dict = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < 2 * n:  # one queued behind each busy worker
+                        i = todo.popleft()
+                        running[pool.submit(_local_run, fn, units[i])] = i
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = running.pop(future)
+                        try:
+                            result = future.result()
+                        except BrokenProcessPool as e:  # a worker died: every unit in flight runs again
+                            for j in [i, *running.values()]:
+                                tries[j] += 1
+                                if tries[j] > retries:
+                                    raise _failed(describe, units[j], tries[j], str(e) or "process ended") from None
+                            todo.extendleft(sorted([i, *running.values()], reverse=True))
+                            running.clear()
+                            break
+                        yield i, result
+                    else:
+                        continue
+                    break  # the pool broke: start a new one
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- ray -------------------------------------------------------------------------------------
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise EngineUsageError("--engine ray needs Ray: pip install 'winnow[ray]'") from None
+    return ray
+
+
+def _reachable(address: str) -> None:
+    """An EngineUsageError unless something listens at a Ray address (host:port, ray://host:port;
+    `auto` and `local` are Ray's own)."""
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise EngineUsageError(f"--ray-address {address!r}: give HOST:PORT (the head node's GCS port, 6379 by "
+                               "default) or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except OSError as e:
+        raise EngineUsageError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e}); "
+                               "start one with `ray start --head` or check the address") from None
+
+
+_actor_class = None
+
+
+def _actor(ray):
+    global _actor_class
+    if _actor_class is None:
+        @ray.remote(max_restarts=0, max_task_retries=0)
+        class Worker:
+            def __init__(self, init, args):
+                self.state, self.error = None, None
+                try:
+                    self.state = init(*args) if init is not None else None
+                except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
+                    self.error = e
+
+            def run(self, fn, unit):
+                if self.error is not None:
+                    raise self.error
+                return fn(self.state, unit)
+
+            def pid(self) -> int:
+                return os.getpid()
+
+        _actor_class = Worker
+    return _actor_class
+
+
+class RayEngine(Engine):
+    """A Ray actor pool; see the module."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        super().__init__(workers)
+        self.address = address
+        ray = _ray()
+        if not ray.is_initialized():
+            if address:
+                _reachable(address)
+            try:
+                if address:
+                    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                else:  # a one-machine cluster on the loopback address only (Ray's switch for laptops)
+                    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                    ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                             logging_level="ERROR", log_to_driver=False)
+            except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
+                raise EngineUsageError(f"cannot start Ray{' at ' + address if address else ''}: "
+                                       f"{' '.join(str(e).split())[:300]}") from None
+        self.actors: list = []  # the running job's actors (each has .pid.remote()), for tests that kill one
+
+    def size(self, num_gpus: float) -> int:
+        """Workers for a job: --workers, else the cluster's GPUs (GPU workers) or CPUs."""
+        ray = _ray()
+        if self.workers:
+            return self.workers
+        resources = ray.cluster_resources()
+        if num_gpus:
+            return max(1, int(resources.get("GPU", 0) // num_gpus))
+        return max(1, int(resources.get("CPU", 1)))
+
+    def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
+        ray = _ray()
+        from ray.exceptions import RayActorError, RayTaskError
+
+        if not units:
+            return
+        Worker = _actor(ray).options(num_cpus=1 if not num_gpus else 0, num_gpus=num_gpus)
+        init_ref, args_ref = ray.put(init), ray.put(args)
+        fn_ref = ray.put(fn)
+        n = min(self.size(num_gpus), len(units))
+        actors = self.actors = [Worker.remote(init_ref, args_ref) for _ in range(n)]
+        todo = deque(range(len(units)))
+        tries: Counter = Counter()
+        running: dict = {}
+
+        def give(actor) -> None:
+            if todo:
+                i = todo.popleft()
+                running[actor.run.remote(fn_ref, units[i])] = (actor, i)
+
+        try:
+            for actor in actors:
+                give(actor)
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1)
+                actor, i = running.pop(ready[0])
+                try:
+                    result = ray.get(ready[0])
+                except RayTaskError as e:  # fn raised: the job's own error, not retried
+                    cause = getattr(e, "cause", None)
+                    raise (cause if isinstance(cause, Exception) else e.as_instanceof_cause()) from None
+                except RayActorError as e:  # the worker died (or its init failed): replace it, try again
+                    tries[i] += 1
+                    if tries[i] > retries:
+                        raise _failed(describe, units[i], tries[i], " ".join(str(e).split())[:200]) from None
+                    todo.appendleft(i)
+                    ray.kill(actor, no_restart=True)
+                    actors[actors.index(actor)] = actor = Worker.remote(init_ref, args_ref)
+                else:
+                    yield i, result
+                give(actor)
+        finally:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
