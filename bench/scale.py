@@ -1,0 +1,238 @@
+"""Scale: per-row costs on the engines, the engines' own overhead, the commit cost as the
+fragment count grows, and an extrapolation to SlimPajama-627B as Meta-rater rated it.
+
+    python bench/scale.py [--docs 20000] [--only engine|commit|jobs|extrapolate] [--nodes 16 --cores 64]
+
+1. Engine overhead: `Engine.map` of a no-op over 2,000 units on `local` (2 processes) and
+   `ray` (2 actors, a local cluster on 127.0.0.1): the start-up, and the time per unit.
+2. Commit cost: a Lance dataset of F fragments (F = 100, 1,000, 10,000; 10 rows each) and,
+   on it: one more fragment appended (LanceOperation.Append), a column added to every
+   fragment in one Merge (LanceOperation.Merge listing all F), opening the latest version
+   and counting rows. Median of 3 each.
+3. Jobs: a corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data
+   resampled, fixed seed) ingested, scored by each heuristic scorer and materialized with
+   the GPT-2 tokenizer.json, on `local` with 1 and 2 workers and on `ray` with 2 workers:
+   seconds and µs per row (per worker-second), each in a fresh process.
+4. Extrapolation, labelled as such: 590M documents (SlimPajama-627B, ~1,063 tokens each)
+   through each stage on N nodes of C cores at the per-core rates measured in 3 (linear
+   scaling assumed: the units are independent and each commit is one manifest write), and
+   the GPU-hours of Meta-rater's four ModernBERT-base raters from FLOPs (2 × parameters ×
+   tokens per forward pass) at an ASSUMED 35% MFU on an H100 (989 TFLOP/s bf16 dense) —
+   no GPU has measured it (README, Raters) — and, measured, at the CPU rate of
+   bench/raters.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import date  # noqa: E402
+
+import psutil  # noqa: E402
+
+from corpus import DATA, build_corpus  # noqa: E402
+from measure import measure  # noqa: E402
+
+CACHE = HERE / ".cache"
+PY = sys.executable
+GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
+HEURISTICS = ("gopher", "rps", "c4", "fineweb", "lang")
+SLIMPAJAMA_DOCS = 590_000_000
+SLIMPAJAMA_TOKENS = 627e9
+MODERNBERT_PARAMS = 149.6e6  # README, Raters: the ModernBERT-base-sized classifier
+H100_BF16 = 989e12
+ASSUMED_MFU = 0.35
+RATER_CPU_TOKENS_PER_S = 315  # README, Raters: measured, 2 CPU threads, max_length 512
+
+
+def noop(_state, unit):
+    return unit
+
+
+def engine_overhead(units: int = 2000) -> None:
+    from winnow.lake.engine import engine
+
+    for name in ("local", "ray"):
+        t0 = time.perf_counter()
+        e = engine(name, workers=2)
+        started = time.perf_counter() - t0
+        list(e.map(noop, list(range(8))))  # workers up
+        t0 = time.perf_counter()
+        n = sum(1 for _ in e.map(noop, list(range(units))))
+        per = (time.perf_counter() - t0) / n
+        print(f"engine {name}: start {started:.1f} s; {n:,} no-op units on 2 workers: {per * 1e3:.2f} ms per unit")
+
+
+def _median(fn, reps: int = 3) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def commit_cost(counts=(100, 1000, 10000)) -> None:
+    import lance
+    import pyarrow as pa
+    from lance import LanceOperation
+    from lance.fragment import write_fragments
+
+    for n in counts:
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            uri = f"{tmp}/t.lance"
+            schema = pa.schema([("id", pa.int64()), ("x", pa.float32())])
+            lance.write_dataset(pa.table({"id": pa.array([], pa.int64()), "x": pa.array([], pa.float32())}), uri)
+            t0 = time.perf_counter()
+            table = pa.table({"id": pa.array(range(10 * n), pa.int64()), "x": pa.array([1.0] * (10 * n), pa.float32())})
+            frags = write_fragments(table, uri, schema=schema, max_rows_per_file=10)
+            ds = lance.LanceDataset.commit(uri, LanceOperation.Append(frags), read_version=1)
+            built = time.perf_counter() - t0
+            assert len(ds.get_fragments()) == n
+            one = pa.table({"id": pa.array([-1], pa.int64()), "x": pa.array([0.0], pa.float32())})
+
+            def append():
+                f = write_fragments(one, uri, schema=schema)
+                lance.LanceDataset.commit(uri, LanceOperation.Append(f), read_version=lance.dataset(uri).version)
+
+            append_s = _median(append)
+            ds = lance.dataset(uri)
+            t0 = time.perf_counter()
+            merged = []
+            new_schema = None
+            for fragment in ds.get_fragments():
+                meta, new_schema = fragment.merge_columns(lambda b: pa.record_batch([pa.compute.multiply(b["x"], 2)],
+                                                                                      names=["y"]), columns=["x"])
+                merged.append(meta)
+            write_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            lance.LanceDataset.commit(uri, LanceOperation.Merge(merged, new_schema), read_version=ds.version)
+            merge_s = time.perf_counter() - t0
+            open_s = _median(lambda: lance.dataset(uri).count_rows())
+            print(f"commit cost, {n:,} fragments (built in {built:.1f} s): append one fragment {append_s * 1e3:.0f} ms; "
+                  f"a column over all fragments: {write_s / n * 1e3:.1f} ms per fragment to write, one Merge commit "
+                  f"{merge_s * 1e3:.0f} ms; open + count_rows {open_s * 1e3:.0f} ms")
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+def job_child(kind: str, lake_path: str, engine: str, workers: int, extra: str) -> None:
+    """Runs in its own process: one job on one engine; prints JSON {seconds, rows}."""
+    import winnow
+
+    lake = winnow.open(lake_path)
+    options = {"workers": workers, "engine": engine}
+    t0 = time.perf_counter()
+    if kind == "ingest":
+        winnow.ingest_files(lake, [extra], **options)
+        rows = winnow.info(lake).documents
+    elif kind == "score":
+        winnow.score(lake, extra, **options)
+        rows = winnow.info(lake).documents
+    else:
+        report = winnow.materialize(lake, "all", extra, tokenizer=GPT2, **options)
+        rows = getattr(report, "documents", None) or winnow.info(lake).documents
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}))
+
+
+RUNS = (("local", 1), ("local", 2), ("ray", 2))
+
+
+def jobs(n_docs: int) -> dict:
+    """µs per row per worker of each stage, by engine; returns the best per-core rates."""
+    import winnow
+
+    corpus = CACHE / f"corpus-{n_docs}-0"
+    build_corpus(corpus, n_docs=n_docs, n_shards=8, seed=0)
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        base = None
+        for engine, workers in RUNS:
+            lake_path = f"{tmp}/{engine}-{workers}"
+            winnow.init(lake_path)
+            r = _child("ingest", lake_path, engine, workers, str(corpus))
+            _report("ingest", engine, workers, r, rates)
+            base = base or lake_path
+        for scorer in HEURISTICS:
+            for engine, workers in RUNS:
+                lake_path = f"{tmp}/{engine}-{workers}"
+                r = _child("score", lake_path, engine, workers, scorer)
+                _report(f"score {scorer}", engine, workers, r, rates)
+        winnow.select(base, "all", "SELECT id FROM docs")
+        for engine, workers in RUNS:
+            out = f"{tmp}/shards-{engine}-{workers}"
+            r = _child("materialize", base, engine, workers, out)
+            _report("materialize", engine, workers, r, rates)
+            shutil.rmtree(out, ignore_errors=True)
+    return rates
+
+
+def _child(kind, lake_path, engine, workers, extra) -> dict:
+    m = measure([PY, __file__, "--child", kind, lake_path, engine, str(workers), extra])
+    return json.loads(m["stdout"].strip().splitlines()[-1])
+
+
+def _report(stage: str, engine: str, workers: int, r: dict, rates: dict) -> None:
+    per_row = r["seconds"] * workers / r["rows"]  # worker-seconds per row
+    print(f"{stage:<18} {engine:<5} {workers} worker(s): {r['rows']:,} rows in {r['seconds']:.1f} s = "
+          f"{r['rows'] / r['seconds']:,.0f} rows/s, {per_row * 1e6:,.0f} µs per row per worker")
+    rates[stage] = min(rates.get(stage, float("inf")), per_row)
+
+
+def extrapolate(rates: dict, nodes: int, cores: int) -> None:
+    print(f"EXTRAPOLATION (not measured at this scale): {SLIMPAJAMA_DOCS / 1e6:,.0f}M documents on {nodes} nodes x "
+          f"{cores} cores, at the best per-core cost measured above, scaling linearly:")
+    total = 0.0
+    for stage, per_row in rates.items():
+        core_hours = SLIMPAJAMA_DOCS * per_row / 3600
+        total += core_hours
+        print(f"  {stage:<18} {core_hours:>10,.0f} core-hours -> {core_hours / (nodes * cores):>8,.2f} h wall")
+    print(f"  {'all of it':<18} {total:>10,.0f} core-hours -> {total / (nodes * cores):>8,.2f} h wall")
+    flops = 4 * 2 * MODERNBERT_PARAMS * SLIMPAJAMA_TOKENS  # four PRRC raters, forward only
+    gpu_hours = flops / (H100_BF16 * ASSUMED_MFU) / 3600
+    cpu_hours = 4 * SLIMPAJAMA_TOKENS / RATER_CPU_TOKENS_PER_S / 3600
+    print(f"  Meta-rater's 4 ModernBERT-base raters over {SLIMPAJAMA_TOKENS / 1e9:,.0f}B tokens: {flops:.2e} FLOPs = "
+          f"{gpu_hours:,.0f} H100-hours at an ASSUMED {ASSUMED_MFU:.0%} MFU (not measured: no GPU lent); at the "
+          f"measured CPU rate ({RATER_CPU_TOKENS_PER_S} tokens/s per 2 threads) {cpu_hours:,.0f} two-core-hours")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=20_000)
+    ap.add_argument("--only", choices=["engine", "commit", "jobs", "extrapolate"])
+    ap.add_argument("--nodes", type=int, default=16)
+    ap.add_argument("--cores", type=int, default=64)
+    ap.add_argument("--child", nargs=5)
+    a = ap.parse_args()
+    if a.child:
+        kind, lake_path, engine, workers, extra = a.child
+        job_child(kind, lake_path, engine, int(workers), extra)
+        return
+    CACHE.mkdir(exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+          f"{platform.machine()}, {date.today()}, load average {os.getloadavg()[0]:.1f}")
+    if a.only in (None, "engine"):
+        engine_overhead()
+    if a.only in (None, "commit"):
+        commit_cost()
+    rates = {}
+    if a.only in (None, "jobs"):
+        rates = jobs(a.docs)
+    if a.only in (None, "extrapolate", "jobs") and rates:
+        extrapolate(rates, a.nodes, a.cores)
+
+
+if __name__ == "__main__":
+    main()
