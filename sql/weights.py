@@ -51,6 +51,8 @@ from . import selections
 from .connection import connect
 from .eval import MIN_ROWS, _check_expression, mann_whitney_auc, spearman
 
+Z_LINE = ("-- z = coalesce((T(x) - lake mean) / lake std, 0); T = ln(1 + x) for counts (non-negative integer "
+          "columns), x otherwise")
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 FOLDS = 5
 TOKENS = "n_tokens"
@@ -114,8 +116,8 @@ def literal(x: float) -> str:
     return repr(float(x))
 
 
-def fit(lake: Lake, name: str, columns, label: str, *, budget: int | None = None, out=None,
-        seed: int = 0, replace: bool = False) -> WeightsReport:
+def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=None, model: str | None = None,
+        budget: int | None = None, out=None, seed: int = 0, replace: bool = False):
     """Learn weights of the columns matching `columns` (glob patterns) from `label` (an SQL
     expression over docs; NULL: unlabelled), store the selection `name` (the top documents by
     the learned score up to `budget` tokens, default half the lake's) and, with `out`, write
@@ -123,9 +125,24 @@ def fit(lake: Lake, name: str, columns, label: str, *, budget: int | None = None
     anything is written, for a label that is not numeric or boolean, a pattern matching no
     numeric column, fewer than MIN_ROWS labelled rows, or a lake without n_tokens.
 
+    With `runs` (a compare's name or its compare.json) instead of `label`: the weights come
+    from proxy runs of a `winnow weights sample` (Meta-rater's method, `model` "quadratic" or
+    "gbt"); returns a `weights_runs.RunsReport` (see `winnow.sql.weights_runs.fit_runs`).
+
         >>> r = fit(lake, "learned", ["gopher_*"], "(meta->>'label')::INT")
         >>> r.cv_score, r.regularization
     """
+    check(label is None or runs is None, "give --label or --runs, not both: labels and proxy runs are two ways to "
+                                         "learn the weights")
+    check(label is not None or runs is not None, "give --label SQL_EXPR (weights from labels) or --runs COMPARE "
+                                                 "(weights from the proxy runs of a `winnow weights sample`)")
+    if runs is not None:
+        from .weights_runs import fit_runs
+
+        return fit_runs(lake, name, runs, model=model or "quadratic", columns=columns, budget=budget, out=out,
+                        seed=seed, replace=replace)
+    check(model is None, f"--model {model}: it chooses the regression of --runs; --label fits a logistic or ridge "
+                         "model")
     check(isinstance(label, str) and label.strip() != "", "--label is empty: give an SQL expression over docs")
     patterns = [columns] if isinstance(columns, str) else list(columns or ())
     check(len(patterns) > 0, "give at least one --columns pattern (e.g. 'gopher_*')")
@@ -309,15 +326,19 @@ def selection_sql(report: WeightsReport, score_sql: str) -> str:
         f"-- model: {kind}",
         f"-- chosen C = {report.regularization:g}; {FOLDS}-fold CV {report.cv_metric} = {report.cv_score:.4f}",
         f"-- CV {report.cv_metric} per C: {grid}",
-        "-- z = coalesce((T(x) - lake mean) / lake std, 0); T = ln(1 + x) for counts (non-negative integer "
-        "columns), x otherwise",
+        Z_LINE,
     ]
     if report.dropped:
         header.append(f"-- dropped (constant over the lake): {', '.join(report.dropped)}")
+    return "\n".join(header) + "\n" + top_k_sql(score_sql, report.budget)
+
+
+def top_k_sql(score_sql: str, budget: int) -> str:
+    """The body of a weights selection: the top documents by `score_sql` (an expression over
+    docs) up to `budget` tokens (budget.sql's `top_k`, QuRating's cut)."""
     body = "\n".join("    " + line for line in score_sql.splitlines()).lstrip()
-    return "\n".join(header) + (
-        f"\nWITH scored AS (\n    SELECT id, {TOKENS}, {body} AS score\n    FROM docs\n)\n"
-        f"SELECT id, {TOKENS}, score FROM top_k(scored, {report.budget})\n")
+    return (f"WITH scored AS (\n    SELECT id, {TOKENS}, {body} AS score\n    FROM docs\n)\n"
+            f"SELECT id, {TOKENS}, score FROM top_k(scored, {budget})\n")
 
 
 def write(out, name: str, sql: str, score_sql: str) -> list[str]:

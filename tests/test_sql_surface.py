@@ -147,10 +147,10 @@ def test_the_api_refuses_the_same(root):
 
 
 def test_help_lists_every_table():
-    assert TABLES == ("docs", "rejects", "ingests", "metrics", "selections", "runs")
+    assert TABLES == ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
     shown = " ".join(CliRunner().invoke(app, ["sql", "--help"], terminal_width=200).output.replace("│", " ").split())
     assert f"SQL over the tables {', '.join(TABLES)}" in shown
-    assert "docs, rejects, ingests, metrics, selections and runs" in shown
+    assert "docs, rejects, ingests, metrics, selections, runs and column_stats" in shown
     assert "table | csv | json | parquet" in shown
     for doc in (winnow.sql.connection.__doc__, winnow.sql.__doc__, winnow.query.__doc__):
         assert all(t in doc for t in TABLES), doc

@@ -33,6 +33,8 @@ from winnow.sql.eval import Agreement, EvalReport
 from winnow.sql.eval import evaluate as _eval_expressions
 from winnow.sql.weights import WeightsReport
 from winnow.sql.weights import fit as _fit_weights
+from winnow.sql.weights_runs import RunsReport, SampleReport
+from winnow.sql.weights_runs import sample as _sample_weights
 from winnow.train import MaterializeReport
 from winnow.train.compare import CompareReport
 from winnow.train.compare import compare as _compare
@@ -81,7 +83,7 @@ def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
 
 def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pa.Table:
     """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections,
-    runs); an Arrow table back. It reads and writes only the files it names, never inside the
+    runs, column_stats); an Arrow table back. It reads and writes only the files it names, never inside the
     lake (`files=` sets them; see `winnow.sql.connection.query`)."""
     return _query(_lake(lake), statement, version, **options)
 
@@ -138,8 +140,9 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
                              where=where, version=version)
 
 
-def fit_weights(lake: Lake | str, name: str, columns: list[str] | str, label: str, *, budget: int | None = None,
-                out=None, seed: int = 0, replace: bool = False) -> WeightsReport:
+def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = None, label: str | None = None, *,
+                runs=None, model: str | None = None, budget: int | None = None, out=None, seed: int = 0,
+                replace: bool = False) -> WeightsReport | RunsReport:
     """Learn weights of score columns from labels (`winnow weights fit --label`): a regularized
     logistic (binary label) or ridge (numeric label) model on the columns matching `columns`
     (glob patterns), log1p for counts, z-scores with the lake's constants; stored as the
@@ -150,9 +153,33 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str, label: st
 
         >>> r = winnow.fit_weights(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
         >>> r.cv_score, r.regularization
+
+    With `runs` (a compare of a `sample_weights`, by name or compare.json) instead of
+    `label`: weights from proxy runs, Meta-rater's method (`model` "quadratic" or "gbt"); a
+    `RunsReport` (see `winnow.sql.weights_runs.fit_runs`).
+
+        >>> r = winnow.fit_weights(lake, "learned", runs="s")
+        >>> r.loo_spearman, r.predicted_loss
     """
-    return _fit_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), label,
-                        budget=budget, out=out, seed=seed, replace=replace)
+    columns = [columns] if isinstance(columns, str) else list(columns or ())
+    return _fit_weights(_lake(lake), name, columns, label, runs=runs, model=model, budget=budget, out=out, seed=seed,
+                        replace=replace)
+
+
+def sample_weights(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
+                   seed: int = 0, exclude: list[str] | tuple[str, ...] = (), alpha: float = 1.0,
+                   replace: bool = False) -> SampleReport:
+    """Draw `k` weight vectors ~ Dirichlet(alpha) over the score columns matching `columns`
+    and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
+    z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
+    sample`, Meta-rater's method); compare them, then `fit_weights(..., runs=...)`. Returns
+    a `SampleReport`; see `winnow.sql.weights_runs.sample`.
+
+        >>> r = winnow.sample_weights(lake, "s", ["gopher_*"], 8, exclude=["val"])
+        >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
+    """
+    return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
+                           budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace)
 
 
 def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,
@@ -179,6 +206,9 @@ __all__ = [
     "eval_expressions",
     "WeightsReport",
     "fit_weights",
+    "RunsReport",
+    "SampleReport",
+    "sample_weights",
     "RaterReport",
     "train_rater",
     "FieldNames",
