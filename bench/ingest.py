@@ -50,7 +50,8 @@ def run_winnow(corpus: Path, tmp: Path, workers: int) -> dict:
     winnow = str(BIN / "winnow")
     lake = str(tmp / "lake")
     subprocess.run([winnow, "init", lake], check=True, capture_output=True)
-    r = measure([winnow, "ingest", lake, str(corpus), "--workers", str(workers), "--no-progress"])
+    shards = [str(p) for p in sorted(corpus.glob("shard-*.jsonl"))]  # not the corpus's manifest.json
+    r = measure([winnow, "ingest", lake, *shards, "--workers", str(workers), "--no-progress"])
     m = re.search(r"written ([\d,]+)", r["stdout"].splitlines()[-1] if r["stdout"].strip() else "")
     r["documents"] = int(m.group(1).replace(",", "")) if m else None
     return r

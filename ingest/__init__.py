@@ -3,19 +3,17 @@
 Formats (`READERS`, one reader per format in ingest/readers/): JSON lines
 (.jsonl/.json/.ndjson, plain, .gz or .zst), parquet, plain text (.txt: one document per
 file) and WARC (.warc/.warc.gz: HTML responses to text).
+
+The job (ingest/runner.py) runs on an engine: `local` (ingest/local.py: worker processes,
+one writer) or `ray` (ingest/partitioned.py: units spread over a cluster, dedup partitioned
+by key, fragments written by the workers); both give the same lake.
 """
 
-from .documents import FieldNames
+from .documents import DEFAULT_MAX_DOC_BYTES, FieldNames
 from .inputs import Input, InputError, expand, fingerprint, format_of
 from .readers import READERS, Reader
-from .runner import (
-    DEFAULT_COMMIT_BYTES,
-    DEFAULT_MAX_DOC_BYTES,
-    FileReport,
-    IngestError,
-    IngestReport,
-    ingest,
-)
+from .report import FileReport, IngestError, IngestReport
+from .runner import DEFAULT_COMMIT_BYTES, ingest
 
 __all__ = [
     "DEFAULT_COMMIT_BYTES",

@@ -5,8 +5,8 @@ The rule for a record's fields (`--text-field`, `--id-field`, `--url-field`):
   larger than the size limit is rejected (reasons: missing_text, null_text,
   non_string_text, empty_text, too_large).
 - input id: the id field when it is a non-empty string or an integer. The lake keeps it as
-  the document's `id` when no other document has it; otherwise (and when there is none) the
-  id is the content hash (see ingest/runner.py).
+  the document's `id` unless the lake or an earlier document of the run has it; otherwise
+  (and when there is none) the id is the content hash (the rule: ingest/runner.py).
 - url: the url field, else `url` inside a `meta`/`metadata` object.
 - meta: every field but the text, as a JSON object; a `meta`/`metadata` field holding a
   JSON object encoded as a string is stored decoded.
@@ -19,14 +19,17 @@ from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
+
+from winnow.lake import schema
 
 from .readers import Reject
 
 META_FIELDS = ("meta", "metadata")
 DEFAULT_MAX_DOC_BYTES = 64 << 20
 
-PARTIAL = pa.schema(  # what a worker sends; the runner adds id, source and ingest_id
+PARTIAL = pa.schema(  # what a worker parses; final_docs adds id, source and ingest_id
     [
         ("input_id", pa.string()),
         ("text", pa.string()),
@@ -38,6 +41,8 @@ PARTIAL = pa.schema(  # what a worker sends; the runner adds id, source and inge
         ("input_row", pa.int64()),
     ]
 )
+# Appended rows carry no encoding metadata: the docs dataset's own schema decides it.
+APPEND_SCHEMA = schema.docs_schema(compress_text=True)
 
 
 @dataclass(frozen=True)
@@ -142,3 +147,25 @@ def _decoded_object(value: str):
 
 def _dump(value) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
+
+
+def final_docs(kept: pa.Table, ids: pa.Array, source: str, ingest_id: str, row_offset: int = 0) -> pa.Table:
+    """Rows of `docs` from a worker's documents (documents.PARTIAL) that were kept: their
+    ids, source and ingest id added, input rows moved by `row_offset`."""
+    n = kept.num_rows
+    rows = kept["input_row"] if not row_offset else pc.add(kept["input_row"], row_offset)
+    return pa.table(
+        {
+            "id": ids,
+            "text": kept["text"],
+            "source": pa.array([source] * n, pa.string()),
+            "url": kept["url"],
+            "meta": kept["meta"],
+            "n_chars": kept["n_chars"],
+            "n_bytes": kept["n_bytes"],
+            "content_hash": kept["content_hash"],
+            "ingest_id": pa.array([ingest_id] * n, pa.string()),
+            "input_row": rows,
+        },
+        schema=APPEND_SCHEMA,
+    )

@@ -1,4 +1,5 @@
-"""Worker processes: read input files into batches of documents and rejects.
+"""Worker processes of the local runner (ingest/local.py): read input files into batches of
+documents and rejects.
 
 Workers only parse; they never touch the lake. The runner (the parent process) is the one
 writer: it deduplicates against the whole lake and commits. Messages on the result queue:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -237,8 +238,10 @@ class RayEngine(Engine):
                     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
                 else:  # a one-machine cluster on the loopback address only (Ray's switch for laptops)
                     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                    ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                             logging_level="ERROR", log_to_driver=False)
+                    with warnings.catch_warnings():  # Ray forks then execs; Lance's fork warning is moot
+                        warnings.filterwarnings("ignore", message="lance is not fork-safe")
+                        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                                 logging_level="ERROR", log_to_driver=False)
             except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
                 raise EngineUsageError(f"cannot start Ray{' at ' + address if address else ''}: "
                                        f"{' '.join(str(e).split())[:300]}") from None

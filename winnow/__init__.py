@@ -60,7 +60,8 @@ def _lake(lake: Lake | str) -> Lake:
 
 
 def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
-    """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options."""
+    """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options
+    (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake)."""
     return _ingest(_lake(lake), [inputs] if isinstance(inputs, str) else list(inputs), **options)
 
 

@@ -41,6 +41,10 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 StorageOption = typer.Option(None, "--storage-option", "-o", help="KEY=VALUE passed to the object store (repeatable).")
+EngineOption = typer.Option(None, "--engine", help="Where the work runs: local (default) or ray; default "
+                                                   "$WINNOW_ENGINE.")
+RayAddressOption = typer.Option(None, "--ray-address", help="The Ray cluster (HOST:PORT of its head; default "
+                                                            "$WINNOW_RAY_ADDRESS; none: a local one is started).")
 
 
 def _pairs(pairs: Optional[list[str]], what: str = "option") -> dict[str, str]:
@@ -140,7 +144,8 @@ def ingest(
     text_field: str = typer.Option("text", help="Field holding the text."),
     id_field: str = typer.Option("id", help="Field holding the input's document id."),
     url_field: str = typer.Option("url", help="Field holding the URL."),
-    workers: Optional[int] = typer.Option(None, help="Parsing processes (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, help="Parsing processes or Ray actors (default: all cores, or the "
+                                                     "Ray cluster's CPUs)."),
     max_doc_bytes: int = typer.Option(DEFAULT_MAX_DOC_BYTES, help="Reject documents whose text is larger."),
     commit_mb: float = typer.Option(
         DEFAULT_COMMIT_BYTES / 2**20,
@@ -154,12 +159,15 @@ def ingest(
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero when any record is rejected."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     storage_option: Optional[list[str]] = StorageOption,
+    engine: Optional[str] = EngineOption,
+    ray_address: Optional[str] = RayAddressOption,
 ) -> None:
     """Ingest documents; each input's counts balance: read = written + duplicates + rejected.
 
     An input is skipped when it was ingested before with the same options (the same bytes
     under any name); other field or size options read it again. An input whose every
-    record is rejected is an error (exit 1) and is not recorded as ingested."""
+    record is rejected is an error (exit 1) and is not recorded as ingested. On either
+    engine the first of two equal documents (input order, then row) is the one kept."""
     if not math.isfinite(commit_mb):
         raise UsageError(f"--commit-mb must be a number of MB > 0, got {commit_mb}")
     lake = _open(uri, storage_option)
@@ -173,6 +181,8 @@ def ingest(
         commit_bytes=math.ceil(commit_mb * 2**20),
         reingest=reingest,
         progress=_Bar(err) if progress else None,
+        engine=engine,
+        ray_address=ray_address,
     )
     print_summary(report, lake.uri)
     if report.failed:  # one error line, naming each failed input and why
