@@ -7,7 +7,9 @@ a 1M-row float32 column writes ~4 MB, where `update()` rewrites every row, text 
   column another job added meanwhile).
 - `write_columns` fills columns for some rows from an `(id, values...)` table with a merge
   in `rewrite_columns` mode: only the new columns' files are written, and Lance rebases it
-  onto concurrent commits.
+  onto concurrent commits. Its join reads every id of the lake, so a scoring job writes
+  its columns fragment by fragment instead (lake/fragments.py); `write_columns` serves
+  imported scores and the rows lake/fragments.py cannot place by row address.
 - `drop_columns` removes columns (metadata only).
 One writer per column: two jobs writing the same column race, and the last one wins.
 """

@@ -1,26 +1,39 @@
 """The scoring runner: compute a scorer's columns for the rows that lack them.
 
 - Reads only the scorer's input columns (and `id`), writes only its output columns: the
-  text's files are never rewritten (lake/columns.py).
+  text's files are never rewritten. The columns are registered schema-only, then each
+  fragment's values are written as one Lance column file for that fragment and committed
+  with a `DataReplacement` (lake/fragments.py says why, with the measurements).
+- The work is planned as units: a fragment, or a slice of `TASK_ROWS` of a large one, over
+  the rows to score at the pinned read version. Units run on an engine (lake/engine.py):
+  `local` (this process for one worker, else spawned processes) or `ray` (an actor pool;
+  model scorers on `--device cuda` get one GPU per actor, the pool sized to the cluster's
+  GPUs). Each worker builds its scorer once (its model loaded once) and returns values
+  with their row addresses; this process places them in their fragments' files.
+- Commits: every `commit_rows` rows, one replacement of every fragment written since the
+  last one (a fragment still partial is written with nulls where it is not scored yet).
+  A fragment whose rows are all in is written at once and staged (LAKE/_staging/<job
+  key>/): a job that dies keeps it, and the next run of the same job commits it without
+  scoring it again.
 - A null in the scorer's first output column marks a row not yet scored, so a killed job
-  run again, or a run after more documents were ingested, scores only those rows.
-- Results are committed in chunks; each chunk is one `rewrite_columns` merge, which Lance
-  rebases onto concurrent commits, so scorers on different columns can run at once.
+  run again, or a run after more documents were ingested, scores only those rows. A
+  concurrent ingest's fragments are kept (Lance rebases the replacement onto its append)
+  and are scored by the next run.
 - The catalog records, per column: scorer, version, parameters, rows, duration, lake
   version. A different version or parameters over an existing column is refused unless
   `replace=True`, which drops the column and scores every row again.
 - Everything that can be checked is checked before the lake changes: the options, the
   scorer's parameters, what it fits from the lake, its model or tokenizer (set up once
-  here), its columns, the `where` filter (planned over the data).
-- A model scorer runs in this process on one device, or in one worker per device for
-  `--device cuda:0,1` (or `cuda` with several GPUs visible); other scorers run in
-  `workers` processes. Rows a scorer could not score (NaN) are counted by reason. A job that fails after it began writing is recorded as
-  `failed` in the catalog, with its error; running it again resumes it.
+  here), its columns, the `where` filter (planned over the data), the engine (a Ray
+  address nothing answers at). Rows a scorer could not score (NaN) are counted by reason.
+  A job that fails after it began writing is recorded as `failed` in the catalog, with its
+  error; running it again resumes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -34,8 +47,11 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog, schema
-from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.columns import add_columns, drop_columns
+from winnow.lake.engine import Engine, LocalEngine
+from winnow.lake.engine import engine as make_engine
 from winnow.lake.errors import WinnowError, check, positive
+from winnow.lake.fragments import ColumnWriter, Staging, commit_staged
 from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
@@ -63,6 +79,8 @@ class MetricReport:
     lake_version: int = 0
     note: str = ""
     nan: dict[str, int] = field(default_factory=dict)  # rows given NaN by this run, by reason
+    staged: int = 0  # rows an earlier, interrupted run computed and staged, committed by this one
+    engine: str = "local"
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,7 @@ class _Job:
     version: int
     spec: str
     params: dict
-    device: str | None  # None: each worker takes one from the devices queue
+    device: str | None  # None: each worker takes the next of the devices dealt
     columns: tuple[str, ...]
     filter: str
     batch_rows: int
@@ -93,13 +111,18 @@ def score(
     commit_rows: int = DEFAULT_COMMIT_ROWS,
     progress: Progress | None = None,
     query: Callable[[str, int], pa.Table] | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> MetricReport:
     """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
 
+    `engine`: local (default: $WINNOW_ENGINE, else local) or ray, on the cluster at
+    `ray_address` ($WINNOW_RAY_ADDRESS; none: a local one). `workers`: processes or actors.
     A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
-    column or `where` filter; a `ScoreError` for a job that failed once it had begun writing
-    (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the lake
-    for scorers that fit on it (the API layer passes it)."""
+    column or `where` filter, an `EngineUsageError` (nothing written) for an engine that
+    cannot be used; a `ScoreError` for a job that failed once it had begun writing
+    (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the
+    lake for scorers that fit on it (the API layer passes it)."""
     t0 = time.perf_counter()
     positive(batch_rows, "batch_rows (--batch-size)")
     positive(commit_rows, "commit_rows (--commit-rows)")
@@ -115,54 +138,76 @@ def score(
     params_json = json.dumps(identity, sort_keys=True, default=str)
     _check_columns(docs, cls, names)
     _check_ownership(lake, cls, params_json, names, replace)
+    # Files an interrupted run of this job staged, still valid: committed first, not scored.
+    staging = Staging(lake, _job_key(cls, params_json, names))
+    staged = [] if replace else staging.usable(docs, names)
     # Plan over the rows to score before anything is written: this also tries the filter.
     resuming = names[0] in docs.schema.names and not replace
-    tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where)
+    skip = {s.fragment_id for s in staged}
+    tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where,
+                  [f for f in docs.get_fragments() if f.fragment_id not in skip])
     total = sum(t[2] for t in tasks)
-    devices = _devices(device) if cls.uses_model else [device]
+    runner = _engine(engine, ray_address, workers, lake)  # before anything is written
+    report.engine = runner.name
+    devices = _devices(device, runner) if cls.uses_model else [device]
+    if runner.name == "ray" and devices[0] == "cuda":
+        _size_gpu_pool(runner, workers)
     if total:
-        _call(cls, "cannot be set up", scorer.setup, devices[0])
+        _call(cls, "cannot be set up", scorer.setup, _check_device(devices[0], runner))
 
     # From here on the lake changes.
     now = datetime.now(timezone.utc)
     version = docs.version
-    pending: list[pa.Table] = []
-    pending_rows = committed = 0
+    committed = 0
     started = False
+    writer = None
     try:
         if replace:
+            staging.clear()
             drop_columns(lake, names)
         add_columns(lake, fields)
         catalog.record_metrics(lake, [_metric_row(cls, n, params_json, "running", now) for n in names])
         version = lake.docs().version
+        if staged:  # committed as they are; what they lack (another `where`) is planned now
+            version, report.staged = commit_staged(lake, staging, staged, version, names)
+            docs = lake.docs(version)
+            tasks += _plan(docs, _row_filter(names[0], where), where, [docs.get_fragment(f) for f in sorted(skip)
+                                                                        if docs.get_fragment(f) is not None])
+            total = sum(t[2] for t in tasks)
         job = _Job(lake.uri, lake.storage_options, version, spec, params, device,
                    ("id", *cls.inputs), _row_filter(names[0], where), batch_rows)
+        rows: Counter = Counter()
+        for fragment_id, _, n in tasks:
+            rows[fragment_id] += n
+        writer = ColumnWriter(lake, fields, version, rows, staging)
         if progress:
             progress.start(f"{cls.name} v{cls.version}", total, "rows")
             started = True
         nan: Counter = Counter()
-        for result, counts in _results(lake, job, scorer, tasks, workers, devices if cls.uses_model else None):
+        for result, counts in _results(lake, job, scorer, tasks, workers, devices if cls.uses_model else None, runner):
             nan.update(counts)
             report.nan = dict(nan)
-            pending.append(result)
-            pending_rows += result.num_rows
+            writer.add(result)
             report.scored += result.num_rows
             if progress:
                 progress.advance(result.num_rows)
-            if pending_rows >= commit_rows:
-                version = write_columns(lake, pa.concat_tables(pending))
-                committed += pending_rows
-                pending, pending_rows = [], 0
-        if pending:
-            version = write_columns(lake, pa.concat_tables(pending))
-            committed += pending_rows
+            if writer.pending >= commit_rows:
+                pending = writer.pending
+                version = writer.commit()
+                committed += pending
+        pending = writer.pending
+        version = writer.commit()
+        committed += pending
+        staging.clear()
     except BaseException as e:
         message = _failure(e)
         _record_failure(lake, cls, names, params_json, now, version, t0, message)
         if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: recorded, then let through
             raise
+        kept = writer.staged_rows() if writer is not None else 0
+        kept = f" and staging {kept:,} more" if kept else ""
         raise ScoreError(
-            f"scorer {cls.name} failed after committing {committed:,} of {total:,} rows ({message}); "
+            f"scorer {cls.name} failed after committing {committed:,}{kept} of {total:,} rows ({message}); "
             f"recorded as failed in the catalog; run it again to resume"
         ) from e
     finally:
@@ -171,13 +216,50 @@ def score(
     report.rows = lake.docs().count_rows(filter=f"{names[0]} IS NOT NULL")
     report.seconds = time.perf_counter() - t0
     report.lake_version = version
-    if not total:
+    if not total and not staged:
         report.note = "up to date: no row lacks these columns"
     catalog.record_metrics(
         lake,
         [_metric_row(cls, n, params_json, "done", now, report.rows, report.seconds, version) for n in names],
     )
     return report
+
+
+def _job_key(cls: type[Scorer], params_json: str, names: list[str]) -> str:
+    """What names one job's staged files: the scorer, its version, parameters and columns."""
+    text = json.dumps([cls.name, cls.version, params_json, names])
+    return f"score-{re.sub(r'[^A-Za-z0-9_.-]', '_', cls.name)}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _engine(name: str | None, address: str | None, workers: int | None, lake: Lake) -> Engine:
+    """The job's engine (an `EngineUsageError` for one that cannot be used); a memory:// lake
+    lives in this process, where no Ray worker can read it."""
+    runner = make_engine(name, address, workers)
+    if runner.name != "local" and lake.uri.startswith("memory://"):
+        raise ScoreUsageError(f"--engine {runner.name}: a memory:// lake lives in this process, where its "
+                              "workers cannot read it; use --engine local or a lake on disk or object storage")
+    return runner
+
+
+def _size_gpu_pool(runner: Engine, workers: int | None) -> None:
+    """One actor per GPU of the Ray cluster (at most `workers`); a `ScoreUsageError` when it has none."""
+    import ray
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus < 1:
+        raise ScoreUsageError("--device cuda: the Ray cluster has no GPU (start its nodes with GPUs, or use "
+                              "--device cpu)")
+    runner.workers = min(workers or gpus, gpus)
+
+
+def _check_device(device: str, runner: Engine) -> str:
+    """Where this process sets the scorer up to check it: the device, except a GPU this
+    process lacks when Ray's workers hold the GPUs (then the CPU)."""
+    if runner.name == "ray" and device.startswith("cuda"):
+        import torch
+
+        return device if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _row_filter(unscored: str | None, where: str | None) -> str | None:
@@ -202,10 +284,13 @@ def _call(cls: type[Scorer], doing: str, fn, *args, **kwargs):
         raise ScoreError(f"scorer {cls.name} {doing}: {type(e).__name__}: {text}") from e
 
 
-def _devices(device: str) -> list[str]:
+def _devices(device: str, runner: Engine | None = None) -> list[str]:
     """The devices a model scorer runs on, one worker each: `cuda:0,1` -> cuda:0 and cuda:1;
-    `cuda` -> every visible GPU (the current one when torch sees none: setup says so)."""
+    `cuda` -> every visible GPU (the current one when torch sees none: setup says so). On
+    Ray, `cuda` (any form): each actor holds one GPU, which Ray makes its `cuda`."""
     kind, _, ids = device.partition(":")
+    if runner is not None and runner.name == "ray":
+        return [kind]
     if ids:
         return [f"{kind}:{i}" for i in ids.split(",")]
     if kind == "cuda":
@@ -294,14 +379,15 @@ def _metric_row(cls, name, params_json, status, at, rows=None, seconds=None, ver
     }
 
 
-def _plan(docs, row_filter: str | None, where: str | None) -> list[tuple[int, int, int]]:
-    """(fragment id, offset, rows) units of work over the rows that pass the filter; a
-    `ScoreUsageError` for a `where` that Lance cannot parse, resolve or evaluate."""
+def _plan(docs, row_filter: str | None, where: str | None, fragments=None) -> list[tuple[int, int, int]]:
+    """(fragment id, offset, rows) units of work over the rows that pass the filter, in
+    `fragments` (default: all); a `ScoreUsageError` for a `where` that Lance cannot parse,
+    resolve or evaluate."""
     try:
         if where:
             docs.scanner(columns=["id"], filter=where).explain_plan()  # parses and resolves, reads nothing
         tasks = []
-        for fragment in docs.get_fragments():
+        for fragment in docs.get_fragments() if fragments is None else fragments:
             n = fragment.count_rows(row_filter)
             for offset in range(0, n, TASK_ROWS):
                 tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset)))
@@ -314,27 +400,41 @@ def _plan(docs, row_filter: str | None, where: str | None) -> list[tuple[int, in
         raise ScoreUsageError(f"--where {where!r} is not a filter over docs: {text}") from e
 
 
-def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str] | None):
-    """(result table of id + output columns, rows given NaN by reason), in any order. A model
-    scorer (`devices` given) runs here on its one device, or in one worker per device."""
+def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str] | None,
+             runner: Engine | None = None):
+    """(table of `id`, `_rowaddr` and the output columns, rows given NaN by reason), in any
+    order. On the local engine a job with one worker (a model scorer: one device) runs here,
+    with the scorer set up already; otherwise each worker (one per device for a local model
+    scorer) sets up its own copy."""
+    runner = runner or LocalEngine()
     n = len(devices) if devices else (workers or os.cpu_count() or 1)
-    if n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://"):
+    if runner.name == "local" and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://")):
         docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
             yield from _score_task(docs, scorer, job, task)
         return
-    context = mp.get_context("spawn")
-    queue = None
+    deal = None
+    num_gpus = 0
     if devices:
         if hasattr(scorer, "release"):
             scorer.release()  # the workers load their own copies
-        queue = context.Queue()
-        for d in devices:
-            queue.put(d)
-        job = dataclasses.replace(job, device=None)
-    with context.Pool(n, initializer=_init_worker, initargs=(job, queue)) as pool:
-        for results in pool.imap_unordered(_worker_task, tasks):
-            yield from results
+        if runner.name == "local":  # worker k of each pool (a new one after a death) takes device k
+            deal = (devices, mp.get_context("spawn").Value("i", 0))
+            job = dataclasses.replace(job, device=None)
+        else:  # Ray: one GPU per actor, which Ray makes its `cuda`
+            num_gpus = 1 if devices[0] == "cuda" else 0
+            job = dataclasses.replace(job, device=devices[0])
+    if runner.name == "local":
+        runner.workers = n
+    for _, result in runner.map(_score_unit, tasks, init=_open_worker, args=(job, deal), num_gpus=num_gpus,
+                                describe=_describe):
+        if result is not None:
+            yield result
+
+
+def _describe(task) -> str:
+    fragment_id, offset, rows = task
+    return f"fragment {fragment_id} (its rows {offset:,} to {offset + rows:,} to score)"
 
 
 def _score_task(docs, scorer: Scorer, job: _Job, task):
@@ -342,7 +442,7 @@ def _score_task(docs, scorer: Scorer, job: _Job, task):
     fragment_id, offset, rows = task
     scanner = docs.scanner(
         columns=list(job.columns), filter=job.filter, fragments=[docs.get_fragment(fragment_id)],
-        offset=offset, limit=rows, batch_size=job.batch_rows,
+        offset=offset, limit=rows, batch_size=job.batch_rows, with_row_address=True,
     )
     fields = scorer.outputs()
     batches: list[pa.RecordBatch] = []
@@ -351,14 +451,16 @@ def _score_task(docs, scorer: Scorer, job: _Job, task):
         for batch in scanner.to_batches():
             if batch.num_rows:
                 batches.append(batch)
-                yield batch
+                yield batch.select(list(job.columns))
 
     counts = getattr(scorer, "counts", None)
     for out in scorer.score_stream(read()):
         taken = Counter(counts) if counts else Counter()
         if counts:
             counts.clear()
-        yield outputs_table(scorer, fields, batches.pop(0), out), taken
+        batch = batches.pop(0)
+        table = outputs_table(scorer, fields, batch.select(list(job.columns)), out)
+        yield table.append_column("_rowaddr", batch.column("_rowaddr")), taken
 
 
 def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch, out=None) -> pa.Table:
@@ -381,17 +483,26 @@ def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch,
     return pa.Table.from_arrays(arrays, names=["id", *(f.name for f in fields)])
 
 
-_worker: tuple | None = None
-
-
-def _init_worker(job: _Job, devices=None) -> None:
-    global _worker
+def _open_worker(job: _Job, deal=None) -> tuple:
+    """A worker's state, built once: the pinned docs and its own scorer, set up on its device
+    (`job.device`, or the next of `deal`: (devices, a shared counter))."""
     lake = Lake(job.lake_uri, job.storage_options)
     scorer = resolve(job.spec)(**job.params)
-    scorer.setup(job.device or devices.get())
-    _worker = (lake.docs(job.version), scorer, job)
+    device = job.device
+    if device is None:
+        devices, counter = deal
+        with counter.get_lock():
+            device = devices[counter.value % len(devices)]
+            counter.value += 1
+    scorer.setup(device)
+    return lake.docs(job.version), scorer, job
 
 
-def _worker_task(task) -> list[tuple[pa.Table, Counter]]:
-    docs, scorer, job = _worker
-    return list(_score_task(docs, scorer, job, task))
+def _score_unit(state: tuple, task) -> tuple[pa.Table, Counter] | None:
+    """One unit's results: (table of its rows, NaN counts); None when it read no row."""
+    docs, scorer, job = state
+    tables, counts = [], Counter()
+    for table, taken in _score_task(docs, scorer, job, task):
+        tables.append(table)
+        counts.update(taken)
+    return (pa.concat_tables(tables), counts) if tables else None

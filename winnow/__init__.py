@@ -17,7 +17,13 @@ The Python API has the command line's verbs (`ingest_files` and `query` are the 
 
 from __future__ import annotations
 
-import pyarrow as pa
+import os
+
+# Lance logs a warning on every DataReplacement commit (scoring's column files: "not stable
+# yet"); it reads LANCE_LOG once, when it is first imported, so this precedes every import.
+os.environ.setdefault("LANCE_LOG", "warn,lance_table::transaction::manifest_build=error")
+
+import pyarrow as pa  # noqa: E402
 
 from winnow.ingest import FieldNames, IngestReport
 from winnow.ingest import ingest as _ingest
@@ -70,11 +76,13 @@ def info(lake: Lake | str) -> LakeInfo:
     return describe(_lake(lake))
 
 
-def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
-    """Add a scorer's columns to the rows that lack them; see `winnow.scoring.score`."""
+def score(lake: Lake | str, scorer: str, *, engine: str | None = None, ray_address: str | None = None,
+          **options) -> MetricReport:
+    """Add a scorer's columns to the rows that lack them, on `engine` (local, the default, or
+    ray at `ray_address`); see `winnow.scoring.score` for the other options."""
     lake = _lake(lake)
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
-    return _score(lake, scorer, **options)
+    return _score(lake, scorer, engine=engine, ray_address=ray_address, **options)
 
 
 def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:

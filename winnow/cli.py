@@ -246,14 +246,18 @@ def score(
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE passed to the scorer(s)."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer for `tokens`: tokenizer.json, SentencePiece .model, or HF id/path."),
     model: Optional[str] = typer.Option(None, help="Model for model scorers: a local path or hub id."),
-    workers: Optional[int] = typer.Option(None, help="Processes for CPU scorers (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, help="Processes (local) or actors (ray) for CPU scorers (default: all "
+                                                     "cores, or the Ray cluster's CPUs)."),
     batch_size: int = typer.Option(1024, help="Rows per batch handed to the scorer."),
-    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers; "
+                                           "with --engine ray, cuda is one GPU per actor."),
     where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (Lance SQL expression)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite existing columns (a new scorer version or params)."),
     commit_rows: int = typer.Option(65536, help="Commit results every this many rows (the unit of resume)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     storage_option: Optional[list[str]] = StorageOption,
+    engine: Optional[str] = EngineOption,
+    ray_address: Optional[str] = RayAddressOption,
 ) -> None:
     """Add one column per metric: only rows that lack it are scored; the text is never rewritten.
 
@@ -271,10 +275,13 @@ def score(
     for spec, (_, scorer_params) in zip(scorers, checked):
         r = winnow.score(
             lake, spec, params=scorer_params, workers=workers, batch_rows=batch_size, device=device, where=where,
-            replace=replace, commit_rows=commit_rows, progress=_Bar(err) if progress else None,
+            replace=replace, commit_rows=commit_rows, progress=_Bar(err) if progress else None, engine=engine,
+            ray_address=ray_address,
         )
         rate = r.scored / r.seconds if r.seconds else 0.0
         note = f" ({r.note})" if r.note else ""
+        if r.staged:
+            note += f" (and committed {r.staged:,} rows an interrupted run had staged)"
         if r.nan:
             note += " (NaN, not scorable: " + ", ".join(f"{n:,} {why}" for why, n in sorted(r.nan.items())) + ")"
         out.print(
