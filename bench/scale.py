@@ -9,12 +9,15 @@ fragment count grows, and an extrapolation to SlimPajama-627B as Meta-rater rate
    on it: one more fragment appended (LanceOperation.Append), a column added to every
    fragment in one Merge (LanceOperation.Merge listing all F), opening the latest version
    and counting rows. Median of 3 each.
-3. Jobs: a corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data
+3. Column writes: one 65,536-row batch of one float32 column committed on lakes of 262k,
+   1M and 4M rows, by a merge on ids (merge_insert, rewrite_columns: what scoring did) and
+   by a DataReplacement of one fragment's column file (what it does now).
+4. Jobs: a corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data
    resampled, fixed seed) ingested, scored by each heuristic scorer and materialized with
    the GPT-2 tokenizer.json, on `local` with 1 and 2 workers and on `ray` with 2 workers:
    seconds and µs per row (per worker-second), each in a fresh process.
-4. Extrapolation, labelled as such: 590M documents (SlimPajama-627B, ~1,063 tokens each)
-   through each stage on N nodes of C cores at the per-core rates measured in 3 (linear
+5. Extrapolation, labelled as such: 590M documents (SlimPajama-627B, ~1,063 tokens each)
+   through each stage on N nodes of C cores at the per-core rates measured in 4 (linear
    scaling assumed: the units are independent and each commit is one manifest write), and
    the GPU-hours of Meta-rater's four ModernBERT-base raters from FLOPs (2 × parameters ×
    tokens per forward pass) at an ASSUMED 35% MFU on an H100 (989 TFLOP/s bf16 dense) —
@@ -41,6 +44,8 @@ import time  # noqa: E402
 from datetime import date  # noqa: E402
 
 import psutil  # noqa: E402
+
+import winnow  # noqa: E402,F401  (first: it sets LANCE_LOG before Lance loads)
 
 from corpus import DATA, build_corpus  # noqa: E402
 from measure import measure  # noqa: E402
@@ -124,6 +129,45 @@ def commit_cost(counts=(100, 1000, 10000)) -> None:
             print(f"commit cost, {n:,} fragments (built in {built:.1f} s): append one fragment {append_s * 1e3:.0f} ms; "
                   f"a column over all fragments: {write_s / n * 1e3:.1f} ms per fragment to write, one Merge commit "
                   f"{merge_s * 1e3:.0f} ms; open + count_rows {open_s * 1e3:.0f} ms")
+
+
+def column_write_cost(sizes=(262_144, 1_048_576, 4_194_304), batch: int = 65_536) -> None:
+    """One batch of one float32 column committed as the lake grows: the merge by id that
+    scoring used before (merge_insert, rewrite_columns) against the DataReplacement of one
+    fragment's column file it uses now (lake/fragments.py)."""
+    import uuid
+
+    import lance
+    import numpy as np
+    import pyarrow as pa
+    from lance import LanceOperation
+    from lance.file import LanceFileWriter
+    from lance.fragment import DataFile
+
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            uri = f"{tmp}/docs.lance"
+            ids = pa.array([f"doc-{i:09d}" for i in range(n)])
+            lance.write_dataset(pa.table({"id": ids, "text": pa.array(["x" * 100] * n)}), uri, max_rows_per_file=batch)
+            lance.dataset(uri).add_columns([pa.field("a", pa.float32()), pa.field("b", pa.float32())])
+            values = pa.array(np.random.default_rng(0).random(batch, dtype=np.float32))
+            merge, replace = [], []
+            for rep in range(2):
+                t0 = time.perf_counter()
+                lance.dataset(uri).merge_insert("id").when_matched_update_all().write_mode("rewrite_columns").execute(
+                    pa.table({"id": ids.slice(batch * (rep + 1), batch), "a": values}))
+                merge.append(time.perf_counter() - t0)
+                ds = lance.dataset(uri)
+                t0 = time.perf_counter()
+                name = f"{uuid.uuid4()}.lance"
+                with LanceFileWriter(f"{uri}/data/{name}", version=ds.data_storage_version) as w:
+                    w.write_batch(pa.table({"b": values}))
+                group = LanceOperation.DataReplacementGroup(rep + 1, DataFile.create(ds, name))
+                lance.LanceDataset.commit(ds, LanceOperation.DataReplacement([group]), read_version=ds.version)
+                replace.append(time.perf_counter() - t0)
+            print(f"column write, lake of {n:,} rows: one {batch:,}-row batch by merge_insert "
+                  f"{merge[0]:.3f} / {merge[1]:.3f} s; DataReplacement of one fragment's file "
+                  f"{replace[0]:.3f} / {replace[1]:.3f} s")
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -211,7 +255,7 @@ def extrapolate(rates: dict, nodes: int, cores: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=20_000)
-    ap.add_argument("--only", choices=["engine", "commit", "jobs", "extrapolate"])
+    ap.add_argument("--only", choices=["engine", "commit", "columns", "jobs", "extrapolate"])
     ap.add_argument("--nodes", type=int, default=16)
     ap.add_argument("--cores", type=int, default=64)
     ap.add_argument("--child", nargs=5)
@@ -227,6 +271,8 @@ def main() -> None:
         engine_overhead()
     if a.only in (None, "commit"):
         commit_cost()
+    if a.only in (None, "columns"):
+        column_write_cost()
     rates = {}
     if a.only in (None, "jobs"):
         rates = jobs(a.docs)
