@@ -13,11 +13,9 @@
    quality and repetition, C4 and FineWeb filters run again over the text. They run at
    ~100 docs/s here, so they are timed on a sample of real documents from ../shared/data
    and scaled per document to --rows (said in the output).
-2. Materialization. A corpus of --mat-docs documents (paragraphs of ../shared/data
-   resampled, bench/corpus.py) is ingested, a top-k selection of about half its tokens is
-   made, and `winnow materialize` writes it as GPT-2 token shards; datatrove's
-   DocumentTokenizer tokenizes the same selected documents (exported as jsonl, untimed)
-   with the same tokenizer.json on the same cores. Tokens/s and peak RSS of both.
+2. Materialization: bench/materialize.py, run with --mat-docs documents: winnow on one
+   worker, on all cores locally and on Ray, against datatrove's DocumentTokenizer on the
+   same cores with the same GPT-2 tokenizer.json. Tokens/s, per CPU-second, peak RSS.
 """
 
 from __future__ import annotations
@@ -46,8 +44,6 @@ from measure import measure  # noqa: E402
 
 CACHE = HERE / ".cache"
 PY = sys.executable
-WINNOW = str(Path(PY).parent / "winnow")
-GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
 N_SCORES = 10
 BUDGET_SHARE = 0.05
 
@@ -153,36 +149,11 @@ def reselect(rows: int, reps: int, sample_docs: int) -> None:
 
 
 def materialize_bench(n_docs: int) -> None:
-    import winnow
+    """Materialization: bench/materialize.py (winnow on 1 worker, on all cores locally and on
+    Ray, against datatrove's DocumentTokenizer on the same cores)."""
+    from materialize import run
 
-    corpus = CACHE / f"corpus-{n_docs}-0"
-    build_corpus(corpus, n_docs=n_docs, n_shards=4, seed=0)
-    root = CACHE / f"materialize-{n_docs}"
-    lake_path = root / "lake"
-    if not (root / "done").exists():
-        shutil.rmtree(root, ignore_errors=True)
-        lake = winnow.init(lake_path)
-        winnow.ingest_files(lake, [str(corpus)])
-        half = winnow.query(lake, "SELECT sum(n_bytes) // 8 AS t FROM docs")["t"][0].as_py()
-        winnow.select(lake, "half", "WITH c AS (SELECT id, n_bytes // 4 AS n_tokens, n_chars AS score FROM docs) "
-                                    f"SELECT id FROM top_k(c, {half})")
-        winnow.materialize(lake, "half", root / "jsonl", format="jsonl", shard_docs=max(n_docs // 8, 1))
-        (root / "done").touch()
-    selected = sum(1 for p in (root / "jsonl").glob("part-*.jsonl") for _ in open(p))
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        w = measure([WINNOW, "materialize", str(lake_path), "half", "--out", f"{tmp}/winnow", "--tokenizer", GPT2,
-                     "--no-progress"])
-        tokens = json.loads((Path(tmp) / "winnow" / "manifest.json").read_text())["tokens"]
-        d = measure([PY, str(HERE / "peers" / "datatrove_tokenize.py"), str(root / "jsonl"), f"{tmp}/dt", GPT2,
-                     "--workers", "2"])
-        dt_tokens = json.loads(d["stdout"].strip().splitlines()[-1])["tokens"]
-    wr, dr = tokens / w["seconds"], dt_tokens / d["seconds"]
-    print(f"selection: {selected:,} of {n_docs:,} documents (bench/corpus.py, paragraphs resampled from ../shared/data)")
-    print(f"winnow materialize: {tokens:,} tokens in {w['seconds']:.1f} s = {wr:,.0f} tokens/s, "
-          f"peak RSS {w['peak_rss'] / 2**20:,.0f} MB (BOS+EOS per document, shuffled, GPT-2 tokenizer.json)")
-    print(f"datatrove DocumentTokenizer: {dt_tokens:,} tokens in {d['seconds']:.1f} s = {dr:,.0f} tokens/s, "
-          f"peak RSS {d['peak_rss'] / 2**20:,.0f} MB (EOS per document, 2 workers, same tokenizer)")
-    print(f"ratio winnow/datatrove tokens/s: {wr / dr:.2f} (goal >= 1)")
+    run(n_docs, os.cpu_count() or 1, reps=1, ray=True)
 
 
 def main() -> None:

@@ -1,14 +1,21 @@
 """Materializing a selection: its documents, tokenized and packed into shards for training
 (format `tokens`, see train/shards.py), or as parquet / JSON lines for other trainers.
 
-Ids are selected in SQL at the selection's pinned version; text is streamed from Lance by
-row offset in bounded chunks (never through a DuckDB join that carries text) and
-tokenized with the tokenizer library's native threads. The document order is fixed before
+Ids are selected in SQL at the selection's pinned version; text is read from Lance by row
+offset (never through a DuckDB join that carries text). The document order is fixed before
 anything is written (`shuffle` by a portable hash of (id, seed), or `order` by a column,
 a curriculum), so the same selection, tokenizer and seed give byte-identical output.
 
-Every option, the output folder, the columns and the selection's ids are checked before
-anything is written. The output folder is then one of:
+Token shards are tokenized in parallel (lake/engine.py): the ordered documents are cut
+into units of a few MB of text (train/encode.py), tokenized by the workers of the `local`
+engine (processes on this machine; one, this process, for a small job) or of `ray`, and
+written in order by this process, which cuts the shards from the documents' token counts
+by the same rule as a one-process run. So the shards, their manifest and checksums are
+the same bytes whatever the engine and the number of workers. A byte-level BPE
+tokenizer.json (GPT-2's kind) is encoded by train/bpe.py's exact fast encoder.
+
+Every option, the engine, the output folder, the columns and the selection's ids are
+checked before anything is written. The output folder is then one of:
 - new or empty: written from the start;
 - a finished materialization of the same plan: left as it is (`already`);
 - an unfinished one of the same plan (`progress.json`, a run that failed or was killed):
@@ -18,7 +25,7 @@ anything is written. The output folder is then one of:
   A folder holding other files is refused even with `overwrite`.
 A run that fails removes its temporary files; it keeps its finished shards and
 `progress.json` (so that the same call resumes), or, when no shard was finished, removes
-what it wrote.
+what it wrote. A worker that dies has its unit run again (up to the engine's limit).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +48,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.lake import Lake
+from winnow.lake.engine import Engine
+from winnow.lake.engine import engine as make_engine
 from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.progress import Progress
 from winnow.lake.tokenizer import load_tokenizer
@@ -47,12 +57,17 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, check_seed, evaluate, get
 
+from . import encode
+from .bpe import byte_level_bpe
 from .shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
 
 OUTPUT_FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28
 DEFAULT_SHARD_DOCS = 100_000  # parquet / jsonl
-CHUNK_DOCS = 1024
+CHUNK_DOCS = 1024  # parquet / jsonl: documents taken from Lance at a time
+UNITS_PER_WORKER = 8  # units of work per worker (token shards), for balance
+UNIT_BYTES = (1 << 18, 1 << 23)  # the least and most text in one unit: 256 KB to 8 MB
+BYTES_PER_PROCESS = 1 << 26  # local engine, no --workers: a process more per 64 MB of text
 
 
 class MaterializeError(WinnowError):
@@ -73,6 +88,9 @@ class MaterializeReport:
     seconds: float
     resumed_from_shard: int = 0
     already: bool = False  # the folder already held this materialization: nothing was written
+    engine: str = "local"
+    workers: int = 1  # that tokenized (token shards); parquet / jsonl are written by this process
+    encoder: str | None = None  # what produced the token ids: the tokenizer's library, or the fast BPE
 
 
 def check_options(format: str, tokenizer, seq_len: int, shuffle: int | None, order: str | None,
@@ -159,18 +177,28 @@ def materialize(
     shard_docs: int = DEFAULT_SHARD_DOCS,
     overwrite: bool = False,
     progress: Progress | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> MaterializeReport:
     """Write selection `name` into folder `out` (see the module's docstring for what happens
-    to what `out` already holds)."""
+    to what `out` already holds). `engine` (local or ray, default $WINNOW_ENGINE or local),
+    `ray_address` and `workers` say where token shards are tokenized: by default, on the
+    local engine, one process more per 64 MB of text up to this machine's cores; on Ray, an
+    actor per CPU of the cluster. Returns what was written (`already` when nothing was)."""
     t0 = time.perf_counter()
     columns = list(columns) if columns else []
     check_options(format, tokenizer, seq_len, shuffle, order, columns, shard_tokens, shard_docs)
+    eng = make_engine(engine, ray_address, workers)
+    check(eng.name == "local" or not lake.uri.startswith("memory://"),
+          f"--engine {eng.name}: a memory:// lake lives in this process only; its workers cannot read it")
     out = Path(out)
     check_out(out)
     sel = get(lake, name)
     docs = lake.docs(sel.lake_version)
     check_columns(columns, docs.schema.names)
     tok = load_tokenizer(tokenizer) if format == "tokens" else None
+    fast = byte_level_bpe(tok)[0] if tok is not None else None
     ids = ordered_ids(lake, sel, shuffle, order, desc)
     offsets = _offsets(docs, sel, ids)
     plan = {
@@ -186,16 +214,22 @@ def materialize(
     state, found = _existing(out, plan)
     if state == "finished" and not overwrite:
         return MaterializeReport(str(out), format, found["documents"], found["tokens"],
-                                 len(found["shards"]), time.perf_counter() - t0, already=True)
+                                 len(found["shards"]), time.perf_counter() - t0, already=True, engine=eng.name)
     created = not out.exists()
     done = _prepare(out, plan, state, found, overwrite)
     start_doc = sum(s["documents"] for s in done)
+    used = 1
     if progress:
         progress.start(f"materialize {sel.name}", len(ids), "docs")
         progress.advance(start_doc, tokens=sum(s.get("tokens", 0) for s in done))
     try:
         if format == "tokens":
-            shards = _write_tokens(docs, tok, ids, offsets, out, plan, done, start_doc, progress)
+            nbytes = pc.fill_null(docs.take(offsets[start_doc:], columns=["n_bytes"])["n_bytes"], 0).to_numpy()
+            used = _workers(eng, workers, lake, int(nbytes.sum()))
+            if eng.name == "local" and used != eng.workers:
+                eng = make_engine("local", None, used)
+            job = (lake, sel, docs, tok, fast, used)
+            shards = _write_tokens(eng, job, ids, offsets, nbytes, out, plan, done, start_doc, progress)
         else:
             shards = _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress)
         manifest = {
@@ -221,8 +255,23 @@ def materialize(
         if progress:
             progress.stop()
     (out / "progress.json").unlink(missing_ok=True)
+    encoder = None if tok is None else ("fast byte-level BPE (tiktoken)" if fast else tok.kind)
     return MaterializeReport(str(out), format, manifest["documents"], manifest["tokens"], len(shards),
-                             time.perf_counter() - t0, resumed_from_shard=len(done))
+                             time.perf_counter() - t0, resumed_from_shard=len(done), engine=eng.name, workers=used,
+                             encoder=encoder)
+
+
+def _workers(eng: Engine, workers: int | None, lake: Lake, text_bytes: int) -> int:
+    """How many workers tokenize: --workers; on Ray the cluster's CPUs; locally one process
+    more per BYTES_PER_PROCESS of text (a spawned process costs ~2 CPU-seconds to start), up to the
+    cores; one for a memory:// lake (its store lives in this process)."""
+    if lake.uri.startswith("memory://"):
+        return 1
+    if workers:
+        return workers
+    if eng.name == "ray":
+        return eng.size(0)
+    return max(1, min(os.cpu_count() or 1, text_bytes // BYTES_PER_PROCESS))
 
 
 def _read_json(path: Path):
@@ -330,26 +379,50 @@ def _chunks(n: int, start: int):
         yield i, min(i + CHUNK_DOCS, n)
 
 
-def _write_tokens(docs, tok, ids, offsets, out, plan, done, start_doc, progress) -> list[dict]:
+def _ranges(nbytes: np.ndarray, start: int, workers: int) -> list[tuple[int, int]]:
+    """Documents `start` onwards cut into consecutive units of about the same text:
+    UNITS_PER_WORKER per worker, each within UNIT_BYTES (a longer document is a unit alone)."""
+    if not len(nbytes):
+        return []
+    size = min(max(int(nbytes.sum()) // (UNITS_PER_WORKER * workers), UNIT_BYTES[0]), UNIT_BYTES[1])
+    unit = (np.cumsum(nbytes) - nbytes) // size  # the unit a document starts in
+    cuts = [0, *(np.flatnonzero(np.diff(unit)) + 1).tolist(), len(nbytes)]
+    return [(start + a, start + b) for a, b in zip(cuts, cuts[1:])]
+
+
+def _in_order(results):
+    """Engine results `(index, result)`, which come in any order, in index order."""
+    waiting, upto = {}, 0
+    for k, result in results:
+        waiting[k] = result
+        while upto in waiting:
+            yield upto, waiting.pop(upto)
+            upto += 1
+
+
+def _write_tokens(eng: Engine, job, ids, offsets, nbytes, out, plan, done, start_doc, progress) -> list[dict]:
+    """Tokenize documents `start_doc` onwards on `eng` and write them, in order, into shards
+    after the finished ones (`done`); returns every shard's manifest entry."""
+    lake, sel, docs, tok, fast, workers = job
     shards = list(done)
-    writer = ShardWriter(out, tok.vocab_size, plan["shard_tokens"], first_shard=len(done))
+    id_list = ids.to_pylist()
+    units = [encode.Unit(a, b, offsets[a:b], id_list[a:b]) for a, b in _ranges(nbytes, start_doc, workers)]
+    cores = os.cpu_count() or 1
+    threads = cores if workers == 1 and eng.name == "local" else 1 if eng.name == "ray" else max(1, cores // workers)
+    encode.keep(tok, lake.uri, sel.lake_version, docs)  # a worker in this process reuses them
     prefix = [tok.bos_id] if plan["bos"] and tok.bos_id is not None else []
     suffix = [tok.eos_id] if plan["eos"] and tok.eos_id is not None else []
-    id_list = ids.to_pylist()
+    args = (lake.uri, lake.storage_options, sel.lake_version, encode.portable(tok, fast), prefix, suffix,
+            tok.vocab_size, threads)
+    writer = ShardWriter(out, tok.vocab_size, plan["shard_tokens"], first_shard=len(done))
     try:
-        for a, b in _chunks(len(id_list), start_doc):
-            texts = docs.take(offsets[a:b], columns=["text"])["text"].to_pylist()
-            encoded = tok.encode_batch(texts)
-            n_tokens = 0
-            for doc_id, token_ids in zip(id_list[a:b], encoded):
-                arr = np.asarray(prefix + list(token_ids) + suffix, dtype=np.int64)
-                writer.add(doc_id, arr)
-                n_tokens += len(arr)
-                if writer.full:
-                    shards.append(writer.close_shard())
+        with closing(eng.map(encode.encode, units, init=encode.worker, args=args, describe=str)) as results:
+            for k, (tokens, lengths) in _in_order(results):
+                for entry in writer.add_many(units[k].ids, tokens, lengths):
+                    shards.append(entry)
                     _record(out, plan, shards)
-            if progress:
-                progress.advance(b - a, tokens=n_tokens)
+                if progress:
+                    progress.advance(len(lengths), tokens=int(lengths.sum()))
         last = writer.close_shard()
         if last:
             shards.append(last)

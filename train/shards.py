@@ -102,6 +102,29 @@ class ShardWriter:
         self.offsets.append(self.offsets[-1] + len(tokens))
         self.ids.append(doc_id)
 
+    def add_many(self, doc_ids: list[str], tokens: np.ndarray, lengths: np.ndarray) -> list[dict]:
+        """Add documents back to back (`tokens`: their ids in this writer's dtype, already
+        checked against the vocabulary; `lengths`: tokens per document). A shard is finished
+        right after the document that brings it to `shard_tokens`, as `add` and `full` do one
+        document at a time, so the bytes are the same. Returns the finished shards' entries."""
+        finished = []
+        tokens = tokens.astype(self.dtype, copy=False)
+        ends = np.cumsum(lengths, dtype=np.int64)
+        first, at = 0, 0  # next document, and where its tokens start
+        while first < len(lengths):
+            need = self.shard_tokens - self.offsets[-1]
+            cut = int(np.searchsorted(ends, at + need, side="left"))  # the document that fills the shard
+            stop = min(cut + 1, len(lengths))
+            data = tokens[at:int(ends[stop - 1])]
+            self.f.write(data.tobytes())
+            self.hash.update(data)
+            self.offsets.extend((self.offsets[-1] + ends[first:stop] - at).tolist())
+            self.ids.extend(doc_ids[first:stop])
+            if cut < len(lengths):
+                finished.append(self.close_shard())
+            first, at = stop, int(ends[stop - 1])
+        return finished
+
     @property
     def full(self) -> bool:
         return self.offsets[-1] >= self.shard_tokens

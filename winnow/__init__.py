@@ -116,7 +116,9 @@ def selection(lake: Lake | str, name: str) -> pa.Table:
 
 
 def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeReport:
-    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize`."""
+    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize`.
+    `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
+    shards are the same bytes on every engine and worker count."""
     return _materialize(_lake(lake), name, out, **options)
 
 

@@ -572,22 +572,29 @@ def materialize(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over, replacing the materialization --out holds "
                                    "(finished or not); without it an unfinished run of the same plan resumes."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    workers: Optional[int] = typer.Option(None, help="Tokenizing processes (local) or actors (ray) (default: local, "
+                                          "one per 64 MB of text up to all cores; ray, the cluster's CPUs)."),
+    engine: Optional[str] = EngineOption,
+    ray_address: Optional[str] = RayAddressOption,
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Write a selection's documents as token shards (or parquet / JSON lines); resumable, byte-identical.
 
-    Run again, it keeps a finished folder and resumes an unfinished one; a failed run removes its temp files."""
+    Run again, it keeps a finished folder and resumes an unfinished one; a failed run removes its temp files.
+    The shards are the same bytes whatever the engine and the number of workers."""
     r = materialize_selection(
         _open(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
         shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
-        overwrite=overwrite, progress=_Bar(err) if progress else None,
+        overwrite=overwrite, progress=_Bar(err) if progress else None, engine=engine, ray_address=ray_address,
+        workers=workers,
     )
     resumed = f" (resumed after {r.resumed_from_shard} finished shard(s))" if r.resumed_from_shard else ""
     if r.already:
         resumed = " (already materialized there: nothing written)"
     rate = r.tokens / r.seconds if r.seconds else 0
+    where = f" · {r.engine}, {r.workers} worker(s)" if r.format == "tokens" and not r.already else ""
     out.print(f"materialized {name}: {r.documents:,} documents, {r.tokens:,} tokens in {r.shards} shard(s) "
-              f"under {r.out} · {r.seconds:.1f} s · {rate:,.0f} tokens/s{resumed}", markup=False)
+              f"under {r.out} · {r.seconds:.1f} s · {rate:,.0f} tokens/s{where}{resumed}", markup=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
