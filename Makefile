@@ -35,6 +35,8 @@ quickstart: install
 	# score: one column per metric, the text never rewritten
 	$(BIN)/winnow score $(DEMO) rps gopher lang
 	$(BIN)/winnow score $(DEMO) tokens --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model
+	# the same kind of job on Ray: a one-machine cluster here (--ray-address HEAD:6379 for a real one); both engines write the same values
+	$(BIN)/winnow score $(DEMO) c4 fineweb --engine ray --workers 2
 	$(BIN)/winnow sql $(DEMO) "SELECT source, lang, count(*) AS docs, sum(n_tokens) AS tokens, round(avg(rps_doc_frac_unique_words), 3) AS uniq_words, round(avg(gopher_dup_line_frac), 3) AS dup_lines FROM docs GROUP BY ALL HAVING docs > 5 ORDER BY docs DESC"
 	# raters: DCLM's recipe (a fastText rater trained on OpenWebText against C4, validated on a held-out split) and DSIR towards OpenWebText
 	$(BIN)/winnow rater train $(DEMO) quality --kind fasttext -p lr=0.5 -p epoch=20 --positive "SELECT text FROM docs WHERE source = 'openwebtext'" --negative "SELECT text FROM docs WHERE source = 'c4'"
