@@ -21,6 +21,8 @@ checksums, before xxh3_128) is still read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import hashlib
 import io
 import json
@@ -102,12 +104,12 @@ class ShardWriter:
         self.offsets.append(self.offsets[-1] + len(tokens))
         self.ids.append(doc_id)
 
-    def add_many(self, doc_ids: list[str], tokens: np.ndarray, lengths: np.ndarray) -> list[dict]:
+    def add_many(self, doc_ids: list[str], tokens: np.ndarray, lengths: np.ndarray) -> Iterator[dict]:
         """Add documents back to back (`tokens`: their ids in this writer's dtype, already
         checked against the vocabulary; `lengths`: tokens per document). A shard is finished
         right after the document that brings it to `shard_tokens`, as `add` and `full` do one
-        document at a time, so the bytes are the same. Returns the finished shards' entries."""
-        finished = []
+        document at a time, so the bytes are the same. Yields each finished shard's entry as
+        soon as its files are in place, so the caller records it before the next is written."""
         tokens = tokens.astype(self.dtype, copy=False)
         ends = np.cumsum(lengths, dtype=np.int64)
         first, at = 0, 0  # next document, and where its tokens start
@@ -121,9 +123,8 @@ class ShardWriter:
             self.offsets.extend((self.offsets[-1] + ends[first:stop] - at).tolist())
             self.ids.extend(doc_ids[first:stop])
             if cut < len(lengths):
-                finished.append(self.close_shard())
+                yield self.close_shard()
             first, at = stop, int(ends[stop - 1])
-        return finished
 
     @property
     def full(self) -> bool:
