@@ -99,20 +99,6 @@ def record(lake: Lake, prepared: Prepared | None) -> None:
     prepared.new = []
 
 
-def column_stats(lake: Lake, version: int, columns: list[str]) -> dict[str, dict]:
-    """Statistics of `columns` (names or SQL expressions over docs' columns) at lake `version`,
-    cached in the catalog; computed and recorded for those it does not hold yet."""
-    from .connection import connect
-
-    cached = _cached(lake, version)
-    missing = [c for c in columns if _key(c) not in cached]
-    if missing:
-        new = compute(lake, version, missing)
-        record(lake, Prepared("", new))
-        cached.update({row["column"]: row for row in new})
-    return {c: cached[_key(c)] for c in columns if _key(c) in cached}
-
-
 def compute(lake: Lake, version: int, columns: list[str]) -> list[dict]:
     """Statistics of `columns` (names or SQL expressions over docs' columns) over docs at lake
     `version`, computed now in one pass (not read from the catalog, not recorded); those

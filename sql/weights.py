@@ -156,8 +156,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
     con = connect(lake, version)
     try:
         schema = lake.docs(version).schema
-        check(TOKENS in schema.names, f"docs has no {TOKENS} column: the budget is in tokens; run "
-                                      f"`winnow score {lake.uri} tokens` first")
+        check_tokens(lake, schema)
         names = match_columns(schema, patterns)
         _check_expression(con, label, "--label", None)
         terms, dropped = lake_constants(con, schema, names)
@@ -213,6 +212,12 @@ def _check_out(lake: Lake, out) -> None:
     path = os.fspath(out)
     check(not os.path.exists(path) or os.path.isdir(path), f"--out {path} is a file: give a folder")
     check(not inside_lake(path, lake), f"--out {path} is inside the lake {lake.uri}: write the SQL outside it")
+
+
+def check_tokens(lake: Lake, schema: pa.Schema) -> None:
+    """A UsageError unless docs has the n_tokens column a token budget is counted in."""
+    check(TOKENS in schema.names, f"docs has no {TOKENS} column: the budget is in tokens; run "
+                                  f"`winnow score {lake.uri} tokens` first")
 
 
 def match_columns(schema: pa.Schema, patterns: list[str]) -> list[str]:

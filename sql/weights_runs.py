@@ -58,7 +58,8 @@ from . import selections
 from .connection import connect
 from .eval import spearman
 from .sandbox import lake_folder
-from .weights import TOKENS, Z_LINE, Term, _check_out, lake_constants, literal, match_columns, top_k_sql, write
+from .weights import (TOKENS, Z_LINE, Term, _check_out, check_tokens, lake_constants, literal, match_columns,
+                      top_k_sql, write)
 
 SAMPLE_LINE = "-- winnow weights sample: "
 _SAMPLE = re.compile(r"^-- winnow weights sample: (\{.*\})[ \t]*$", re.M)
@@ -143,8 +144,7 @@ def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None,
     con = connect(lake, version)
     try:
         schema = lake.docs(version).schema
-        check(TOKENS in schema.names, f"docs has no {TOKENS} column: the budget is in tokens; run "
-                                      f"`winnow score {lake.uri} tokens` first")
+        check_tokens(lake, schema)
         terms, dropped = lake_constants(con, schema, match_columns(schema, patterns))
         total_tokens = con.execute(f"SELECT coalesce(sum({TOKENS}), 0) FROM docs").fetchall()[0][0]
     finally:
