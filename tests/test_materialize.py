@@ -78,20 +78,26 @@ def test_order_by_a_column_gives_a_curriculum(lake, tmp_path):
     assert lengths == sorted(lengths, reverse=True)
 
 
+def kill_after_shards(command: list[str], out: Path, shards: int) -> None:
+    """Run `command` in its own process group and kill the whole group (the command and its
+    workers) with SIGKILL once `out` holds `shards` finished shard files."""
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while len(list(out.glob("shard-*.bin"))) < shards:
+        assert proc.poll() is None, "finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_killed_materialization_resumes_to_identical_bytes(lake, tmp_path):
     whole = tmp_path / "whole"
     winnow.materialize(lake, "sample", whole, tokenizer=SP, shard_tokens=20_000)
     out = tmp_path / "killed"
     args = [str(WINNOW), "materialize", lake.uri, "sample", "--out", str(out), "--tokenizer", SP,
             "--shard-tokens", "20000", "--no-progress"]
-    proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while len(list(out.glob("shard-*.bin"))) < 3:
-        assert proc.poll() is None, "finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_shards(args, out, 3)
     assert not (out / "manifest.json").exists()
     res = cli(*args[1:])
     assert "resumed after" in res.stdout

@@ -8,9 +8,6 @@ HF tokenizers' ids (real data, every code point of the Basic Multilingual Plane 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -26,6 +23,7 @@ from winnow.train.bpe import byte_level_bpe
 from winnow.train.shards import open_shards
 
 from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails
+from .test_materialize import kill_after_shards
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -178,15 +176,7 @@ def test_a_killed_run_resumes_to_the_same_bytes_on_either_engine(lake, one_proce
     out = tmp_path / "resumed"
     args = ["materialize", lake.uri, "all", "--out", str(out), "--tokenizer", GPT2, "--shard-tokens",
             str(SHARD_TOKENS), "--no-progress"]
-    proc = subprocess.Popen([str(WINNOW), *args, "--workers", "2"], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while len(list(out.glob("shard-*.bin"))) < 3:
-        assert proc.poll() is None, "finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_shards([str(WINNOW), *args, "--workers", "2"], out, 3)
     assert not (out / "manifest.json").exists()
     res = cli(*args, "--engine", "ray", "--ray-address", ray_cluster, "--workers", "2")
     assert "resumed after" in res.stdout and "ray, 2 worker(s)" in res.stdout
