@@ -1,0 +1,1 @@
+"""`winnow report`: one self-contained HTML file of the lake, its scores, selections and runs."""

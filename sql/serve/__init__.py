@@ -1,0 +1,1 @@
+"""`winnow serve`: a local, read-only web app over a lake."""
