@@ -33,6 +33,7 @@ from winnow.lake import Lake, LakeError, catalog
 from winnow.lake.errors import UsageError
 
 from .sandbox import FileAccessError, access_error, allowance, named_paths
+from .scan import for_duckdb
 
 # The tables every connection registers, in the order the help texts list them.
 TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
@@ -99,7 +100,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         load_macros(con)
-        con.register("docs", docs)
+        con.register("docs", for_duckdb(docs))
         con.register("rejects", lake.dataset("rejects"))
         con.register("ingests", catalog.ingests(lake))
         con.register("metrics", catalog.metrics(lake))

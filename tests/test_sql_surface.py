@@ -154,3 +154,31 @@ def test_help_lists_every_table():
     assert "table | csv | json | parquet" in shown
     for doc in (winnow.sql.connection.__doc__, winnow.sql.__doc__, winnow.query.__doc__):
         assert all(t in doc for t in TABLES), doc
+
+
+def test_filters_on_list_columns(tmp_path):
+    """A WHERE on a fixed-size-list column (an embedding, a signature) cannot go to Lance
+    (its Substrait conversion drops list fields); it is applied to the scanned batches, and
+    gives what the same filter gives over the table in memory."""
+    import numpy as np
+    import pyarrow as pa
+
+    from winnow.lake.columns import add_columns, write_columns
+
+    lake = winnow.init(tmp_path / "lake")
+    winnow.ingest_files(lake, [str(GITHUB)])
+    ids = lake.docs().to_table(columns=["id"])["id"].to_pylist()
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(len(ids), 4)).astype(np.float32)
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), 4)
+    vec = pa.array([v if i % 3 else None for i, v in enumerate(vec.to_pylist())], type=vec.type)
+    add_columns(lake, [pa.field("vec", vec.type)])
+    write_columns(lake, pa.table({"id": ids, "vec": vec}))
+    held = {i for i, v in zip(ids, vec.to_pylist()) if v is not None}
+    positive = {i for i, v in zip(ids, vec.to_pylist()) if v is not None and v[0] > 0}
+    assert 0 < len(positive) < len(held) < len(ids)
+    got = winnow.query(lake, "SELECT id FROM docs WHERE vec IS NOT NULL")["id"].to_pylist()
+    assert set(got) == held and len(got) == len(held)
+    got = winnow.query(lake, "SELECT id, n_chars FROM docs WHERE vec[1] > 0 AND n_chars > 0")
+    assert set(got["id"].to_pylist()) == positive
+    assert winnow.query(lake, "SELECT count(*) AS n FROM docs WHERE vec IS NULL")["n"][0].as_py() == len(ids) - len(held)
