@@ -305,7 +305,8 @@ class WriteUnit:
 
         if len(kept_rows):
             docs = write_fragments(pa.RecordBatchReader.from_batches(APPEND_SCHEMA, final()), c.docs_uri,
-                                   schema=APPEND_SCHEMA, storage_options=c.storage_options or None)
+                                   schema=APPEND_SCHEMA, max_rows_per_file=schema.FRAGMENT_ROWS,
+                                   storage_options=c.storage_options or None)
         rejects: list[FragmentMetadata] = []
         if self.has_rejects:
             r = c.staging.read(rejects_file(self.index))

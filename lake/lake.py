@@ -223,6 +223,7 @@ class Lake:
                 self.table_uri(name),
                 schema=TABLES[name][1] if mode == "create" else None,
                 mode=mode,
+                max_rows_per_file=schema.FRAGMENT_ROWS,
                 storage_options=self.storage_options or None,
                 session=self.session,
             )
