@@ -97,6 +97,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
         spill = spill or os.path.join(tempfile.gettempdir(), f"winnow-duckdb-{uuid.uuid4().hex}")
         con.execute("SET temp_directory = ?", [spill])
         con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land in commands' output
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         load_macros(con)
