@@ -36,6 +36,7 @@ BUILTINS = {
     "fasttext": "winnow.scoring.scorers.fasttext:FastTextRater",
     "dsir": "winnow.scoring.scorers.dsir:DSIR",
     "embedding-head": "winnow.scoring.scorers.embedding_head:EmbeddingHead",
+    "minhash": "winnow.scoring.scorers.minhash:MinHash",  # signatures for `winnow dedup --method minhash`
 }
 
 

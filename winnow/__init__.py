@@ -28,9 +28,12 @@ import pyarrow as pa  # noqa: E402
 from winnow.ingest import FieldNames, IngestReport
 from winnow.ingest import ingest as _ingest
 from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
+from winnow.lake.vectors import IndexReport, Neighbours
+from winnow.lake.vectors import build_index as _build_index
 from winnow.scoring import ImportReport, MetricReport
 from winnow.scoring import import_scores as _import_scores
 from winnow.scoring import score as _score
+from winnow.scoring.dedup.clusters import DedupReport
 from winnow.sql import Selection, connect
 from winnow.sql import query as _query
 from winnow.sql import create as _create_selection
@@ -83,6 +86,87 @@ def score(lake: Lake | str, scorer: str, *, engine: str | None = None, ray_addre
     lake = _lake(lake)
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
     return _score(lake, scorer, engine=engine, ray_address=ray_address, **options)
+
+
+def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
+    """Mark near-duplicates as columns, deleting nothing (`winnow dedup`): `method="minhash"`
+    writes `dup_cluster` / `dup_keep` from the signature column of the `minhash` scorer
+    (`winnow.scoring.dedup.minhash.dedup`), `method="semantic"` writes `semdup_cluster` /
+    `semdup_keep` from an embedding column (`winnow.scoring.dedup.semantic.dedup`). Options:
+    `column`, `threshold`, `keep_by` (an SQL expression over docs: the highest value is kept,
+    ties by the smallest id), `progress`, and the method's own (minhash: `engine`,
+    `ray_address`, `workers`; semantic: `clusters`). Returns a DedupReport.
+
+        >>> winnow.score(lake, "minhash")
+        >>> r = winnow.dedup(lake, "minhash", threshold=0.8, keep_by="n_chars")
+        >>> r.clusters, r.duplicates
+        >>> winnow.query(lake, "SELECT count(*) FROM docs WHERE dup_keep")
+    """
+    import importlib
+    import inspect
+
+    methods = {"minhash": "winnow.scoring.dedup.minhash", "semantic": "winnow.scoring.dedup.semantic"}
+    if method not in methods:
+        raise UsageError(f"--method {method!r}: use one of {', '.join(methods)}")
+    run = importlib.import_module(methods[method]).dedup  # imported when asked (semantic needs more)
+    lake = _lake(lake)
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(run).parameters
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise UsageError(f"dedup --method {method} takes no option {', '.join(unknown)}; its options: "
+                         f"{', '.join(k for k in accepted if k not in ('lake', 'query'))}")
+    options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for --keep-by
+    return run(lake, **options)
+
+
+def index(lake: Lake | str, column: str = "embedding", *, partitions: int | None = None,
+          sub_vectors: int | None = None) -> IndexReport:
+    """Build an IVF-PQ vector index (cosine) on a vector column through lancedb (`winnow
+    index`); `partitions` (default sqrt(rows), at most rows / 256) and `sub_vectors`
+    (default dimension / 16). `similar` then searches through it. Returns an IndexReport;
+    see `winnow.lake.vectors`.
+
+        >>> winnow.score(lake, "embed")
+        >>> winnow.index(lake, "embedding").partitions
+    """
+    return _build_index(_lake(lake), column, partitions=partitions, sub_vectors=sub_vectors)
+
+
+def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None, k: int = 10,  # noqa: A002
+            where: str | None = None, column: str = "embedding") -> Neighbours:
+    """The `k` documents nearest to document `id`, or to `text` embedded with the model and
+    parameters that wrote `column` (`winnow similar`), by cosine distance; `where`: a Lance
+    SQL filter over docs, applied before the search. Through the column's index when there
+    is one (`index`), an exact search otherwise. Returns Neighbours, whose `documents` has
+    rank, id, distance, source, text and the lake's numeric score columns, nearest first
+    (with `id`, that document first when the search returns it, as it does at distance 0).
+
+        >>> winnow.similar(lake, id="owt-1000-0005", k=5).documents.column("id")
+        >>> winnow.similar(lake, text="a recipe for bread", where="source = 'c4'").documents
+    """
+    from winnow.lake import vectors
+
+    lake = _lake(lake)
+    if (id is None) == (text is None):
+        raise UsageError("give exactly one of --id ID or --text TEXT")
+    vectors.vector_field(lake, column)
+    if id is not None:
+        vector = vectors.vector_of(lake, column, id)
+    else:
+        from winnow.scoring.similar import embed_query
+
+        vector = embed_query(lake, column, text)
+    scores = [c for c in vectors.numeric_columns(lake.docs().schema) if c != column]
+    found = vectors.nearest(lake, column, vector, k, where, columns=["id", "source", "text", *scores])
+    docs = found.documents
+    if id is not None and docs.num_rows:
+        ids = docs.column("id").to_pylist()
+        if id in ids:  # the document itself first (another at distance 0 may tie with it)
+            at = ids.index(id)
+            docs = docs.take([at, *(i for i in range(docs.num_rows) if i != at)])
+    found.documents = docs.add_column(0, "rank", pa.array(range(1, docs.num_rows + 1), pa.int64()))
+    return found
 
 
 def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
@@ -209,7 +293,46 @@ def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", to
                     tokenizer=tokenizer, seed=seed, **options)
 
 
+def report(lake: Lake | str, out, *, selections: list[str] | str | None = None,
+           columns: list[str] | str | None = None):
+    """Write the lake's report, one self-contained HTML file with no network request (`winnow
+    report`): the lake (documents, tokens, sources, versions, ingests, rejects), every numeric
+    score column (histograms overall and by source, null and NaN shares, quantiles, example
+    documents), their correlations, the `selections` named against the lake (shares by source,
+    distributions, overlaps) and the recorded runs' loss curves. `columns`: glob patterns of
+    the score columns to show (default all). Returns a ReportFile (path, bytes, seconds); see
+    `winnow.sql.report` (`render` gives the page as a string).
+
+        >>> winnow.report(lake, "report.html", selections=["top", "random"], columns=["gopher_*"])
+    """
+    from winnow.sql.report import write  # imported when asked: altair loads only here
+
+    return write(_lake(lake), out, selections=selections, columns=columns)
+
+
+def serve(lake: Lake | str, *, port: int = 8000, host: str = "127.0.0.1", **options) -> None:
+    """Serve the lake read-only in a local web app at http://host:port/ until Ctrl-C (`winnow
+    serve`): the SQL box, documents with their scores and lineage, selections, the report.
+    Options: `max_rows`, `timeout` (seconds a query may run); see `winnow.sql.serve.serve`.
+
+        >>> winnow.serve("demo", port=8000)   # then open http://127.0.0.1:8000/
+    """
+    from winnow.sql.serve import serve as _serve  # imported when asked: the web stack loads only here
+
+    if isinstance(lake, Lake):
+        options.setdefault("storage_options", lake.storage_options)
+        lake = lake.uri
+    _serve(lake, host=host, port=port, **options)
+
 __all__ = [
+    "report",
+    "serve",
+    "IndexReport",
+    "Neighbours",
+    "index",
+    "similar",
+    "DedupReport",
+    "dedup",
     "CompareReport",
     "compare",
     "Agreement",

@@ -311,6 +311,93 @@ def import_scores(
     )
 
 
+@app.command()
+def dedup(
+    uri: str,
+    method: str = typer.Option(..., "--method", help="minhash (signatures of `winnow score LAKE minhash`) or "
+                                                     "semantic (an embedding column)."),
+    threshold: Optional[float] = typer.Option(
+        None, "--threshold", help="minhash: the least estimated Jaccard of a pair (default 0.8; 0: every LSH "
+                                  "candidate, as datatrove); semantic: the least cosine similarity (default 0.95)."),
+    keep_by: Optional[str] = typer.Option(
+        None, "--keep-by", metavar="SQL_EXPR", help="Keep the member with the highest value of this SQL "
+                                                    "expression over docs (NULL lowest); ties, and none, by "
+                                                    "the smallest id."),
+    column: Optional[str] = typer.Option(None, "--column", help="The signature or embedding column (default "
+                                                                "minhash / embedding)."),
+    clusters: Optional[int] = typer.Option(None, "--clusters", help="semantic: k-means clusters."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    storage_option: Optional[list[str]] = StorageOption,
+    engine: Optional[str] = EngineOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: Optional[int] = typer.Option(None, help="Processes (local) or actors (ray) (default: all cores, or "
+                                                     "the Ray cluster's CPUs)."),
+) -> None:
+    """Mark near-duplicates as columns, deleting nothing: minhash writes dup_cluster (the
+    cluster's smallest row, NULL when unique) and dup_keep; semantic writes semdup_cluster and
+    semdup_keep. Select `WHERE dup_keep` for the deduplicated lake. Only changed rows are written."""
+    options = {"column": column, "threshold": threshold, "keep_by": keep_by, "clusters": clusters,
+               "engine": engine, "ray_address": ray_address, "workers": workers}
+    r = winnow.dedup(_open(uri, storage_option), method, progress=_Bar(err) if progress else None, **options)
+    out.print(
+        f"dedup {r.method}: {r.rows:,} rows, {r.clusters:,} clusters, {r.duplicates:,} duplicates not kept; "
+        f"{', '.join(r.columns)} written for {r.changed:,} changed rows in {r.seconds:.1f} s; "
+        f"lake version {r.lake_version}",
+        markup=False,
+    )
+
+
+@app.command()
+def index(
+    uri: str,
+    column: str = typer.Argument("embedding", help="The vector column (what `winnow score LAKE embed` writes)."),
+    partitions: Optional[int] = typer.Option(None, "--partitions", help="IVF partitions (default: sqrt(rows), at "
+                                                                        "most rows / 256)."),
+    sub_vectors: Optional[int] = typer.Option(None, "--sub-vectors", help="PQ sub-vectors (default: dimension / "
+                                                                          "16, else / 8); must divide the dimension."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Build an IVF-PQ vector index (cosine) on a vector column through lancedb, for `winnow similar`.
+
+    Rows added or embedded again later are searched exactly until the index is built again."""
+    r = winnow.index(_open(uri, storage_option), column, partitions=partitions, sub_vectors=sub_vectors)
+    out.print(f"index {r.name}: IVF-PQ cosine on {r.column}, {r.rows:,} vectors, {r.partitions:,} partitions, "
+              f"{r.sub_vectors} sub-vectors, in {r.seconds:.1f} s; lake version {r.lake_version}", markup=False)
+
+
+@app.command()
+def similar(
+    uri: str,
+    doc_id: Optional[str] = typer.Option(None, "--id", help="The nearest documents to this document."),
+    text: Optional[str] = typer.Option(None, "--text", help="The nearest documents to this text, embedded with the "
+                                                            "model and parameters that wrote --column."),
+    k: int = typer.Option(10, "-k", help="How many documents."),
+    where: Optional[str] = typer.Option(None, "--where", help="Only documents matching this filter (Lance SQL "
+                                                              "expression over docs), applied before the search."),
+    column: str = typer.Option("embedding", "--column", help="The vector column searched."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """The nearest documents by cosine distance: rank, id, distance, source, the start of the
+    text and the lake's numeric score columns. With --id, that document comes first.
+
+    Uses the column's index when there is one (`winnow index`), an exact search otherwise."""
+    r = winnow.similar(_open(uri, storage_option), id=doc_id, text=text, k=k, where=where, column=column)
+    to = f"document {doc_id}" if doc_id is not None else f"text {_cell(text, 60)!r}"
+    how = "index" if r.indexed else "exact search"
+    out.print(f"{r.documents.num_rows} nearest to {to} by cosine distance of {column} ({how}, {r.seconds:.3f} s); "
+              f"lake version {r.lake_version}", markup=False)
+    fixed = {"rank", "id", "distance", "source", "text"}
+    for row in r.documents.to_pylist():
+        scores = " ".join(f"{name}={_number(v)}" for name, v in row.items() if name not in fixed and v is not None)
+        out.print(f"{row['rank']:>3}. {row['id']}  distance {row['distance']:.4f}  source {row['source']}"
+                  + (f"  {scores}" if scores else ""), markup=False)
+        out.print(f"     {_cell(row['text'], 150)}", markup=False)
+
+
+def _number(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 select_app = typer.Typer(no_args_is_help=True, help="Named selections: SQL pinned to a lake version.")
 app.add_typer(select_app, name="select")
 
@@ -746,6 +833,45 @@ def sql(
     finally:
         con.close()
     stats.record(lake, prepared)
+
+
+@app.command()
+def report(
+    uri: str,
+    out_file: Path = typer.Option(..., "--out", help="The HTML file to write (its folder must exist; outside the lake)."),
+    selection: Optional[list[str]] = typer.Option(None, "--selection", metavar="NAME",
+                                                  help="A selection to compare with the whole lake (repeatable)."),
+    columns: Optional[list[str]] = typer.Option(None, "--columns", metavar="PATTERN",
+                                                help="Score columns to show, glob patterns (repeatable; default all)."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Write one self-contained HTML report of the lake, offline (every script inlined): the
+    lake, each score column's histograms (overall, by source, selected against the lake),
+    null and NaN shares, quantiles and example documents, the correlations, the selections'
+    shares and overlaps, and the loss curves of recorded runs. DuckDB aggregates compute it."""
+    from winnow.sql.report.page import size
+
+    r = winnow.report(_open(uri, storage_option), out_file, selections=selection, columns=columns)
+    out.print(f"wrote {r.path} ({size(r.bytes)}: {r.columns} score column(s), {r.selections} selection(s) "
+              f"compared) in {r.seconds:.1f} s", markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    uri: str,
+    port: int = typer.Option(8000, "--port", help="The port to listen on (0: any free port; the line printed names it)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; 0.0.0.0 opens it to the network."),
+    max_rows: int = typer.Option(1000, "--max-rows", help="Rows a query shows at most (> 0)."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds a query may run before it is interrupted."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """A local web app over the lake, read-only: a SQL box (the tables and macros of `winnow
+    sql`, results as a table and a chart), each document with its scores and lineage, the
+    selections (preview, diff) and the live report. Listens on 127.0.0.1:8000 until Ctrl-C."""
+    from winnow.sql.serve import serve as serve_lake
+
+    serve_lake(uri, host=host, port=port, max_rows=max_rows, timeout=timeout,
+               storage_options=_options(storage_option))
 
 
 @app.command("eval")
