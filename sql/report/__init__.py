@@ -1,1 +1,15 @@
-"""`winnow report`: one self-contained HTML file of the lake, its scores, selections and runs."""
+"""`winnow report`: one self-contained HTML file of the lake, its scores, selections and runs.
+
+- `aggregates`: the numbers, DuckDB aggregates over the lake (`gather` -> `Report`);
+- `charts`: their Vega-Lite charts, built with altair;
+- `page`: the HTML page, offline (every script and style inlined, no network request):
+  `render(lake) -> str` (shared with `winnow serve`), `html(report)`, `write(lake, out)`.
+
+    >>> from winnow.sql.report import render, write
+    >>> write(lake, "report.html", selections=["top", "random"], columns=["gopher_*"])
+"""
+
+from .aggregates import Report, gather, score_columns
+from .page import ReportFile, html, render, vega_script, write
+
+__all__ = ["Report", "ReportFile", "gather", "html", "render", "score_columns", "vega_script", "write"]
