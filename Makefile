@@ -22,7 +22,7 @@ test: install
 	$(BIN)/python -m pytest -q tests
 
 quickstart: install
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) $(DEMO)-report.html
 	$(BIN)/winnow init $(DEMO)
 	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/openwebtext-1000.jsonl --source openwebtext
 	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/c4-sample-449.jsonl --source c4
@@ -38,6 +38,10 @@ quickstart: install
 	# the same kind of job on Ray: a one-machine cluster here (--ray-address HEAD:6379 for a real one); both engines write the same values
 	$(BIN)/winnow score $(DEMO) c4 fineweb --engine ray --workers 2
 	$(BIN)/winnow sql $(DEMO) "SELECT source, lang, count(*) AS docs, sum(n_tokens) AS tokens, round(avg(rps_doc_frac_unique_words), 3) AS uniq_words, round(avg(gopher_dup_line_frac), 3) AS dup_lines FROM docs GROUP BY ALL HAVING docs > 5 ORDER BY docs DESC"
+	# near-duplicates as columns: MinHash signatures (FineWeb's 14 x 8 bands, word 5-grams), then clusters and a keep flag (nothing deleted)
+	$(BIN)/winnow score $(DEMO) minhash
+	$(BIN)/winnow dedup $(DEMO) --method minhash --threshold 0.8 --keep-by n_tokens
+	$(BIN)/winnow sql $(DEMO) "SELECT source, count(*) AS docs, count(dup_cluster) AS in_a_cluster, count(*) FILTER (WHERE dup_keep) AS kept FROM docs GROUP BY source ORDER BY docs DESC"
 	# raters: DCLM's recipe (a fastText rater trained on OpenWebText against C4, validated on a held-out split) and DSIR towards OpenWebText
 	$(BIN)/winnow rater train $(DEMO) quality --kind fasttext -p lr=0.5 -p epoch=20 --positive "SELECT text FROM docs WHERE source = 'openwebtext'" --negative "SELECT text FROM docs WHERE source = 'c4'"
 	$(BIN)/winnow score $(DEMO) fasttext dsir -p model=$(DEMO)/raters/quality -p target="SELECT text FROM docs WHERE source = 'openwebtext'" -p name=owt
@@ -47,6 +51,8 @@ quickstart: install
 	$(BIN)/winnow select create $(DEMO) qurating-style --sql sql/examples/quickstart-qurating.sql --seed 42
 	$(BIN)/winnow select preview $(DEMO) metarater-style
 	$(BIN)/winnow select diff $(DEMO) metarater-style qurating-style
+	# a picture of the lake: one self-contained HTML file (open it in any browser, offline); `winnow serve $(DEMO)` shows the same live
+	$(BIN)/winnow report $(DEMO) --selection metarater-style --selection qurating-style --out $(DEMO)-report.html
 	# compare: a common held-out set left out of two selections, then tiny trained on the same 8,192 tokens of each (a runs table, a table of ratios, curves.png/html)
 	$(BIN)/winnow select create $(DEMO) val --query "SELECT id FROM docs WHERE uniform(id, seed()) < 0.1" --seed 11
 	$(BIN)/winnow select create $(DEMO) random-30 --query "SELECT id FROM docs WHERE uniform(id, seed()) < 0.3" --exclude val

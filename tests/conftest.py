@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,17 @@ def lake_state(lake) -> dict:
     for name in ("rejects", *CATALOG_TABLES):
         state[name] = lake.dataset(name).version
     return state
+
+
+def edited(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
+    """`text` with each word, at `rate`, deleted, replaced or followed by an inserted word
+    (a third each), the new words drawn from `vocab`."""
+    out = []
+    for w in text.split():
+        r = rng.random()
+        if r < rate / 3:
+            continue
+        out.append(rng.choice(vocab) if r < 2 * rate / 3 else w)
+        if 2 * rate / 3 <= r < rate:
+            out.append(rng.choice(vocab))
+    return " ".join(out)

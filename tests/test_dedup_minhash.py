@@ -17,7 +17,7 @@ import winnow
 from winnow.scoring.dedup import unionfind
 from winnow.scoring.dedup.clusters import rows_in_order
 
-from .conftest import OWT, cli, fails, lake_state
+from .conftest import OWT, cli, edited, fails, lake_state
 
 RATES = (0.01, 0.05, 0.20)
 PER_RATE = 150  # originals copied at each rate (disjoint sets of OpenWebText documents)
@@ -25,20 +25,6 @@ PER_RATE = 150  # originals copied at each rate (disjoint sets of OpenWebText do
 
 def dedup(lake, **options):
     return winnow.dedup(lake, "minhash", **options)
-
-
-def edited(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
-    """`text` with each word, at `rate`, deleted, replaced or followed by an inserted word
-    (a third each), the new words drawn from `vocab`."""
-    out = []
-    for w in text.split():
-        r = rng.random()
-        if r < rate / 3:
-            continue
-        out.append(rng.choice(vocab) if r < 2 * rate / 3 else w)
-        if 2 * rate / 3 <= r < rate:
-            out.append(rng.choice(vocab))
-    return " ".join(out)
 
 
 def plant(path, docs: list[dict], rates, per_rate: int, seed: int, start: int = 0) -> dict:

@@ -14,7 +14,7 @@ import winnow
 from winnow.scoring import resolve
 from winnow.scoring.scorers.minhash import EMPTY, MinHash, normalize, shingles
 
-from .conftest import C4, OWT, cli, fails
+from .conftest import C4, OWT, cli, edited, fails
 
 
 def texts(path, n=None) -> list[str]:
@@ -58,18 +58,6 @@ def test_parameters_shape_the_column():
     assert not (a == other).all()  # the seed picks the hash functions
     with pytest.raises(ValueError):
         MinHash(bands=100, rows=100)
-
-
-def edited(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
-    out = []
-    for w in text.split():
-        r = rng.random()
-        if r < rate / 3:
-            continue
-        out.append(rng.choice(vocab) if r < 2 * rate / 3 else w)
-        if 2 * rate / 3 <= r < rate:
-            out.append(rng.choice(vocab))
-    return " ".join(out)
 
 
 def test_estimates_follow_the_exact_jaccard():
