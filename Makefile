@@ -19,7 +19,7 @@ $(BIN)/winnow: pyproject.toml
 install: $(BIN)/winnow
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=30 tests
 
 quickstart: install
 	rm -rf $(DEMO) $(DEMO)-report.html

@@ -13,6 +13,8 @@ import pytest
 import winnow
 from winnow.lake.lake import CATALOG_TABLES
 
+from .browser import browser  # noqa: F401  (one Chromium for the whole session: two Playwright instances cannot share a thread)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()
 DATA = SHARED / "data"

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import winnow
-from tests.browser import browser, watched  # noqa: F401  (the session fixture)
+from tests.browser import watched
 from tests.conftest import C4, GITHUB, OWT, ROOT, SHARED, WARCS, cli, fails
 from winnow.lake import UsageError, catalog
 from winnow.lake.version import WINNOW_VERSION
@@ -87,7 +87,7 @@ def score_columns(lake) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page(made, browser):  # noqa: F811
+def page(made, browser):
     """The report opened in Chromium, once every chart is drawn."""
     _, out, _, _ = made
     p = watched(browser)

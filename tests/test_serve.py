@@ -26,7 +26,7 @@ from winnow.sql.preview import diff
 from winnow.lake import LakeNotFound, UsageError
 from winnow.sql.serve import ReadOnlyLake, bind, execute, open_read_only, serve
 
-from .browser import browser, watched  # noqa: F401 - the session fixture, re-exported
+from .browser import watched
 from .conftest import C4, GITHUB, OWT, WINNOW, fails, lake_state
 
 SP = Path(__file__).resolve().parents[1] / ".." / "shared" / "tokenizers" / "llama-style-sp32k.model"
@@ -101,7 +101,7 @@ def spec(page) -> dict:
     return json.loads(page.text_content("script.vega-spec"))
 
 
-def test_the_sql_box_returns_the_rows_of_winnow_query(served, browser):  # noqa: F811
+def test_the_sql_box_returns_the_rows_of_winnow_query(served, browser):
     lake, url, _, _ = served
     sql = "SELECT source, count(*) AS documents FROM docs GROUP BY source ORDER BY source"
     page = watched(browser)
@@ -117,7 +117,7 @@ def test_the_sql_box_returns_the_rows_of_winnow_query(served, browser):  # noqa:
     only_local(page, url)
 
 
-def test_more_rows_than_the_limit_and_the_histogram_counts_them_all(served, browser):  # noqa: F811
+def test_more_rows_than_the_limit_and_the_histogram_counts_them_all(served, browser):
     lake, url, _, _ = served
     page = watched(browser)
     run_in_box(page, url, "SELECT gopher_word_count FROM docs ORDER BY id")
@@ -135,7 +135,7 @@ def test_more_rows_than_the_limit_and_the_histogram_counts_them_all(served, brow
     only_local(page, url)
 
 
-def test_zscore_and_the_macros_of_winnow_sql(served, browser):  # noqa: F811
+def test_zscore_and_the_macros_of_winnow_sql(served, browser):
     lake, url, _, _ = served
     page = watched(browser)
     run_in_box(page, url, "SELECT id, zscore(n_tokens) AS z FROM docs ORDER BY id LIMIT 3")
@@ -153,7 +153,7 @@ def test_zscore_and_the_macros_of_winnow_sql(served, browser):  # noqa: F811
     only_local(page, url)
 
 
-def test_a_document_page_shows_the_scores_the_lake_holds(served, browser):  # noqa: F811
+def test_a_document_page_shows_the_scores_the_lake_holds(served, browser):
     lake, url, _, _ = served
     # a document whose text holds markup: the page must show it as text
     doc = winnow.query(lake, "SELECT * FROM docs WHERE source = 'github-sample-50' AND text LIKE '%</%' "
@@ -195,7 +195,7 @@ BAD = {
 }
 
 
-def test_a_bad_or_writing_query_is_one_error_line_in_the_page(served, browser, tmp_path):  # noqa: F811
+def test_a_bad_or_writing_query_is_one_error_line_in_the_page(served, browser, tmp_path):
     lake, url, _, _ = served
     out, db = tmp_path / "ids.csv", tmp_path / "other.duckdb"
     page = watched(browser)
@@ -214,7 +214,7 @@ def test_a_bad_or_writing_query_is_one_error_line_in_the_page(served, browser, t
     assert not page.errors and not page.outside
 
 
-def test_selections_preview_and_diff(served, browser):  # noqa: F811
+def test_selections_preview_and_diff(served, browser):
     lake, url, _, _ = served
     page = watched(browser)
     page.goto(url + "/selections")
@@ -271,7 +271,7 @@ def test_a_port_in_use_is_one_line(served, tmp_path):
         bind("127.0.0.1", 70000)
 
 
-def test_the_live_report(served, browser):  # noqa: F811
+def test_the_live_report(served, browser):
     lake, url, _, _ = served
     page = watched(browser)
     response = page.goto(url + "/report?" + urlencode({"selection": ["top", "long"], "columns": "gopher_word_count"},
