@@ -149,17 +149,22 @@ class Lake:
     @classmethod
     def open(cls, uri, storage_options: dict[str, str] | None = None) -> "Lake":
         lake = cls(uri, storage_options)
-        if not lake._exists("lake"):
-            raise LakeNotFound(f"no winnow lake at {lake.uri} (create one with `winnow init {lake.uri}`)")
-        fmt = lake.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
-        if fmt != schema.FORMAT_VERSION:
-            raise LakeError(f"lake at {lake.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")
+        lake.check_format()
         for name in CATALOG_TABLES:  # tables added to the catalog after the lake was created
             if not lake._exists(name):
                 lake._write(name, schema_table(TABLES[name][1]), mode="create")
             else:
                 lake._add_missing_fields(name)
         return lake
+
+    def check_format(self) -> None:
+        """Read only: a LakeNotFound when no lake is at the URI, a LakeError when its format
+        is not the one this winnow reads."""
+        if not self._exists("lake"):
+            raise LakeNotFound(f"no winnow lake at {self.uri} (create one with `winnow init {self.uri}`)")
+        fmt = self.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
+        if fmt != schema.FORMAT_VERSION:
+            raise LakeError(f"lake at {self.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")
 
     def _add_missing_fields(self, name: str) -> None:
         """Catalog fields added by a newer winnow: added to an older lake's table as null

@@ -9,9 +9,9 @@ means: SQL runs in DuckDB over Arrow scans of the Lance datasets with no file ac
 
 from __future__ import annotations
 
-from winnow.lake import Lake, LakeError, LakeNotFound, schema
+from winnow.lake import Lake, LakeError
 from winnow.lake.errors import UsageError
-from winnow.lake.lake import CATALOG_TABLES, TableNotFound
+from winnow.lake.lake import CATALOG_TABLES
 
 
 class ReadOnlyLake(Lake):
@@ -34,19 +34,8 @@ def open_read_only(uri, storage_options: dict[str, str] | None = None) -> ReadOn
     """The lake at `uri`, opened without writing anything; a LakeNotFound when there is none,
     a LakeError when its format or tables are not this winnow's (the fix is named)."""
     lake = ReadOnlyLake(uri, storage_options)
-    try:
-        marker = lake.dataset("lake")
-    except TableNotFound:
-        raise LakeNotFound(f"no winnow lake at {lake.uri} (create one with `winnow init {lake.uri}`)") from None
-    fmt = marker.to_table(columns=["format_version"])["format_version"][0].as_py()
-    if fmt != schema.FORMAT_VERSION:
-        raise LakeError(f"lake at {lake.uri} has format {fmt}; this winnow reads {schema.FORMAT_VERSION}")
-    missing = []
-    for name in CATALOG_TABLES:
-        try:
-            lake.dataset(name)
-        except TableNotFound:
-            missing.append(name)
+    lake.check_format()  # Lake.open's check, without the tables it would add
+    missing = [name for name in CATALOG_TABLES if not lake._exists(name)]
     if missing:
         raise LakeError(f"the lake at {lake.uri} has no table(s) {', '.join(missing)} yet (an older winnow made it); "
                         f"a command that writes adds them: run `winnow info {lake.uri}` once, then serve it")
