@@ -45,6 +45,7 @@ from winnow.lake import Lake
 from winnow.lake.errors import UsageError
 from winnow.lake.vectors import vector_field
 
+from . import unionfind
 from .clusters import DedupReport, DedupUsageError, rows_in_order, write_clusters
 
 NAMES = ("semdup_cluster", "semdup_keep")
@@ -194,7 +195,7 @@ def _cluster_components(x: np.ndarray, threshold: float, block: int) -> np.ndarr
     """For the m unit vectors of one cluster: the smallest index of each one's component
     (pairs at cosine >= threshold), computed over `block` x `block` pieces of similarities."""
     m = len(x)
-    root = np.arange(m, dtype=np.int64)
+    parent = unionfind.new(m)
     for i in range(0, m, block):
         xi = x[i:i + block]
         for j in range(i, m, block):
@@ -203,24 +204,5 @@ def _cluster_components(x: np.ndarray, threshold: float, block: int) -> np.ndarr
                 sims = np.triu(sims, k=1)  # each pair once, never a row with itself
             a, b = np.nonzero(sims >= threshold)
             if len(a):
-                root = _merge(root, a + i, b + j)
-    return root
-
-
-def _merge(root: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Components after joining the pairs (a, b): `root[i]` is the smallest index of i's
-    component before and after (connected components of the pairs between the old roots)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    m = len(root)
-    ra, rb = root[a], root[b]
-    differ = ra != rb
-    if not differ.any():
-        return root
-    graph = coo_matrix((np.ones(int(differ.sum()), dtype=np.int8), (ra[differ], rb[differ])), shape=(m, m))
-    _, label = connected_components(graph, directed=False)
-    component = label[root]  # each index's new component, through its old root
-    smallest = np.full(label.max() + 1, m, dtype=np.int64)
-    np.minimum.at(smallest, component, np.arange(m, dtype=np.int64))
-    return smallest[component]
+                unionfind.union(parent, a + i, b + j)
+    return unionfind.roots(parent)
