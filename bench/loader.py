@@ -83,7 +83,7 @@ def timed(loader, seconds: float) -> dict:
 
 
 def winnow_loader(shards: Path, rank: int, world: int, seq_len: int, batch: int):
-    from winnow.train.loader import ShardDataLoader
+    from winnow.train.llm.loader import ShardDataLoader
 
     return ShardDataLoader.Config(dataset_path=str(shards)).build(
         dp_world_size=world, dp_rank=rank, seq_len=seq_len, local_batch_size=batch)
@@ -126,7 +126,7 @@ def trainer_tokens_per_s(shards: Path, steps: int) -> float | None:
                               capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
-    from winnow.train.launch import TrainReport
+    from winnow.train.llm.launch import TrainReport
 
     tps = sorted(TrainReport([], "", "").read(proc.stderr).tps[1:])
     return float(tps[len(tps) // 2])
@@ -165,7 +165,7 @@ def main() -> None:
     if cpu:
         print(f"consumer, measured: torchtitan Trainer, tiny flavor, batch 4 x 256, this CPU: {cpu:,.0f} tokens/s "
               f"-> the loader delivers {ours / cpu:,.0f}x faster")
-    from winnow.train.config_registry import metarater_1_3b
+    from winnow.train.llm.config_registry import metarater_1_3b
 
     import torch
 

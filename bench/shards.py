@@ -33,7 +33,7 @@ import time
 import numpy as np
 import psutil
 
-from winnow.train.shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardWriter, file_checksum, open_shards
+from winnow.train.materialize.shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardWriter, file_checksum, open_shards
 
 VOCAB = 32_000
 DOC_TOKENS = 1_000

@@ -9,11 +9,11 @@ one writer) or `ray` (ingest/partitioned.py: units spread over a cluster, dedup 
 by key, fragments written by the workers); both give the same lake.
 """
 
-from .documents import DEFAULT_MAX_DOC_BYTES, FieldNames
-from .inputs import Input, InputError, expand, fingerprint, format_of
-from .readers import READERS, Reader
-from .report import FileReport, IngestError, IngestReport
-from .runner import DEFAULT_COMMIT_BYTES, ingest
+from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
+from winnow.ingest.inputs import Input, InputError, expand, fingerprint, format_of
+from winnow.ingest.readers import READERS, Reader
+from winnow.ingest.report import FileReport, IngestError, IngestReport
+from winnow.ingest.runner import DEFAULT_COMMIT_BYTES, ingest
 
 __all__ = [
     "DEFAULT_COMMIT_BYTES",

@@ -24,7 +24,7 @@ import xxhash
 
 from winnow.lake import schema
 
-from .readers import Reject
+from winnow.ingest.readers import Reject
 
 META_FIELDS = ("meta", "metadata")
 DEFAULT_MAX_DOC_BYTES = 64 << 20

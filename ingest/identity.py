@@ -18,8 +18,8 @@ import orjson
 
 from winnow.lake import Lake, catalog
 
-from .documents import DEFAULT_MAX_DOC_BYTES, FieldNames
-from .readers import READERS
+from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
+from winnow.ingest.readers import READERS
 
 OPTIONS = "options"  # the catalog column holding an ingest's options
 

@@ -10,8 +10,8 @@ import xxhash
 
 from winnow.lake.errors import UsageError
 
-from .readers import READERS
-from .readers.base import COMPRESSIONS
+from winnow.ingest.readers import READERS
+from winnow.ingest.readers.base import COMPRESSIONS
 
 FINGERPRINT_CHUNK = 8 << 20
 

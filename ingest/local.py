@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.progress import Progress
 
-from . import worker
-from .documents import FieldNames, final_docs
-from .inorder import InputOrder
-from .plan import FIRST_REJECTS, Planned
-from .readers import READERS
-from .report import IngestError
+from winnow.ingest import worker
+from winnow.ingest.documents import FieldNames, final_docs
+from winnow.ingest.inorder import InputOrder
+from winnow.ingest.plan import FIRST_REJECTS, Planned
+from winnow.ingest.readers import READERS
+from winnow.ingest.report import IngestError
 
 BATCH_BYTES = 16 << 20  # a worker's batch of text; smaller when commits are (commit_bytes)
 

@@ -6,7 +6,7 @@ Four passes of units over the engine's workers, through the run's staging folder
 1. parse every input, or byte range of a large JSON lines file (ingest/ranges.py), into
    staged documents, rejects and content hashes; and turn the lake's content hashes and
    ids, group by group of fragments, into keys. Keys are split into 2**bits partitions by
-   their own hash (ingest/dedup.py);
+   their own hash (ingest/duplicates.py);
 2. decide each content hash partition in one unit: the lake's hashes first, then the run's
    in input order, then row order; the first is kept, and each kept document with an input
    id claims it in that id's partition;
@@ -41,12 +41,12 @@ from winnow.lake import Lake, catalog
 from winnow.lake.engine import Engine
 from winnow.lake.progress import Progress
 
-from . import dedup, stages
-from .documents import FieldNames
-from .plan import FIRST_REJECTS, Planned
-from .ranges import byte_ranges, splits
-from .readers import READERS
-from .staging import Staging, remove_stale
+from winnow.ingest import duplicates, stages
+from winnow.ingest.documents import FieldNames
+from winnow.ingest.plan import FIRST_REJECTS, Planned
+from winnow.ingest.ranges import byte_ranges, splits
+from winnow.ingest.readers import READERS
+from winnow.ingest.staging import Staging, remove_stale
 
 LAKE_GROUP_ROWS = 1 << 20  # the lake's rows per key unit
 BYTES_PER_DOCUMENT = 1024  # a low guess of input bytes per document, to size the partitions
@@ -65,7 +65,7 @@ def run(lake: Lake, planned: list[Planned], engine: Engine, *, fields: FieldName
     lake_rows = sum(f.metadata.physical_rows for f in docs.get_fragments())
     guess = sum(p.input.size or 0 for p in planned) // BYTES_PER_DOCUMENT
     context = stages.Context(staging, lake.table_uri("docs"), lake.table_uri("rejects"), docs.version,
-                             dict(lake.storage_options), dedup.bits_for(2 * (lake_rows + guess), workers),
+                             dict(lake.storage_options), duplicates.bits_for(2 * (lake_rows + guess), workers),
                              max_doc_bytes, batch_docs, batch_bytes)
     if progress:
         progress.start("ingest", sum(p.input.size or 0 for p in planned), "bytes")
@@ -160,12 +160,12 @@ def _decide(engine, context, good, parsed, lake_starts) -> tuple[dict, dict]:
         return tuple((stages.lake_keys_file(g), s[2 * q + kind], s[2 * q + kind + 1] - s[2 * q + kind])
                      for g, s in groups)
 
-    work = [stages.HashUnit(q, lake(q, dedup.HASH),
+    work = [stages.HashUnit(q, lake(q, duplicates.HASH),
                             tuple((stages.keys_file(u), parsed[u].key_starts[q],
                                    parsed[u].key_starts[q + 1] - parsed[u].key_starts[q]) for u in good))
             for q in range(parts)]
     hashed = dict(engine.map(stages.run_unit, work, init=stages.context, args=(context,), describe=str))
-    work = [stages.IdUnit(q, lake(q, dedup.ID),
+    work = [stages.IdUnit(q, lake(q, duplicates.ID),
                           tuple((stages.claims_file(h), claims[q], claims[q + 1] - claims[q])
                                 for h, (_, claims) in sorted(hashed.items())), len(good))
             for q in range(parts)]

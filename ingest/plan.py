@@ -24,11 +24,11 @@ import pyarrow.compute as pc
 from winnow.lake import Lake, catalog
 from winnow.lake.version import WINNOW_VERSION
 
-from . import identity
-from .documents import FieldNames
-from .inputs import Input, fingerprint
-from .readers import READERS
-from .report import FileReport, IngestReport
+from winnow.ingest import identity
+from winnow.ingest.documents import FieldNames
+from winnow.ingest.inputs import Input, fingerprint
+from winnow.ingest.readers import READERS
+from winnow.ingest.report import FileReport, IngestReport
 
 FIRST_REJECTS = 20  # reject lines a report carries; the rejects table has them all
 # Options whose value is the likely cause when every record of an input is rejected for a reason.

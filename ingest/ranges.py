@@ -12,8 +12,8 @@ import io
 
 import fsspec
 
-from .inputs import Input
-from .readers.base import COMPRESSIONS
+from winnow.ingest.inputs import Input
+from winnow.ingest.readers.base import COMPRESSIONS
 
 DEFAULT_RANGE_BYTES = 64 << 20
 

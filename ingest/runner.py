@@ -36,12 +36,12 @@ from winnow.lake.engine import engine as make_engine
 from winnow.lake.errors import UsageError, check, positive
 from winnow.lake.progress import Progress
 
-from . import local, partitioned
-from .documents import DEFAULT_MAX_DOC_BYTES, FieldNames
-from .inputs import expand
-from .plan import plan
-from .ranges import DEFAULT_RANGE_BYTES
-from .report import FileReport, IngestReport
+from winnow.ingest import local, partitioned
+from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
+from winnow.ingest.inputs import expand
+from winnow.ingest.plan import plan
+from winnow.ingest.ranges import DEFAULT_RANGE_BYTES
+from winnow.ingest.report import FileReport, IngestReport
 
 DEFAULT_COMMIT_BYTES = 128 << 20
 DEFAULT_BATCH_DOCS = 8192

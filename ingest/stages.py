@@ -6,7 +6,7 @@ the end, into the lake as uncommitted Lance fragments that the driver commits.
 
 1. `ParseUnit`: an input (or a byte range of one) parsed into documents, rejects and the
    content hashes of its documents, by partition. `LakeKeysUnit`: the content hashes and ids
-   of a group of the lake's fragments, by partition (ingest/dedup.py).
+   of a group of the lake's fragments, by partition (ingest/duplicates.py).
 2. `HashUnit`: one hash partition decided: which documents are kept, and their id claims.
 3. `IdUnit`: one id partition decided: which kept documents keep their input id.
 4. `WriteUnit`: a unit's kept documents, with their ids, written as fragments of `docs`,
@@ -26,11 +26,11 @@ from lance.fragment import FragmentMetadata, write_fragments
 
 from winnow.lake import schema
 
-from . import dedup
-from .documents import APPEND_SCHEMA, PARTIAL, BatchBuilder, FieldNames, final_docs
-from .ranges import open_range
-from .readers import READERS, open_decompressed, read
-from .staging import Staging
+from winnow.ingest import duplicates
+from winnow.ingest.documents import APPEND_SCHEMA, PARTIAL, BatchBuilder, FieldNames, final_docs
+from winnow.ingest.ranges import open_range
+from winnow.ingest.readers import READERS, open_decompressed, read
+from winnow.ingest.staging import Staging
 
 FIRST_REJECTS = 20
 STAGED_REJECTS = pa.schema([("input_row", pa.int64()), ("reason", pa.string()), ("detail", pa.string()),
@@ -174,7 +174,7 @@ class ParseUnit:
         every = pa.concat_tables(keys) if keys else PARTIAL.empty_table().select(["content_hash", "input_id",
                                                                                    "input_row"])
         out.documents = every.num_rows
-        table, out.key_starts = dedup.run_keys(every["content_hash"].combine_chunks(),
+        table, out.key_starts = duplicates.run_keys(every["content_hash"].combine_chunks(),
                                                every["input_id"].combine_chunks(),
                                                every["input_row"].combine_chunks(), c.bits)
         c.staging.write(keys_file(self.index), table)
@@ -194,10 +194,10 @@ class LakeKeysUnit:
         return f"the lake's keys, fragments {self.fragments[0]}-{self.fragments[-1]}"
 
     def run(self, c: Context) -> list[int]:
-        """Where each (partition, kind) starts in this group's key file (dedup.lake_keys)."""
+        """Where each (partition, kind) starts in this group's key file (duplicates.lake_keys)."""
         ds = lance.dataset(c.docs_uri, version=c.docs_version, storage_options=c.storage_options or None)
         t = pa.concat_tables([ds.get_fragment(f).to_table(columns=["content_hash", "id"]) for f in self.fragments])
-        table, starts = dedup.lake_keys(t["content_hash"].combine_chunks(), t["id"].combine_chunks(), c.bits)
+        table, starts = duplicates.lake_keys(t["content_hash"].combine_chunks(), t["id"].combine_chunks(), c.bits)
         c.staging.write(lake_keys_file(self.group), table)
         return starts
 
@@ -230,16 +230,16 @@ class HashUnit:
         for k, (name, start, n) in enumerate(self.units):
             if not n:
                 continue
-            rows, unit_claims = dedup.keep(known, k, c.staging.read(name, start, n), c.bits)
+            rows, unit_claims = duplicates.keep(known, k, c.staging.read(name, start, n), c.bits)
             kept.append(pa.table({"unit": pa.array([k] * len(rows), pa.int32()), "row": pa.array(rows, pa.int64())},
                                  schema=DECISIONS))
             claims.append(unit_claims)
         kept = pa.concat_tables(kept) if kept else DECISIONS.empty_table()
-        claims = pa.concat_tables(claims).sort_by([("part", "ascending")]) if claims else dedup.CLAIMS.empty_table()
+        claims = pa.concat_tables(claims).sort_by([("part", "ascending")]) if claims else duplicates.CLAIMS.empty_table()
         c.staging.write(kept_file(self.part), kept)
         c.staging.write(claims_file(self.part), claims)
-        return (dedup.group_starts(kept["unit"].to_numpy(), len(self.units)),
-                dedup.group_starts(claims["part"].to_numpy(), 1 << c.bits))
+        return (duplicates.group_starts(kept["unit"].to_numpy(), len(self.units)),
+                duplicates.group_starts(claims["part"].to_numpy(), 1 << c.bits))
 
 
 @dataclass(frozen=True)
@@ -256,10 +256,10 @@ class IdUnit:
         """Where each unit's owning rows start in this partition's owners file (one more: the end)."""
         known = _known(c, self.lake)
         claims = [c.staging.read(name, start, n) for name, start, n in self.claims if n]
-        owners = dedup.own(known, pa.concat_tables(claims)) if claims else DECISIONS.empty_table()
+        owners = duplicates.own(known, pa.concat_tables(claims)) if claims else DECISIONS.empty_table()
         owners = owners.cast(DECISIONS)
         c.staging.write(owners_file(self.part), owners)
-        return dedup.group_starts(owners["unit"].to_numpy(), self.units)
+        return duplicates.group_starts(owners["unit"].to_numpy(), self.units)
 
 
 # -- 4. write ----------------------------------------------------------------------------------

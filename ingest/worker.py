@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import fsspec
 
-from .documents import BatchBuilder, FieldNames
-from .readers import READERS, open_decompressed, read
+from winnow.ingest.documents import BatchBuilder, FieldNames
+from winnow.ingest.readers import READERS, open_decompressed, read
 
 WAIT_S = 1.0  # how often a waiting worker checks that the runner is alive
 PR_SET_PDEATHSIG = 1

@@ -5,11 +5,11 @@ both scoring and training use.
 Imports none of winnow's other packages; they all build on this one.
 """
 
-from . import catalog, schema
-from .errors import UsageError, WinnowError
-from .info import LakeInfo, describe
-from .lake import Lake, LakeError, LakeNotFound, storage_options_from_env
-from .version import WINNOW_VERSION
+from winnow.lake import catalog, schema
+from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake.info import LakeInfo, describe
+from winnow.lake.lake import Lake, LakeError, LakeNotFound, storage_options_from_env
+from winnow.lake.version import WINNOW_VERSION
 
 __all__ = [
     "Lake",

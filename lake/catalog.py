@@ -10,8 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .lake import Lake
-from .schema import COLUMN_STATS, INGESTS, METRICS, RUNS
+from winnow.lake.lake import Lake
+from winnow.lake.schema import COLUMN_STATS, INGESTS, METRICS, RUNS
 
 
 def record_ingests(lake: Lake, rows: list[dict]) -> None:

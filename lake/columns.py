@@ -22,7 +22,7 @@ import time
 import pyarrow as pa
 from lance.commit import CommitConflictError
 
-from .lake import Lake, LakeError
+from winnow.lake.lake import Lake, LakeError
 
 RETRIES = 20
 

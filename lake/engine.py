@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import UsageError, WinnowError
+from winnow.lake.errors import UsageError, WinnowError
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"

@@ -63,8 +63,8 @@ from lance.commit import CommitConflictError
 from lance.file import LanceFileSession, LanceFileWriter
 from lance.fragment import DataFile
 
-from .columns import RETRIES, write_columns
-from .lake import Lake, LakeError
+from winnow.lake.columns import RETRIES, write_columns
+from winnow.lake.lake import Lake, LakeError
 
 OFFSET_MASK = (1 << 32) - 1  # a row address is fragment id << 32 | physical row offset
 STAGING = "_staging"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from . import catalog
-from .lake import Lake
+from winnow.lake import catalog
+from winnow.lake.lake import Lake
 
 
 @dataclass

@@ -26,9 +26,9 @@ import lance
 import pyarrow as pa
 from lance.dataset import LanceDataset
 
-from . import schema
-from .errors import UsageError, WinnowError
-from .version import WINNOW_VERSION
+from winnow.lake import schema
+from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake.version import WINNOW_VERSION
 
 TABLES = {
     "docs": ("docs.lance", schema.DOCS),

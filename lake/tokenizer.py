@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .errors import UsageError
+from winnow.lake.errors import UsageError
 
 
 def file_sha256(path: str | os.PathLike) -> str:

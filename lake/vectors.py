@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from . import schema
-from .errors import UsageError
-from .lake import Lake, LakeError, clean_message
+from winnow.lake import schema
+from winnow.lake.errors import UsageError
+from winnow.lake.lake import Lake, LakeError, clean_message
 
 DISTANCE = "cosine"
 MIN_INDEX_ROWS = 256  # PQ trains 2**8 centroids per sub-vector

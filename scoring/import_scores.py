@@ -30,7 +30,7 @@ from winnow.lake.columns import add_columns, drop_columns, write_columns
 from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
 
-from .scorer import ScoreError, ScoreUsageError
+from winnow.scoring.scorer import ScoreError, ScoreUsageError
 
 CHUNK_ROWS = 65536
 CORE_COLUMNS = frozenset(schema.DOCS.names)

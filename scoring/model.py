@@ -56,7 +56,7 @@ import pyarrow as pa
 
 from winnow.lake.tokenizer import looks_like_path
 
-from .scorer import Param, Scorer
+from winnow.scoring.scorer import Param, Scorer
 
 LONG_DOCS = ("truncate", "chunks")
 AGGREGATES = ("mean", "token_mean", "max")

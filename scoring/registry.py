@@ -15,7 +15,7 @@ from typing import Any
 
 from winnow.lake.errors import UsageError
 
-from .scorer import Scorer, ScoreUsageError
+from winnow.scoring.scorer import Scorer, ScoreUsageError
 
 ENTRY_POINT_GROUP = "winnow.scorers"
 

@@ -56,8 +56,8 @@ from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 
-from .registry import resolve
-from .scorer import ScoreError, Scorer, ScoreUsageError
+from winnow.scoring.registry import resolve
+from winnow.scoring.scorer import ScoreError, Scorer, ScoreUsageError
 
 DEFAULT_BATCH_ROWS = 1024
 DEFAULT_COMMIT_ROWS = 65536

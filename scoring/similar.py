@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from winnow.lake import Lake, catalog
 
-from .registry import resolve
-from .scorer import ScoreUsageError
+from winnow.scoring.registry import resolve
+from winnow.scoring.scorer import ScoreUsageError
 
 
 def recorded_scorer(lake: Lake, column: str):

@@ -6,7 +6,7 @@ random, budget, sample, domains). Its file access is DuckDB's sandbox, locked, a
 reaches inside the lake (see `connection`).
 """
 
-from .connection import (
+from winnow.sql.connection import (
     MACRO_FILES,
     TABLES,
     FileAccessError,
@@ -17,8 +17,8 @@ from .connection import (
     named_paths,
     query,
 )
-from .preview import Diff, Preview, diff, preview
-from .selections import (
+from winnow.sql.preview import Diff, Preview, diff, preview
+from winnow.sql.selections import (
     SEED_MAX,
     Selection,
     SelectionError,

@@ -32,8 +32,8 @@ import pyarrow as pa
 from winnow.lake import Lake, LakeError, catalog
 from winnow.lake.errors import UsageError
 
-from .sandbox import FileAccessError, access_error, allowance, named_paths
-from .scan import for_duckdb
+from winnow.sql.sandbox import FileAccessError, access_error, allowance, named_paths
+from winnow.sql.scan import for_duckdb
 
 # The tables every connection registers, in the order the help texts list them.
 TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
@@ -46,7 +46,7 @@ NAMED = "named"  # query(files=NAMED): the paths the statement names
 
 def macros() -> str:
     """The text of winnow's SQL macro library."""
-    folder = resources.files("winnow.sql")
+    folder = resources.files("winnow.sql").joinpath("macros")
     return "\n".join(folder.joinpath(name).read_text() for name in MACRO_FILES)
 
 
@@ -137,7 +137,7 @@ def query(lake: Lake, sql: str, version: int | str | None = None,
         >>> query(lake, "SELECT source, count(*) AS n FROM docs GROUP BY source")
         >>> query(lake, "COPY (SELECT id FROM docs) TO 'ids.parquet'")
     """
-    from . import stats
+    from winnow.sql import stats
 
     check_sql(sql)
     number = _docs(lake, version).version
@@ -183,7 +183,7 @@ class Session:
 
     def sql(self, sql: str):
         """Run statements; the last one's relation (None for a statement without rows)."""
-        from . import stats
+        from winnow.sql import stats
 
         check_sql(sql)
         named = set(named_paths(sql))

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from winnow.lake import Lake
 from winnow.lake.errors import positive
 
-from .selections import Selection, documents, evaluate, get
+from winnow.sql.selections import Selection, documents, evaluate, get
 
 
 @dataclass

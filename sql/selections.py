@@ -32,9 +32,9 @@ from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.version import WINNOW_VERSION
 
-from . import stats
-from .connection import check_sql, connect
-from .sandbox import access_error
+from winnow.sql import stats
+from winnow.sql.connection import check_sql, connect
+from winnow.sql.sandbox import access_error
 
 SEED_MAX = 2**63 - 1  # seeds are stored as int64 and read in SQL as UBIGINT
 

@@ -103,7 +103,7 @@ def compute(lake: Lake, version: int, columns: list[str]) -> list[dict]:
     """Statistics of `columns` (names or SQL expressions over docs' columns) over docs at lake
     `version`, computed now in one pass (not read from the catalog, not recorded); those
     that cannot be computed over docs are left out."""
-    from .connection import connect
+    from winnow.sql.connection import connect
 
     con = connect(lake, version)
     try:

@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 import winnow
 from tests.conftest import C4, SHARED, cli, fails, lake_state
-from winnow.sql.eval import MIN_ROWS, average_ranks, best_accuracy, mann_whitney_auc, spearman
+from winnow.train.eval import MIN_ROWS, average_ranks, best_accuracy, mann_whitney_auc, spearman
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -43,7 +43,7 @@ def lake(tmp_path_factory):
 
 
 def expected(lake, expression: str, label: str = LABEL, where: str | None = None) -> dict:
-    """The figures computed apart from winnow.sql.eval: the values from `winnow.query`,
+    """The figures computed apart from winnow.train.eval: the values from `winnow.query`,
     sklearn's AUC, scipy's Spearman, accuracy by trying every threshold."""
     filter_ = f" WHERE {where}" if where else ""
     t = winnow.query(lake, f"SELECT ({label})::DOUBLE AS y, ({expression})::DOUBLE AS x FROM docs{filter_}")

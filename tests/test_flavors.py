@@ -26,8 +26,8 @@ PROXIES = {
 
 @pytest.mark.parametrize("name", PROXIES)
 def test_each_proxy_flavor_has_the_documented_parameter_count(name):
-    from winnow.train import config_registry
-    from winnow.train.config_registry import FLAVORS, PROXY_PARAMS, ffn_width, llama_params
+    from winnow.train.llm import config_registry
+    from winnow.train.llm.config_registry import FLAVORS, PROXY_PARAMS, ffn_width, llama_params
 
     nominal, dim, layers, heads, *_ = PROXIES[name]
     fn = FLAVORS[name]
@@ -52,7 +52,7 @@ def test_each_proxy_flavor_has_the_documented_parameter_count(name):
 
 @pytest.mark.parametrize("name", PROXIES)
 def test_each_proxy_flavor_has_the_documented_recipe(name):
-    from winnow.train.config_registry import FLAVORS, PROXY_GLOBAL_BATCH
+    from winnow.train.llm.config_registry import FLAVORS, PROXY_GLOBAL_BATCH
 
     _, _, _, _, lr, warmup, tokens, val_every = PROXIES[name]
     cfg = FLAVORS[name]()
@@ -71,7 +71,7 @@ def test_each_proxy_flavor_has_the_documented_recipe(name):
 
 
 def test_the_proxy_flavors_grow_in_size_and_budget_together():
-    from winnow.train.config_registry import FLAVORS, PROXY_PARAMS
+    from winnow.train.llm.config_registry import FLAVORS, PROXY_PARAMS
 
     sizes = [PROXY_PARAMS[n] for n in PROXIES]
     steps = [FLAVORS[n]().training.steps for n in PROXIES]

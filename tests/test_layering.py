@@ -45,13 +45,13 @@ def test_imports_go_one_way():
 
 def test_the_checker_sees_a_wrong_import(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from winnow.train.shards import x\nimport winnow\nfrom winnow.lake import Lake\n")
+    bad.write_text("from winnow.train.materialize.shards import x\nimport winnow\nfrom winnow.lake import Lake\n")
     assert _imports(bad, "sql") == {"train", "winnow", "lake"}
 
 
 def test_subpackages_are_not_hidden_by_functions():
     code = (
-        "import winnow, winnow.sql.preview, winnow.ingest.readers, winnow.train.materialize, types\n"
+        "import winnow, winnow.sql.preview, winnow.ingest.readers, winnow.train.materialize.job, types\n"
         "for name in ('lake', 'ingest', 'scoring', 'sql', 'train'):\n"
         "    assert isinstance(getattr(winnow, name), types.ModuleType), name\n"
         "assert callable(winnow.ingest_files) and callable(winnow.query)\n"

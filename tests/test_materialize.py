@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import winnow
-from winnow.train.shards import ShardError, open_shards
+from winnow.train.materialize.shards import ShardError, open_shards
 from winnow.lake.tokenizer import load_tokenizer
 
 from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, lake_state

@@ -19,8 +19,8 @@ import pytest
 import winnow
 from winnow.lake.engine import engine
 from winnow.lake.tokenizer import load_tokenizer
-from winnow.train.bpe import byte_level_bpe
-from winnow.train.shards import open_shards
+from winnow.train.materialize.bpe import byte_level_bpe
+from winnow.train.materialize.shards import open_shards
 
 from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails
 from .test_materialize import kill_after_shards

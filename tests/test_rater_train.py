@@ -303,7 +303,7 @@ def test_bad_options_are_usage_errors(lake, options, says):
 def test_auc_counts_ties_as_one_half():
     from sklearn.metrics import roc_auc_score
 
-    from winnow.train.rater import roc_auc
+    from winnow.train.raters import roc_auc
 
     rng = np.random.default_rng(3)
     for _ in range(20):

@@ -240,7 +240,7 @@ def test_every_chart_is_drawn_offline_with_its_marks(made, page):
 
 def test_api_render_is_the_page(made, tmp_path):
     lake, _, _, _ = made
-    from winnow.sql.report import render
+    from winnow.views.report import render
 
     html = render(lake, columns=["gopher_word_count", "n_*"])
     assert html.startswith("<!DOCTYPE html>") and 'data-column="n_tokens"' in html

@@ -24,7 +24,7 @@ import pytest
 import winnow
 from winnow.sql.preview import diff
 from winnow.lake import LakeNotFound, UsageError
-from winnow.sql.serve import ReadOnlyLake, bind, execute, open_read_only, serve
+from winnow.views.serve import ReadOnlyLake, bind, execute, open_read_only, serve
 
 from .browser import watched
 from .conftest import C4, GITHUB, OWT, WINNOW, fails, lake_state

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import winnow
-from winnow.train.loader import split_shards
-from winnow.train.shards import ShardError, ShardUsageError, open_shards
+from winnow.train.llm.loader import split_shards
+from winnow.train.materialize.shards import ShardError, ShardUsageError, open_shards
 
 from .conftest import C4, SHARED, fails
 
@@ -90,7 +90,7 @@ def test_the_manifests_totals_must_match_its_shard_list(shards):
 
 
 def test_the_loader_verifies_checksums_at_open(shards):
-    from winnow.train.loader import ShardDataLoader, ShardDataset
+    from winnow.train.llm.loader import ShardDataLoader, ShardDataset
 
     ShardDataset(shards, seq_len=256, held_out=1)
     bin_ = shards / "shard-00001.bin"

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import winnow
-from winnow.train.launch import TrainReport
-from winnow.train.shards import ShardError, ShardUsageError, open_shards
+from winnow.train.llm.launch import TrainReport
+from winnow.train.materialize.shards import ShardError, ShardUsageError, open_shards
 
 from .conftest import C4, GITHUB, OWT, SHARED, cli, fails
 
@@ -60,7 +60,7 @@ def reference_samples(path, which, seq_len):
 
 
 def test_samples_match_torchtitans_packing_and_respect_document_boundaries(shards):
-    from winnow.train.loader import ShardDataset
+    from winnow.train.llm.loader import ShardDataset
 
     m = json.loads((shards / "manifest.json").read_text())
     n = len(m["shards"])
@@ -91,7 +91,7 @@ def test_samples_match_torchtitans_packing_and_respect_document_boundaries(shard
 
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 def test_rank_shares_are_disjoint_and_complete(shards, world):
-    from winnow.train.loader import ShardDataset
+    from winnow.train.llm.loader import ShardDataset
 
     ranks = [ShardDataset(shards, seq_len=SEQ, dp_rank=r, dp_world_size=world, held_out=1, infinite=False)
              for r in range(world)]
@@ -111,7 +111,7 @@ def test_rank_shares_are_disjoint_and_complete(shards, world):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_dataloader_resumes_exactly_from_its_state(shards, workers):
-    from winnow.train.loader import ShardDataLoader
+    from winnow.train.llm.loader import ShardDataLoader
 
     def loader():
         cfg = ShardDataLoader.Config(dataset_path=str(shards), split="validation", held_out=1, num_workers=workers)
@@ -133,7 +133,7 @@ def test_the_dataloader_resumes_exactly_from_its_state(shards, workers):
 
 
 def test_the_loader_refuses_shards_of_another_tokenizer_and_a_missing_split(shards, lake, tmp_path):
-    from winnow.train.loader import ShardDataLoader, ShardDataset, WinnowTokenizer
+    from winnow.train.llm.loader import ShardDataLoader, ShardDataset, WinnowTokenizer
 
     gpt2 = WinnowTokenizer.Config(path=GPT2).build()
     with pytest.raises(ShardError, match="tokenizer mismatch"):
@@ -146,7 +146,7 @@ def test_the_loader_refuses_shards_of_another_tokenizer_and_a_missing_split(shar
 
 
 def test_metarater_1_3b_is_the_model_card():
-    from winnow.train.config_registry import METARATER_PARAMS, metarater_1_3b
+    from winnow.train.llm.config_registry import METARATER_PARAMS, metarater_1_3b
 
     cfg = metarater_1_3b()
     with torch.device("meta"):
@@ -166,7 +166,7 @@ def test_metarater_1_3b_is_the_model_card():
 
 
 def test_the_launchers_flavor_table_matches_the_config_functions():
-    from winnow.train import config_registry, launch
+    from winnow.train.llm import config_registry, launch
 
     assert set(launch.FLAVORS) == set(config_registry.FLAVORS)
     for name, (fn, vocab, seq_len, steps) in launch.FLAVORS.items():
@@ -212,7 +212,7 @@ def test_train_refuses_a_vocabulary_larger_than_the_model(lake, tmp_path):
 
 
 def test_train_checks_the_tokenizer_against_the_shards_before_torchrun(lake, shards, tmp_path):
-    from winnow.train import launch
+    from winnow.train.llm import launch
 
     run = tmp_path / "run"
     error = fails("train", lake.uri, shards, "--tokenizer", GPT2, "--ngpu", "0", "--dry-run", "--out", run, code=2)
@@ -234,7 +234,7 @@ def test_train_checks_the_tokenizer_against_the_shards_before_torchrun(lake, sha
 
 
 def test_a_resumed_run_keeps_the_length_of_its_schedule(shards, tmp_path):
-    from winnow.train import launch
+    from winnow.train.llm import launch
 
     def option(cmd, key):
         return [cmd[i + 1] for i, a in enumerate(cmd) if a == key]
@@ -264,7 +264,7 @@ def test_a_resumed_run_keeps_the_length_of_its_schedule(shards, tmp_path):
 def test_the_learning_rate_is_held_past_the_end_of_the_schedule():
     """torchtitan's cosine rises again past total_steps; a run extended past its schedule
     trains on at the schedule's last learning rate."""
-    from winnow.train.config_registry import tiny
+    from winnow.train.llm.config_registry import tiny
 
     cfg = tiny()
     cfg.lr_scheduler.total_steps = 4
@@ -281,7 +281,7 @@ def test_the_learning_rate_is_held_past_the_end_of_the_schedule():
 
 
 def test_loader_workers_give_the_batches_of_the_main_process_across_epochs(shards):
-    from winnow.train.loader import ShardDataLoader, ShardDataset
+    from winnow.train.llm.loader import ShardDataLoader, ShardDataset
 
     per_rank = ShardDataset(shards, seq_len=SEQ, split="validation", held_out=1).per_rank
     batch = next(b for b in (3, 5, 7, 11) if per_rank % b)  # an epoch ends inside a batch

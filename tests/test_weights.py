@@ -1,6 +1,6 @@
 """`winnow weights fit --label`: weights of gopher's columns learned from DCLM's 218 human
 labels (with C4's 449 unlabelled pages beside them), stored as a selection whose SQL holds
-only literals. Checked apart from winnow.sql.weights: the lake's constants and the score
+only literals. Checked apart from winnow.train.weights.labels: the lake's constants and the score
 recomputed in numpy from the raw columns and the printed weights, the weights against
 scikit-learn fitted here at the printed C, the CV AUC recomputed, `winnow eval` of the
 score file, the budget cut; bad input refused in one line with nothing written."""

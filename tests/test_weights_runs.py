@@ -1,7 +1,7 @@
 """Weights from proxy runs, Meta-rater's method, end to end on the CPU: `winnow weights
 sample` (K = 3 Dirichlet weight vectors over gopher's columns, a validation set left out),
 `winnow compare` of the three selections and a random baseline (flavor `tiny`, 1,024
-tokens each), `winnow weights fit --runs`. Checked apart from winnow.sql.weights_runs: the
+tokens each), `winnow weights fit --runs`. Checked apart from winnow.train.weights.runs: the
 draws, the lake's constants and each selection recomputed in numpy from the raw columns,
 the SQL body against its header line, the regression refitted with scikit-learn and its
 minimum searched again over the same candidates, the final score recomputed; bad input
@@ -277,7 +277,7 @@ def test_bad_input_is_one_line_and_writes_nothing(fitted, tmp_path, args, says):
 
 
 def test_the_compare_folder_name_is_compares():
-    from winnow.sql.weights_runs import COMPARE_FOLDER
+    from winnow.train.weights.runs import COMPARE_FOLDER
     from winnow.train.compare import COMPARE_FOLDER as TRAIN_COMPARE_FOLDER
 
     assert COMPARE_FOLDER == TRAIN_COMPARE_FOLDER

@@ -1,13 +1,13 @@
-"""winnow.train: from a selection to training.
+"""winnow.train: what is trained on the lake's data, and what a training run reads.
 
-`materialize` writes a selection as token shards (the training format, `shards`), and
-`loader` feeds them to torchtitan; `launch` builds the torchrun command of `winnow train`,
-`config_registry` holds the model flavors and `cpu` the CPU smoke path. Importing this
-package, `materialize` or `shards` imports no torch; `loader`, `cpu` and `config_registry` do.
+- `materialize/`: a selection into token shards (the training format, `shards`), with the
+  fast BPE encoder and the workers' unit of work;
+- `llm/`: pretraining with torchtitan on those shards (`launch` builds the torchrun command of
+  `winnow train`, `config_registry` the flavors, `loader` the dataloader, `cpu` the smoke path);
+- `compare`: proxy runs of several selections on one validation set (`winnow compare`);
+- `eval`: how well columns or expressions agree with labels (`winnow eval`);
+- `raters/`: raters trained on labels (`winnow rater train`);
+- `weights/`: weights of score columns learned from labels or from proxy runs (`winnow weights`).
+
+Importing this package, `materialize` or its `shards` imports no torch; `llm` does.
 """
-
-from .materialize import MaterializeError, MaterializeReport, MaterializeUsageError, materialize
-from .shards import ShardError, ShardUsageError
-
-__all__ = ["MaterializeError", "MaterializeReport", "MaterializeUsageError", "ShardError", "ShardUsageError",
-           "materialize"]

@@ -3,7 +3,7 @@
 Every selection is materialized with the same tokenizer and sequence length and trained for
 the same token budget: `steps = tokens // tokens_per_step` steps of the flavor's batch, which
 read the first `steps * tokens_per_step` tokens of the selection in its order (the first
-epoch of the shard loader reads the samples in shard order, train/loader.py). A selection
+epoch of the shard loader reads the samples in shard order, train/llm/loader.py). A selection
 that holds fewer tokens is refused, before any run starts and with nothing left written,
 naming it and how many tokens it lacks. Each run has the identical flavor config and seed
 (`--debug.seed`) and validates on the one validation selection (`winnow train --validation`),
@@ -42,8 +42,8 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.sandbox import lake_folder
 from winnow.sql.selections import Selection, check_seed, get
 
-from . import launch
-from .shards import read_manifest
+from winnow.train.llm import launch
+from winnow.train.materialize.shards import read_manifest
 
 RUNS_FOLDER = "runs"  # LAKE/runs/RUN_ID: the default home of a local lake's compare runs
 COMPARE_FOLDER = "compare"  # LAKE/compare/NAME: the default output folder
@@ -142,7 +142,7 @@ def schedule(tokens: int, tokens_per_step: int) -> tuple[int, int]:
 def flavor_config(flavor: str, ranks: int) -> tuple[int, int, str]:
     """(tokens per step, sequence length, digest of the flavor's torchtitan config) for a run on
     `ranks` ranks. The digest is sha256 of the config's repr, memory addresses removed."""
-    from . import config_registry  # torchtitan: imported only here
+    from winnow.train.llm import config_registry  # torchtitan: imported only here
 
     cfg = getattr(config_registry, launch.FLAVORS[flavor][0])()
     training = cfg.training

@@ -38,18 +38,18 @@ from winnow.sql import Selection, connect
 from winnow.sql import query as _query
 from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
-from winnow.sql.eval import Agreement, EvalReport
-from winnow.sql.eval import evaluate as _eval_expressions
-from winnow.sql.weights import WeightsReport
-from winnow.sql.weights import fit as _fit_weights
-from winnow.sql.weights_runs import RunsReport, SampleReport
-from winnow.sql.weights_runs import sample as _sample_weights
-from winnow.train import MaterializeReport
+from winnow.train.eval import Agreement, EvalReport
+from winnow.train.eval import evaluate as _eval_expressions
+from winnow.train.weights.labels import WeightsReport
+from winnow.train.weights.labels import fit as _fit_weights
+from winnow.train.weights.runs import RunsReport, SampleReport
+from winnow.train.weights.runs import sample as _sample_weights
+from winnow.train.materialize import MaterializeReport
 from winnow.train.compare import CompareReport
 from winnow.train.compare import compare as _compare
-from winnow.train import materialize as _materialize
-from winnow.train.rater import RaterReport
-from winnow.train.rater import train_rater as _train_rater
+from winnow.train.materialize import materialize as _materialize
+from winnow.train.raters import RaterReport
+from winnow.train.raters import train_rater as _train_rater
 
 __version__ = WINNOW_VERSION
 
@@ -91,7 +91,7 @@ def score(lake: Lake | str, scorer: str, *, engine: str | None = None, ray_addre
 def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
     """Mark near-duplicates as columns, deleting nothing (`winnow dedup`): `method="minhash"`
     writes `dup_cluster` / `dup_keep` from the signature column of the `minhash` scorer
-    (`winnow.scoring.dedup.minhash.dedup`), `method="semantic"` writes `semdup_cluster` /
+    (`winnow.scoring.dedup.lsh.dedup`), `method="semantic"` writes `semdup_cluster` /
     `semdup_keep` from an embedding column (`winnow.scoring.dedup.semantic.dedup`). Options:
     `column`, `threshold`, `keep_by` (an SQL expression over docs: the highest value is kept,
     ties by the smallest id), `progress`, and the method's own (minhash: `engine`,
@@ -105,7 +105,7 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
     import importlib
     import inspect
 
-    methods = {"minhash": "winnow.scoring.dedup.minhash", "semantic": "winnow.scoring.dedup.semantic"}
+    methods = {"minhash": "winnow.scoring.dedup.lsh", "semantic": "winnow.scoring.dedup.semantic"}
     if method not in methods:
         raise UsageError(f"--method {method!r}: use one of {', '.join(methods)}")
     run = importlib.import_module(methods[method]).dedup  # imported when asked (semantic needs more)
@@ -200,7 +200,7 @@ def selection(lake: Lake | str, name: str) -> pa.Table:
 
 
 def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeReport:
-    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize`.
+    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
     return _materialize(_lake(lake), name, out, **options)
@@ -213,7 +213,7 @@ def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
     lake (`label`: an SQL expression over docs, `where`: a filter) or DCLM's `positive` and
     `negative` queries; it writes a folder (default LAKE/raters/NAME) that the `fasttext` or
     `embedding-head` scorer reads, and returns a `RaterReport` with the validation AUC and
-    accuracy. See `winnow.train.rater.train_rater` for the options.
+    accuracy. See `winnow.train.raters.train_rater` for the options.
 
         >>> r = winnow.train_rater(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
         >>> winnow.score(lake, "embedding-head", params={"model": r.out})
@@ -226,7 +226,7 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
                      version: int | str | None = None) -> EvalReport:
     """How well columns or SQL expressions over docs agree with labels (`winnow eval`): per
     expression an `Agreement` with the AUC, the accuracy at the best threshold, Spearman and
-    the count, over the rows matching `where` at lake `version`; see `winnow.sql.eval`.
+    the count, over the rows matching `where` at lake `version`; see `winnow.train.eval`.
 
         >>> r = winnow.eval_expressions(lake, "(meta->>'label')::INT", ["gopher_word_count", "-gopher_dup_line_frac"])
         >>> [(a.expression, round(a.auc, 3)) for a in r.agreements]
@@ -244,14 +244,14 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = N
     selection `name` (top documents by the learned score up to `budget` tokens, default half
     the lake's), whose SQL holds every weight, mean and scale as literals. `out`: a folder for
     NAME.sql and NAME.score.sql. Returns a `WeightsReport` (CV AUC, chosen C, weights); see
-    `winnow.sql.weights`.
+    `winnow.train.weights.labels`.
 
         >>> r = winnow.fit_weights(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
         >>> r.cv_score, r.regularization
 
     With `runs` (a compare of a `sample_weights`, by name or compare.json) instead of
     `label`: weights from proxy runs, Meta-rater's method (`model` "quadratic" or "gbt"); a
-    `RunsReport` (see `winnow.sql.weights_runs.fit_runs`).
+    `RunsReport` (see `winnow.train.weights.runs.fit_runs`).
 
         >>> r = winnow.fit_weights(lake, "learned", runs="s")
         >>> r.loo_spearman, r.predicted_loss
@@ -268,7 +268,7 @@ def sample_weights(lake: Lake | str, name: str, columns: list[str] | str, k: int
     and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
     z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
     sample`, Meta-rater's method); compare them, then `fit_weights(..., runs=...)`. Returns
-    a `SampleReport`; see `winnow.sql.weights_runs.sample`.
+    a `SampleReport`; see `winnow.train.weights.runs.sample`.
 
         >>> r = winnow.sample_weights(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
@@ -301,11 +301,11 @@ def report(lake: Lake | str, out, *, selections: list[str] | str | None = None,
     documents), their correlations, the `selections` named against the lake (shares by source,
     distributions, overlaps) and the recorded runs' loss curves. `columns`: glob patterns of
     the score columns to show (default all). Returns a ReportFile (path, bytes, seconds); see
-    `winnow.sql.report` (`render` gives the page as a string).
+    `winnow.views.report` (`render` gives the page as a string).
 
         >>> winnow.report(lake, "report.html", selections=["top", "random"], columns=["gopher_*"])
     """
-    from winnow.sql.report import write  # imported when asked: altair loads only here
+    from winnow.views.report import write  # imported when asked: altair loads only here
 
     return write(_lake(lake), out, selections=selections, columns=columns)
 
@@ -313,11 +313,11 @@ def report(lake: Lake | str, out, *, selections: list[str] | str | None = None,
 def serve(lake: Lake | str, *, port: int = 8000, host: str = "127.0.0.1", **options) -> None:
     """Serve the lake read-only in a local web app at http://host:port/ until Ctrl-C (`winnow
     serve`): the SQL box, documents with their scores and lineage, selections, the report.
-    Options: `max_rows`, `timeout` (seconds a query may run); see `winnow.sql.serve.serve`.
+    Options: `max_rows`, `timeout` (seconds a query may run); see `winnow.views.serve.serve`.
 
         >>> winnow.serve("demo", port=8000)   # then open http://127.0.0.1:8000/
     """
-    from winnow.sql.serve import serve as _serve  # imported when asked: the web stack loads only here
+    from winnow.views.serve import serve as _serve  # imported when asked: the web stack loads only here
 
     if isinstance(lake, Lake):
         options.setdefault("storage_options", lake.storage_options)

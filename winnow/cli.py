@@ -29,7 +29,7 @@ from winnow.lake import Lake, UsageError, WinnowError
 from winnow.sql import selections as wsel
 from winnow.sql.preview import diff as diff_selections
 from winnow.sql.preview import preview as preview_selection
-from winnow.train.materialize import materialize as materialize_selection
+from winnow.train.materialize.job import materialize as materialize_selection
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -519,7 +519,7 @@ def rater_train(
 ) -> None:
     """Train a rater on labels from the lake (--label) or on DCLM's positive and negative sets, with a
     stratified validation split; prints AUC and accuracy, writes the model and its card.json."""
-    from winnow.train.rater import train_rater
+    from winnow.train.raters import train_rater
 
     r = train_rater(
         _open(uri, storage_option), name, kind, label=label, where=where, positive=positive, negative=negative,
@@ -586,7 +586,7 @@ def weights_fit(
 
 def _print_runs_fit(r) -> None:
     """`weights fit --runs`: the regression, its points, the minimizing weights, the selection."""
-    from winnow.sql.weights_runs import model_description
+    from winnow.train.weights.runs import model_description
 
     left = f" · left out (not sampled): {', '.join(r.left_out)}" if r.left_out else ""
     out.print(f"weights {r.name}: from {len(r.points)} runs of sample {r.sample} ({r.compare}){left}", markup=False)
@@ -709,7 +709,7 @@ def train(
     Running the same command again resumes from the run folder's last checkpoint.
 
     A resumed run keeps its LR schedule's length (OUT/run.json), even with a larger --steps; --lr_scheduler.total_steps N sets it."""
-    from winnow.train import launch
+    from winnow.train.llm import launch
 
     launch.check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
     run_dir = out_dir or Path("runs") / f"{Path(source).name}-{flavor}"
@@ -849,7 +849,7 @@ def report(
     lake, each score column's histograms (overall, by source, selected against the lake),
     null and NaN shares, quantiles and example documents, the correlations, the selections'
     shares and overlaps, and the loss curves of recorded runs. DuckDB aggregates compute it."""
-    from winnow.sql.report.page import size
+    from winnow.views.report.page import size
 
     r = winnow.report(_open(uri, storage_option), out_file, selections=selection, columns=columns)
     out.print(f"wrote {r.path} ({size(r.bytes)}: {r.columns} score column(s), {r.selections} selection(s) "
@@ -868,7 +868,7 @@ def serve(
     """A local web app over the lake, read-only: a SQL box (the tables and macros of `winnow
     sql`, results as a table and a chart), each document with its scores and lineage, the
     selections (preview, diff) and the live report. Listens on 127.0.0.1:8000 until Ctrl-C."""
-    from winnow.sql.serve import serve as serve_lake
+    from winnow.views.serve import serve as serve_lake
 
     serve_lake(uri, host=host, port=port, max_rows=max_rows, timeout=timeout,
                storage_options=_options(storage_option))

@@ -6,11 +6,11 @@ Numbering rows, resuming after a committed row and reporting a broken stream are
 once, by `read`, for every format.
 """
 
-from .base import Reader, Reject, open_decompressed, read
-from .jsonl import JsonLines
-from .parquet import Parquet
-from .text import PlainText
-from .warc import Warc
+from winnow.ingest.readers.base import Reader, Reject, open_decompressed, read
+from winnow.ingest.readers.jsonl import JsonLines
+from winnow.ingest.readers.parquet import Parquet
+from winnow.ingest.readers.text import PlainText
+from winnow.ingest.readers.warc import Warc
 
 # Format name -> its reader; the format is what the catalog records for an input.
 READERS: dict[str, Reader] = {r.name: r for r in (JsonLines(), Parquet(), PlainText(), Warc())}

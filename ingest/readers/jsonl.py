@@ -6,7 +6,7 @@ from typing import BinaryIO, Iterator
 
 import orjson
 
-from .base import Reader, Reject
+from winnow.ingest.readers.base import Reader, Reject
 
 
 class JsonLines(Reader):

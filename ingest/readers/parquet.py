@@ -6,7 +6,7 @@ from typing import BinaryIO, Iterator
 
 import pyarrow.parquet as pq
 
-from .base import Reader
+from winnow.ingest.readers.base import Reader
 
 BATCH_ROWS = 4096
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from .base import Reader, Reject
+from winnow.ingest.readers.base import Reader, Reject
 
 
 class PlainText(Reader):

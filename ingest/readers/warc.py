@@ -16,7 +16,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-from .base import Reader, Reject
+from winnow.ingest.readers.base import Reader, Reject
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 

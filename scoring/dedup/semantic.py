@@ -45,8 +45,8 @@ from winnow.lake import Lake
 from winnow.lake.errors import UsageError
 from winnow.lake.vectors import vector_field
 
-from . import unionfind
-from .clusters import DedupReport, DedupUsageError, rows_in_order, write_clusters
+from winnow.scoring.dedup import unionfind
+from winnow.scoring.dedup.clusters import DedupReport, DedupUsageError, rows_in_order, write_clusters
 
 NAMES = ("semdup_cluster", "semdup_keep")
 SCORER = "dedup-semantic"

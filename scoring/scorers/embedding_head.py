@@ -32,7 +32,7 @@ from winnow.scoring.card import read_card as read_card_file
 from winnow.scoring.model import MODEL_PARAMETERS, model_identity
 from winnow.scoring.scorer import Param
 
-from .embed import Embedding, default_model
+from winnow.scoring.scorers.embed import Embedding, default_model
 
 KIND = "embedding-head"
 HEAD_FILE = "head.safetensors"

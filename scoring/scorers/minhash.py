@@ -3,7 +3,7 @@
     minhash  fixed_size_list<uint32>[bands * rows]  the MinHash signature of the document's
                                                     set of word n-grams (shingles)
 
-`winnow dedup LAKE --method minhash` reads it band by band (scoring/dedup/minhash.py).
+`winnow dedup LAKE --method minhash` reads it band by band (scoring/dedup/lsh.py).
 The defaults are FineWeb's (datatrove `MinhashConfig`: word 5-grams, 14 bands x 8 rows,
 112 hashes). The shingles follow datatrove's `MinhashDedupSignature.get_shingles`
 (huggingface/datatrove, src/datatrove/pipeline/dedup/minhash.py, with `simplify_text` of

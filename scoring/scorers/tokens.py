@@ -2,7 +2,7 @@
 
     n_tokens (int32)   len(tokenizer.encode(text)) with NO special tokens added (no BOS/EOS,
                        no [CLS]/[SEP]): the count a budget sums, independent of how a trainer
-                       frames documents. Materialization adds BOS/EOS itself (train/shards.py).
+                       frames documents. Materialization adds BOS/EOS itself (train/materialize/shards.py).
 
 Parameters:
     tokenizer   a tokenizer.json file (HF `tokenizers`), a SentencePiece `.model` file, a

@@ -47,9 +47,9 @@ import pyarrow as pa
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError, check, positive
 
-from . import selections
-from .connection import connect
-from .eval import MIN_ROWS, _check_expression, mann_whitney_auc, spearman
+from winnow.sql import selections
+from winnow.sql.connection import connect
+from winnow.train.eval import MIN_ROWS, _check_expression, mann_whitney_auc, spearman
 
 Z_LINE = ("-- z = coalesce((T(x) - lake mean) / lake std, 0); T = ln(1 + x) for counts (non-negative integer "
           "columns), x otherwise")
@@ -127,7 +127,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
 
     With `runs` (a compare's name or its compare.json) instead of `label`: the weights come
     from proxy runs of a `winnow weights sample` (Meta-rater's method, `model` "quadratic" or
-    "gbt"); returns a `weights_runs.RunsReport` (see `winnow.sql.weights_runs.fit_runs`).
+    "gbt"); returns a `weights_runs.RunsReport` (see `winnow.train.weights.runs.fit_runs`).
 
         >>> r = fit(lake, "learned", ["gopher_*"], "(meta->>'label')::INT")
         >>> r.cv_score, r.regularization
@@ -137,7 +137,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
     check(label is not None or runs is not None, "give --label SQL_EXPR (weights from labels) or --runs COMPARE "
                                                  "(weights from the proxy runs of a `winnow weights sample`)")
     if runs is not None:
-        from .weights_runs import fit_runs
+        from winnow.train.weights.runs import fit_runs
 
         return fit_runs(lake, name, runs, model=model or "quadratic", columns=columns, budget=budget, out=out,
                         seed=seed, replace=replace)
@@ -207,7 +207,7 @@ def _with(report: WeightsReport, **changes) -> WeightsReport:
 
 def _check_out(lake: Lake, out) -> None:
     """A UsageError unless `out` is a folder (or can be one) outside the lake."""
-    from .sandbox import inside_lake
+    from winnow.sql.sandbox import inside_lake
 
     path = os.fspath(out)
     check(not os.path.exists(path) or os.path.isdir(path), f"--out {path} is a file: give a folder")

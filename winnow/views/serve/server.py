@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 from winnow.lake.errors import UsageError
 
-from winnow.sql.report import vega_script
+from winnow.views.report import vega_script
 
-from .app import create_app
-from .queries import MAX_ROWS, TIMEOUT
-from .readonly import open_read_only
+from winnow.views.serve.app import create_app
+from winnow.views.serve.queries import MAX_ROWS, TIMEOUT
+from winnow.views.serve.readonly import open_read_only
 
 
 def bind(host: str, port: int) -> socket.socket:

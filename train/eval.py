@@ -41,8 +41,8 @@ import pyarrow as pa
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError, check
 
-from . import stats
-from .connection import _docs, connect
+from winnow.sql import stats
+from winnow.sql.connection import _docs, connect
 
 MIN_ROWS = 20  # the fewest labelled rows a figure is computed from (issue 11, section 7)
 # DuckDB types read as numbers (DECIMAL(p, s) too); NULL: an expression that is NULL everywhere.

@@ -17,7 +17,7 @@ the whole adaptation:
 Everything else is torchtitan's: the Trainer, model, loss, optimizer, scheduler,
 checkpointing and validation, driven by the same config functions as a GPU run.
 
-    python -m winnow.train.cpu --module winnow.train.config_registry --config tiny \\
+    python -m winnow.train.llm.cpu --module winnow.train.llm.config_registry --config tiny \\
         --dataloader.dataset_path shards/ --validator.dataloader.dataset_path shards/ \\
         --hf_assets_path tokenizer.model
 """
@@ -33,7 +33,7 @@ import torch
 import torch._utils
 
 if "torchtitan.tools.utils" in sys.modules:
-    raise ImportError("winnow.train.cpu must be imported before torchtitan (torchtitan picks its device at import)")
+    raise ImportError("winnow.train.llm.cpu must be imported before torchtitan (torchtitan picks its device at import)")
 
 
 def _cpu_device_module() -> types.SimpleNamespace:
@@ -118,14 +118,14 @@ def adapt(config) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     if _detect() not in (None, "cpu"):
-        raise SystemExit(f"winnow.train.cpu: a {_detect()} device is visible; train with torchtitan.train instead")
+        raise SystemExit(f"winnow.train.llm.cpu: a {_detect()} device is visible; train with torchtitan.train instead")
     from torchtitan.config import ConfigManager
     from torchtitan.tools.logging import init_logger, logger
 
     init_logger()
     config = ConfigManager().parse_args(argv)
     adapt(config)
-    logger.info("winnow.train.cpu: CPU smoke run (attention via SDPA on the flex mask, float32)")
+    logger.info("winnow.train.llm.cpu: CPU smoke run (attention via SDPA on the flex mask, float32)")
     trainer = config.build()
     try:
         trainer.train()

@@ -54,11 +54,12 @@ import numpy as np
 from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, check, positive
 
-from . import selections
-from .connection import connect
-from .eval import spearman
-from .sandbox import lake_folder
-from .weights import (TOKENS, Z_LINE, Term, _check_out, check_tokens, lake_constants, literal, match_columns,
+from winnow.sql import selections
+from winnow.sql.connection import connect
+from winnow.train.eval import spearman
+from winnow.sql.sandbox import lake_folder
+from winnow.train.compare import COMPARE_FOLDER
+from winnow.train.weights.labels import (TOKENS, Z_LINE, Term, _check_out, check_tokens, lake_constants, literal, match_columns,
                       top_k_sql, write)
 
 SAMPLE_LINE = "-- winnow weights sample: "
@@ -68,7 +69,6 @@ MIN_RUNS = 3  # the fewest sampled runs a regression is fitted on
 SEARCH_DRAWS = 100_000
 RIDGE_ALPHAS = tuple(10.0 ** e for e in range(-6, 4))  # 1e-06 .. 1000
 GBT_PARAMS = {"n_estimators": 500, "learning_rate": 0.01, "max_depth": 3}
-COMPARE_FOLDER = "compare"  # LAKE/compare/NAME: train.compare.COMPARE_FOLDER (sql/ does not import train/)
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 

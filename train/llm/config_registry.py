@@ -3,7 +3,7 @@
 torchtitan loads them by module path, so a winnow run is a plain torchtitan run:
 
     torchrun --nproc_per_node 8 -m torchtitan.train \\
-        --module winnow.train.config_registry --config metarater_1_3b \\
+        --module winnow.train.llm.config_registry --config metarater_1_3b \\
         --dataloader.dataset_path shards/ --validator.dataloader.dataset_path shards/ \\
         --hf_assets_path tokenizer.model
 
@@ -59,7 +59,7 @@ from torchtitan.models.llama3.model import Llama3Model
 from torchtitan.protocols.model_spec import ModelSpec
 from torchtitan.trainer import Trainer
 
-from .loader import ShardDataLoader, WinnowTokenizer
+from winnow.train.llm.loader import ShardDataLoader, WinnowTokenizer
 
 METARATER_PARAMS = 1_345_423_360
 

@@ -32,9 +32,9 @@ from winnow.lake import Lake
 from winnow.lake.errors import UsageError, check
 from winnow.lake.version import WINNOW_VERSION
 
-from ..sandbox import inside_lake
-from . import charts
-from .aggregates import QUANTILES, Report, gather
+from winnow.sql.sandbox import inside_lake
+from winnow.views.report import charts
+from winnow.views.report.aggregates import QUANTILES, Report, gather
 
 
 @dataclass
@@ -77,7 +77,7 @@ def vega_script() -> str:
 
 
 def _text(name: str) -> str:
-    return resources.files("winnow.sql.report").joinpath(name).read_text()
+    return resources.files("winnow.views.report").joinpath(name).read_text()
 
 
 def _json(value) -> Markup:

@@ -1,4 +1,4 @@
--- Macros of `winnow report` (sql/report/aggregates.py), loaded on its own connection.
+-- Macros of `winnow report` (winnow/views/report/aggregates.py), loaded on its own connection.
 --
 -- A score is "known" where it is a finite number: NULL, NaN and +-Infinity are counted
 -- apart (null, NaN and infinite shares) and left out of quantiles, histograms and correlations.

@@ -21,7 +21,7 @@ import math
 
 import altair as alt
 
-from .aggregates import Column, Run, SelectionSummary, Source
+from winnow.views.report.aggregates import Column, Run, SelectionSummary, Source
 
 WIDTH, HEIGHT = 300, 140
 

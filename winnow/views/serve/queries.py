@@ -26,7 +26,7 @@ from winnow.sql import stats
 from winnow.sql.connection import check_sql, connect, run
 from winnow.sql.sandbox import access_error
 
-from .charts import auto_chart
+from winnow.views.serve.charts import auto_chart
 
 READING = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 MAX_ROWS = 1000

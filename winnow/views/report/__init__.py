@@ -5,11 +5,11 @@
 - `page`: the HTML page, offline (every script and style inlined, no network request):
   `render(lake) -> str` (shared with `winnow serve`), `html(report)`, `write(lake, out)`.
 
-    >>> from winnow.sql.report import render, write
+    >>> from winnow.views.report import render, write
     >>> write(lake, "report.html", selections=["top", "random"], columns=["gopher_*"])
 """
 
-from .aggregates import Report, gather, score_columns
-from .page import ReportFile, html, render, vega_script, write
+from winnow.views.report.aggregates import Report, gather, score_columns
+from winnow.views.report.page import ReportFile, html, render, vega_script, write
 
 __all__ = ["Report", "ReportFile", "gather", "html", "render", "score_columns", "vega_script", "write"]

@@ -36,7 +36,7 @@ from torchtitan.components.dataloader import ParallelAwareDataloader
 from torchtitan.components.tokenizer import BaseTokenizer
 from torchtitan.tools.logging import logger
 
-from .shards import Shards, ShardUsageError, open_shards
+from winnow.train.materialize.shards import Shards, ShardUsageError, open_shards
 from winnow.lake.tokenizer import Tokenizer, load_tokenizer
 
 

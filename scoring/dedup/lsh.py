@@ -46,9 +46,9 @@ from winnow.lake import Lake, catalog
 from winnow.lake.engine import LocalEngine
 from winnow.lake.engine import engine as make_engine
 
-from ..registry import resolve
-from . import unionfind
-from .clusters import DedupReport, DedupUsageError, check_keep_by, rows_in_order, write_clusters
+from winnow.scoring.registry import resolve
+from winnow.scoring.dedup import unionfind
+from winnow.scoring.dedup.clusters import DedupReport, DedupUsageError, check_keep_by, rows_in_order, write_clusters
 
 NAMES = ("dup_cluster", "dup_keep")
 SCORER = "dedup-minhash"

@@ -2,7 +2,7 @@
 
 Pages: the SQL box (`winnow sql`'s tables and macros, a table of the first rows and an
 automatic chart), a document (its text, every score, its lineage), the selections (list,
-preview, diff) and the live report (winnow.sql.report.render).
+preview, diff) and the live report (winnow.views.report.render).
 
 Why FastAPI on uvicorn: a maintained, typed web framework whose plain `def` routes run in a
 thread pool (DuckDB and Lance calls block), with request validation and exception handlers
@@ -17,9 +17,9 @@ refuses COPY, ATTACH, read_* and INSTALL), and every route is a GET. Bound to 12
 unless --host says otherwise.
 """
 
-from .app import create_app
-from .queries import execute
-from .readonly import ReadOnlyLake, open_read_only
-from .server import bind, serve
+from winnow.views.serve.app import create_app
+from winnow.views.serve.queries import execute
+from winnow.views.serve.readonly import ReadOnlyLake, open_read_only
+from winnow.views.serve.server import bind, serve
 
 __all__ = ["ReadOnlyLake", "bind", "create_app", "execute", "open_read_only", "serve"]

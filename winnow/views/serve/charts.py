@@ -1,7 +1,7 @@
 """Charts of the web app: Vega-Lite specs built with altair, drawn in the page by vega-embed.
 
-The library is the report's (winnow.sql.report): Vega-Lite through altair, whose JavaScript
-(vega, vega-lite, vega-embed) is the report's own offline bundle (`winnow.sql.report.vega_script`,
+The library is the report's (winnow.views.report): Vega-Lite through altair, whose JavaScript
+(vega, vega-lite, vega-embed) is the report's own offline bundle (`winnow.views.report.vega_script`,
 from vl-convert-python), served by the app itself at /static/vega.js, so no page asks anything
 of another host.
 

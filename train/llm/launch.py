@@ -1,8 +1,8 @@
 """`winnow train`: from a selection (or a shard folder) to a torchrun + torchtitan run.
 
 The run is torchtitan's own entry point (`torchtitan.train`) with winnow's config functions
-(`winnow.train.config_registry`) and shard dataloader; with no GPU it is the CPU smoke
-path (`winnow.train.cpu`). The command is printed before it starts, so it can be copied
+(`winnow.train.llm.config_registry`) and shard dataloader; with no GPU it is the CPU smoke
+path (`winnow.train.llm.cpu`). The command is printed before it starts, so it can be copied
 into a Slurm script (see the README), and the child's log is passed through while the
 losses are collected for the closing summary. Running the same command again resumes
 from the last checkpoint in the run folder (torchtitan loads it; the dataloader state in
@@ -41,9 +41,9 @@ from pathlib import Path
 from winnow.lake.errors import check, positive
 from winnow.lake.tokenizer import load_tokenizer
 
-from .shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
+from winnow.train.materialize.shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
 
-# flavor -> (config function in winnow.train.config_registry, vocabulary, sequence length,
+# flavor -> (config function in winnow.train.llm.config_registry, vocabulary, sequence length,
 # training steps); written out so the launcher need not import torchtitan (~7 s); a test
 # keeps it equal to what the config functions return
 FLAVORS = {"tiny": ("tiny", 32_000, 256, 20), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024, 7153),
@@ -109,7 +109,7 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
     from winnow.lake import Lake
     from winnow.sql.selections import documents, get
 
-    from .materialize import materialize
+    from winnow.train.materialize.job import materialize
 
     lake = Lake.open(uri, storage_options)
     sel = get(lake, source, missing_ok=True)
@@ -260,8 +260,8 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
         launcher += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint]
     else:
         launcher += ["--standalone"]
-    entry = ["-m", "torchtitan.train"] if ngpu > 0 else ["-m", "winnow.train.cpu"]
-    args = ["--module", "winnow.train.config_registry", "--config", fn,
+    entry = ["-m", "torchtitan.train"] if ngpu > 0 else ["-m", "winnow.train.llm.cpu"]
+    args = ["--module", "winnow.train.llm.config_registry", "--config", fn,
             "--dataloader.dataset_path", str(shards), "--validator.dataloader.dataset_path", str(validation or shards),
             "--tokenizer.path", tokenizer, "--dump_folder", str(out)]
     if validation is not None:  # a separate validation set: train on every shard, validate on all of it

@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog
 
-from ..connection import connect
-from ..selections import Selection, all_selections, evaluate, get
-from ..weights import match_columns, quote
+from winnow.sql.connection import connect
+from winnow.sql.selections import Selection, all_selections, evaluate, get
+from winnow.train.weights.labels import match_columns, quote
 
 INGEST_COLUMNS = ("n_chars", "n_bytes", "input_row")  # docs' numeric columns that ingest writes, not scores
 TOKENS = "n_tokens"  # the `tokens` scorer's column: the lake's token count
@@ -189,7 +189,7 @@ def gather(lake: Lake, *, selections=None, columns=None) -> Report:
     chosen = selections_named(lake, selections)
     con = connect(lake, docs.version)
     try:
-        con.execute(resources.files("winnow.sql.report").joinpath("report.sql").read_text())
+        con.execute(resources.files("winnow.views.report").joinpath("report.sql").read_text())
         for i, sel in enumerate(chosen):
             ids = evaluate(lake, sel).select(["id"])
             con.register(f"_selection_{i}", ids.cast(pa.schema([pa.field("id", pa.string())])))

@@ -1,5 +1,5 @@
 """Materializing a selection: its documents, tokenized and packed into shards for training
-(format `tokens`, see train/shards.py), or as parquet / JSON lines for other trainers.
+(format `tokens`, see train/materialize/shards.py), or as parquet / JSON lines for other trainers.
 
 Ids are selected in SQL at the selection's pinned version; text is read from Lance by row
 offset (never through a DuckDB join that carries text). The document order is fixed before
@@ -7,12 +7,12 @@ anything is written (`shuffle` by a portable hash of (id, seed), or `order` by a
 a curriculum), so the same selection, tokenizer and seed give byte-identical output.
 
 Token shards are tokenized in parallel (lake/engine.py): the ordered documents are cut
-into units of a few MB of text (train/encode.py), tokenized by the workers of the `local`
+into units of a few MB of text (train/materialize/encode.py), tokenized by the workers of the `local`
 engine (processes on this machine; one, this process, for a small job) or of `ray`, and
 written in order by this process, which cuts the shards from the documents' token counts
 by the same rule as a one-process run. So the shards, their manifest and checksums are
 the same bytes whatever the engine and the number of workers. A byte-level BPE
-tokenizer.json (GPT-2's kind) is encoded by train/bpe.py's exact fast encoder.
+tokenizer.json (GPT-2's kind) is encoded by train/materialize/bpe.py's exact fast encoder.
 
 Every option, the engine, the output folder, the columns and the selection's ids are
 checked before anything is written. The output folder is then one of:
@@ -57,9 +57,9 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, check_seed, evaluate, get
 
-from . import encode
-from .bpe import byte_level_bpe
-from .shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
+from winnow.train.materialize import encode
+from winnow.train.materialize.bpe import byte_level_bpe
+from winnow.train.materialize.shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
 
 OUTPUT_FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28

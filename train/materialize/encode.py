@@ -2,7 +2,7 @@
 tokenized in a worker (an engine's process or Ray actor, or this process).
 
 A worker is built once (`worker`): the lake's docs at the selection's pinned version and
-the encoder: the fast byte-level BPE encoder (train/bpe.py) where it provably gives the
+the encoder: the fast byte-level BPE encoder (train/materialize/bpe.py) where it provably gives the
 tokenizer's own ids, else the tokenizer, rebuilt from its bytes. Either travels with the
 job (a Ray node needs no copy of the tokenizer file; an HF folder or id is loaded by name). A unit (`encode`) returns
 its documents' token ids back to back, `[BOS] tokens [EOS]` each, in the shards' dtype,
@@ -21,8 +21,8 @@ import numpy as np
 from winnow.lake import Lake
 from winnow.lake.tokenizer import Tokenizer, load_tokenizer
 
-from .bpe import FastBPE
-from .shards import ShardError, dtype_for
+from winnow.train.materialize.bpe import FastBPE
+from winnow.train.materialize.shards import ShardError, dtype_for
 
 _built: dict[str, Tokenizer] = {}  # this process's tokenizers, by sha256
 _opened: dict[tuple[str, int], object] = {}  # this process's docs datasets, by (lake URI, version)

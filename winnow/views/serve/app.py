@@ -26,13 +26,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from winnow.lake import Lake, WinnowError
 from winnow.lake.errors import UsageError
 from winnow.sql.preview import diff, preview
-from winnow.sql.report import render, vega_script
+from winnow.views.report import render, vega_script
 from winnow.sql.selections import all_selections
 
-from . import charts
-from .cells import cell
-from .documents import DocumentNotFound, document
-from .queries import MAX_ROWS, TIMEOUT, execute, one_line
+from winnow.views.serve import charts
+from winnow.views.serve.cells import cell
+from winnow.views.serve.documents import DocumentNotFound, document
+from winnow.views.serve.queries import MAX_ROWS, TIMEOUT, execute, one_line
 
 log = logging.getLogger("winnow.serve")
 
@@ -53,7 +53,7 @@ EXAMPLES = (
 
 
 def _templates() -> jinja2.Environment:
-    folder = resources.files("winnow.sql.serve")
+    folder = resources.files("winnow.views.serve")
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text()),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -156,7 +156,7 @@ def create_app(lake: Lake, *, max_rows: int = MAX_ROWS, timeout: float = TIMEOUT
         html = render(lake, selections=selection or None, columns=columns or None)
         return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
 
-    static = resources.files("winnow.sql.serve")
+    static = resources.files("winnow.views.serve")
 
     @app.get("/static/vega.js")
     def vega_js():
