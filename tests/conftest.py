@@ -1,31 +1,71 @@
-"""Shared fixtures: the real data in ../shared, lakes in temporary folders, the CLI."""
+"""Fixtures and session settings only; the shared functions and paths are in helpers.py.
+
+Session-wide: no test reaches a model hub (HF_HUB_OFFLINE=1 from the start of the session,
+before any test module imports huggingface_hub), one Chromium (browser.py) and one Ray
+cluster on 127.0.0.1 for every module that needs one.
+
+Tests marked `measure` measure (recall, precision, agreement with a peer) and print a table;
+they run and assert with the others, and the session ends with a section of their own: each
+one's outcome, time and printed table (`-m measure` runs them alone, `-m "not measure"`
+leaves them out).
+"""
 
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
-from pathlib import Path
+import time
+import warnings
 
 import pytest
 
 import winnow
-from winnow.lake.lake import CATALOG_TABLES
 
 from .browser import browser  # noqa: F401  (one Chromium for the whole session: two Playwright instances cannot share a thread)
+from .helpers import (  # noqa: F401  (re-exported for modules that still import them from here)
+    C4, DATA, GITHUB, OWT, ROOT, SHARED, WARCS, WINNOW, cli, edited, fails, lake_state, lines)
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared").resolve()
-DATA = SHARED / "data"
-OWT = DATA / "openwebtext-1000.jsonl"
-C4 = DATA / "c4-sample-449.jsonl"
-GITHUB = DATA / "github-sample-50.jsonl"
-WARCS = sorted((DATA / "warc").glob("*.warc.gz"))
-WINNOW = Path(sys.executable).parent / "winnow"
+_OFFLINE = {"HF_HUB_OFFLINE": "1"}  # huggingface_hub reads it once, at import: set before collection
+_before: dict[str, str | None] = {}
 
-if not DATA.is_dir():
-    raise RuntimeError(f"the tests read real data from {DATA}; it is missing")
+
+def pytest_configure(config):
+    for name, value in _OFFLINE.items():
+        _before[name] = os.environ.get(name)
+        os.environ[name] = value
+
+
+def pytest_unconfigure(config):
+    for name, value in _before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+_measured: list = []
+
+
+def pytest_runtest_logreport(report):
+    if "measure" in report.keywords and (report.when == "call" or report.outcome != "passed"):
+        _measured.append(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _measured:
+        return
+    tr = terminalreporter
+    tr.section("measurements (tests marked measure)")
+    for report in _measured:
+        tr.write_line(f"{report.outcome.upper():7s} {report.duration:7.1f} s  {report.nodeid}"
+                      + ("" if report.when == "call" else f" ({report.when})"))
+        for title, text in report.sections:
+            if title.startswith("Captured stdout") and text.strip():
+                for line in text.strip("\n").splitlines():
+                    tr.write_line(f"    {line}")
+    failed = sum(r.outcome == "failed" for r in _measured)
+    tr.write_line(f"{sum(r.when == 'call' for r in _measured)} measurement(s), {failed} failed")
 
 
 @pytest.fixture
@@ -33,56 +73,52 @@ def lake(tmp_path):
     return winnow.init(tmp_path / "lake")
 
 
-def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run the `winnow` command; its output is returned as text."""
-    env = {**kwargs.pop("env", os.environ), "COLUMNS": "200"}
-    proc = subprocess.run([str(WINNOW), *map(str, args)], capture_output=True, text=True, env=env, **kwargs)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for the session, on 127.0.0.1 with 2 CPUs (address="local": never
+    another job's cluster that `ray start` left on this machine); the engine finds Ray started
+    and uses it. Its GCS address, for `--ray-address` in subprocesses."""
+    import ray
+
+    from winnow.lake.engine import engine
+
+    with warnings.catch_warnings():  # Ray forks then execs its processes: Lance's fork warning is moot
+        warnings.filterwarnings("ignore", message="lance is not fork-safe")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                 _node_ip_address="127.0.0.1")
+    assert engine("ray", workers=2).size(0) == 2
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
-def lines(path: Path) -> list[bytes]:
-    return path.read_bytes().splitlines(keepends=True)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def fails(*args, code: int = 2, contains: str | None = None, **kwargs) -> str:
-    """Run `winnow ARGS`, which must fail with exit status `code` (2: usage, 1: a failed job)
-    and one line on stderr, `error: ...`, with no traceback; that line is returned."""
-    proc = cli(*args, check=False, **kwargs)
-    said = proc.stderr.strip().splitlines()
-    errors = [line for line in said if line.startswith("error: ")]
-    where = f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    assert proc.returncode == code, where
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, where
-    if contains is not None:
-        assert contains in errors[0], where
-    return errors[0]
+@pytest.fixture
+def s3_endpoint():
+    """A local S3 server (moto) on loopback; a bucket `lakes` in it."""
+    port = _free_port()
+    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        import boto3
 
-
-def lake_state(lake) -> dict:
-    """Everything a failed command must leave as it was: the lake version, its tags and
-    schema, and every catalog table's version."""
-    docs = lake.docs()
-    state = {
-        "docs_version": docs.version,
-        "tags": sorted(docs.tags.list()),
-        "columns": docs.schema.names,
-    }
-    for name in ("rejects", *CATALOG_TABLES):
-        state[name] = lake.dataset(name).version
-    return state
-
-
-def edited(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
-    """`text` with each word, at `rate`, deleted, replaced or followed by an inserted word
-    (a third each), the new words drawn from `vocab`."""
-    out = []
-    for w in text.split():
-        r = rng.random()
-        if r < rate / 3:
-            continue
-        out.append(rng.choice(vocab) if r < 2 * rate / 3 else w)
-        if 2 * rate / 3 <= r < rate:
-            out.append(rng.choice(vocab))
-    return " ".join(out)
+        deadline = time.time() + 30
+        while True:
+            try:
+                boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                             aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket="lakes")
+                break
+            except Exception:
+                assert time.time() < deadline, "moto_server did not start"
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import winnow
-from tests.conftest import C4, GITHUB, cli, lake_state
+from .helpers import C4, GITHUB, cli, lake_state
 from winnow.sql import stats
 from winnow.sql.selections import SelectionUsageError
 

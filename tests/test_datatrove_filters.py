@@ -17,7 +17,7 @@ from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, Go
 
 import winnow
 
-from .conftest import C4, DATA, GITHUB, OWT, ROOT
+from .helpers import C4, DATA, GITHUB, OWT, ROOT
 
 EXAMPLE = ROOT / "sql" / "examples" / "datatrove-filters.sql"
 FILTERS = {"gopher_quality_keep": GopherQualityFilter, "gopher_repetition_keep": GopherRepetitionFilter,

@@ -17,7 +17,7 @@ import winnow
 from winnow.scoring.dedup import unionfind
 from winnow.scoring.dedup.clusters import rows_in_order
 
-from .conftest import OWT, cli, edited, fails, lake_state
+from .helpers import OWT, cli, edited, fails, lake_state
 
 RATES = (0.01, 0.05, 0.20)
 PER_RATE = 150  # originals copied at each rate (disjoint sets of OpenWebText documents)
@@ -78,6 +78,7 @@ def measure(lake, truth) -> tuple[dict, float, int]:
     return recall, len(predicted & true) / max(len(predicted), 1), len(predicted)
 
 
+@pytest.mark.measure
 def test_planted_duplicates_recall_and_precision(planted):
     """Measured (seed 13, 150 copies per rate):
         14x8 threshold 0.8: recall 1% 0.97, 5% 0.04, 20% 0.00; precision 1.00
@@ -100,6 +101,7 @@ def test_planted_duplicates_recall_and_precision(planted):
     assert defaults[0.05] < 0.2 and defaults[0.20] == 0  # what threshold 0.8 means, not a miss
 
 
+@pytest.mark.measure
 def test_agreement_with_datatrove(planted, tmp_path):
     """datatrove's MinhashDedupSignature -> Buckets -> Cluster (14 x 8, 5-grams, no
     verification) on the same documents, against `--threshold 0`. The two hash families

@@ -6,7 +6,6 @@ read back with `winnow.query`; the command's line format; and bad input refused 
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import numpy as np
@@ -17,10 +16,9 @@ from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import roc_auc_score
 
 import winnow
-from tests.conftest import C4, SHARED, cli, fails, lake_state
+from .helpers import C4, SHARED, cli, fails, lake_state
 from winnow.train.eval import MIN_ROWS, average_ranks, best_accuracy, mann_whitney_auc, spearman
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 LABELS = SHARED / "labels" / "dclm-human-labels-218.jsonl"
 LABEL = "(meta->>'label')::INT"  # 1: high quality (120 pages), 0: low (98)

@@ -15,7 +15,7 @@ import pytest
 
 import winnow
 
-from .conftest import C4, OWT, ROOT
+from .helpers import C4, OWT, ROOT
 
 EXAMPLES = {p.stem: p for p in sorted((ROOT / "sql" / "examples").glob("*.sql"))}
 # Not seed-system selections: the README's quickstart ones (they read the quickstart's

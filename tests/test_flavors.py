@@ -12,7 +12,7 @@ import torch
 
 import winnow
 
-from .conftest import OWT, SHARED, cli
+from .helpers import OWT, SHARED, cli
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 

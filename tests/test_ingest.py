@@ -12,7 +12,7 @@ import zstandard
 
 import winnow
 
-from .conftest import C4, DATA, GITHUB, OWT, WARCS, cli, lines
+from .helpers import C4, DATA, GITHUB, OWT, WARCS, cli, lines
 
 
 def docs_table(lake, columns=("id", "content_hash", "source", "input_row")):

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import lance
@@ -29,27 +28,12 @@ import winnow
 from winnow.ingest.inorder import InputOrder
 from winnow.ingest.ranges import byte_ranges, open_range
 from winnow.lake import UsageError
-from winnow.lake.engine import engine
 
-from .conftest import C4, DATA, GITHUB, OWT, WARCS, fails, lake_state, lines
+from .helpers import C4, DATA, GITHUB, OWT, WARCS, fails, lake_state, lines
 
 SHARED = 20  # documents the slow and the fast input share, and OpenWebText holds too
 RANGE_BYTES = 1 << 20  # small byte ranges: the partitioned runner splits the JSON lines files
 DOC_COLUMNS = ["id", "text", "source", "url", "meta", "n_chars", "n_bytes", "content_hash", "input_row"]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A new local cluster with 2 CPUs for this module (address="local": never another job's
-    cluster that `ray start` left on this machine); the engine finds Ray started and uses it."""
-    import ray
-
-    with warnings.catch_warnings():  # Ray forks then execs its processes: Lance's fork warning is moot
-        warnings.filterwarnings("ignore", message="lance is not fork-safe")
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    assert engine("ray", workers=2).size(0) == 2
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

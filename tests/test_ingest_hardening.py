@@ -23,7 +23,7 @@ from winnow.ingest import READERS, FieldNames, Reader, format_of
 from winnow.ingest.readers import Reject, read
 from winnow.lake import UsageError
 
-from .conftest import C4, GITHUB, OWT, WARCS, WINNOW, cli, fails, lake_state, lines
+from .helpers import C4, GITHUB, OWT, WARCS, WINNOW, cli, fails, lake_state, lines
 
 # -- workers never outlive the runner ---------------------------------------------------------
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 import winnow
 
-from .conftest import C4, GITHUB, OWT, cli
+from .helpers import C4, GITHUB, OWT, cli
 
 
 def test_info_counts_sources_columns_and_size(lake):

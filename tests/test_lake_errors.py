@@ -6,8 +6,7 @@ import json
 import os
 import subprocess
 
-from tests.conftest import C4, WINNOW, cli, fails
-from tests.test_resume_and_uris import s3_endpoint  # noqa: F401  (a pytest fixture: moto on loopback)
+from .helpers import C4, WINNOW, cli, fails
 
 
 def test_init_on_a_file_is_refused(tmp_path):
@@ -38,7 +37,7 @@ def _flags(options: dict[str, str]) -> list[str]:
     return [x for k, v in options.items() for x in ("-o", f"{k}={v}")]
 
 
-def test_object_store_errors_name_the_missing_setting(s3_endpoint):  # noqa: F811
+def test_object_store_errors_name_the_missing_setting(s3_endpoint):
     options = _options(s3_endpoint)
     cli("init", "s3://lakes/named", *_flags(options))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}

@@ -4,7 +4,6 @@ tokenizers, byte-identical reruns, resume after a kill, refusal of the wrong tok
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -13,7 +12,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,7 +20,7 @@ import winnow
 from winnow.train.materialize.shards import ShardError, open_shards
 from winnow.lake.tokenizer import load_tokenizer
 
-from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, lake_state
+from .helpers import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, kill_after_shards, lake_state
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -76,19 +74,6 @@ def test_order_by_a_column_gives_a_curriculum(lake, tmp_path):
     ids = (tmp_path / "o" / "shard-00000.ids.txt").read_text().split()
     lengths = [len(texts_by_id(lake)[i]) for i in ids]
     assert lengths == sorted(lengths, reverse=True)
-
-
-def kill_after_shards(command: list[str], out: Path, shards: int) -> None:
-    """Run `command` in its own process group and kill the whole group (the command and its
-    workers) with SIGKILL once `out` holds `shards` finished shard files."""
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while len(list(out.glob("shard-*.bin"))) < shards:
-        assert proc.poll() is None, "finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def test_killed_materialization_resumes_to_identical_bytes(lake, tmp_path):

@@ -17,13 +17,11 @@ import psutil
 import pytest
 
 import winnow
-from winnow.lake.engine import engine
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.train.materialize.bpe import byte_level_bpe
 from winnow.train.materialize.shards import open_shards
 
-from .conftest import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails
-from .test_materialize import kill_after_shards
+from .helpers import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, kill_after_shards
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -36,16 +34,6 @@ def lake(tmp_path_factory):
     winnow.ingest_files(lake, [str(OWT), str(C4), str(GITHUB)])
     winnow.select(lake, "all", "SELECT id FROM docs", seed=5)
     return lake
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A Ray cluster on this machine with its 2 CPUs, for the module; its GCS address."""
-    engine("ray", workers=2)
-    import ray
-
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

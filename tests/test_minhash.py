@@ -14,7 +14,7 @@ import winnow
 from winnow.scoring import resolve
 from winnow.scoring.scorers.minhash import EMPTY, MinHash, normalize, shingles
 
-from .conftest import C4, OWT, cli, edited, fails
+from .helpers import C4, OWT, cli, edited, fails
 
 
 def texts(path, n=None) -> list[str]:

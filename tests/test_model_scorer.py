@@ -15,12 +15,10 @@ BERT heads built here (random weights, tokenizers trained on ../shared/data or G
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from collections import Counter
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import numpy as np
 import pyarrow as pa
@@ -31,17 +29,13 @@ from winnow.scoring import ScoreUsageError
 from winnow.scoring.model import TRUNCATE_CHARS_PER_TOKEN, model_identity
 from winnow.scoring.scorers.hf_classifier import HFClassifier
 
-from .conftest import C4, OWT, SHARED, cli, fails, lake_state
+from .helpers import C4, OWT, SHARED, batch, cli, fails, lake_state, wordpiece
 
 GPT2_JSON = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
 C4_DOCS = [json.loads(line)["text"] for line in C4.read_text().splitlines()]
 MAX_POS = 128
 INVISIBLE = "\u200b\u2060\u200b"  # zero-width characters only: not blank to ingest, no token after BERT's clean_text
-
-
-def batch(texts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
 # ---------------------------------------------------------------- tiny models
@@ -96,18 +90,10 @@ def models(tmp_path_factory):
     the real data (a regression head, a 3-label head), with GPT-2's byte-level BPE (+ [CLS]
     [SEP] [PAD]), and with a Unigram tokenizer that has no unknown token, which refuses a
     text holding a character it never saw (a real way for a tokenizer to fail)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
     root = tmp_path_factory.mktemp("model-scorer")
-    wp = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wp.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wp.decoder = decoders.WordPiece()
-    wp.train_from_iterator(DOCS[:300], trainers.WordPieceTrainer(
-        vocab_size=2000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    wp.post_processor = _template("[CLS]", "[SEP]", wp)
-    wp_tok = _wrap(wp, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-                   mask_token="[MASK]")
+    wp_tok = wordpiece(vocab_size=2000, max_length=MAX_POS)
 
     gpt2 = Tokenizer.from_file(str(GPT2_JSON))
     gpt2.add_special_tokens(["[CLS]", "[SEP]", "[PAD]"])
@@ -128,8 +114,8 @@ def models(tmp_path_factory):
     uni_tok = _wrap(uni, pad_token="<pad>", cls_token="<cls>", sep_token="<sep>")
 
     return {
-        "reg": _bert(root, "tiny-reg", wp_tok, 1, 1, wp.get_vocab_size()),
-        "three": _bert(root, "tiny-three", wp_tok, 3, 3, wp.get_vocab_size()),
+        "reg": _bert(root, "tiny-reg", wp_tok, 1, 1, wp_tok.backend_tokenizer.get_vocab_size()),
+        "three": _bert(root, "tiny-three", wp_tok, 3, 3, wp_tok.backend_tokenizer.get_vocab_size()),
         "gpt2": _bert(root, "tiny-gpt2", gpt2_tok, 1, 2, gpt2.get_vocab_size()),
         "no-unk": _bert(root, "tiny-no-unk", uni_tok, 1, 4, uni.get_vocab_size()),
     }

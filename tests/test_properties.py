@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import winnow
 
-from .conftest import OWT, lines
+from .helpers import OWT, lines
 
 REAL = lines(OWT)[:30]
 BROKEN = [b"{oops\n", b'{"text": null}\n', b'{"text": ""}\n', b'{"text": 7}\n', b"\xff\xfe\n", b"[1]\n"]

@@ -5,7 +5,6 @@ the saved models, and their columns equal to the models' direct predictions."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,9 +14,8 @@ import pyarrow as pa
 import pytest
 
 import winnow
-from tests.conftest import C4, OWT, SHARED, cli, fails, lake_state
+from .helpers import C4, OWT, SHARED, cli, fails, lake_state
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 LABELS = SHARED / "labels" / "dclm-human-labels-218.jsonl"
 LABEL = "(meta->>'label')::INT"

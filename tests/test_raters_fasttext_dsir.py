@@ -18,7 +18,6 @@ import os
 import random
 import re
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import numpy as np
 import pyarrow as pa
@@ -32,15 +31,11 @@ from winnow.scoring.scorers import dsir
 from winnow.scoring.scorers.dsir import DSIR
 from winnow.scoring.scorers.fasttext import FastTextRater
 
-from .conftest import C4, GITHUB, OWT, SHARED, lake_state
+from .helpers import C4, GITHUB, OWT, SHARED, batch, lake_state
 
 LABELS = SHARED / "labels" / "dclm-human-labels-218.jsonl"
 OWT_DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
 C4_DOCS = [json.loads(line)["text"] for line in C4.read_text().splitlines()]
-
-
-def batch(texts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
 # ---------------------------------------------------------------- fastText

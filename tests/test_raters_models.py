@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +25,7 @@ import pytest
 import winnow
 from winnow.scoring import ScoreUsageError
 
-from .conftest import C4, OWT, lake_state
+from .helpers import C4, OWT, batch, lake_state, wordpiece
 
 OWT_DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
 C4_DOCS = [json.loads(line)["text"] for line in C4.read_text().splitlines()]
@@ -38,10 +36,6 @@ DIMENSIONS = ("professionalism", "readability", "reasoning", "cleanliness")
 DOCS = [OWT_DOCS[7][:80], OWT_DOCS[1], "", OWT_DOCS[2][:400], "A short one.", C4_DOCS[3], "  \n ",
         OWT_DOCS[4][:30], C4_DOCS[5][:700], OWT_DOCS[5]]
 EMPTY = [i for i, d in enumerate(DOCS) if not d.strip()]
-
-
-def batch(texts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
 # ---------------------------------------------------------------- the small models
@@ -91,19 +85,7 @@ def unigram_tokenizer():
 
 def wordpiece_tokenizer():
     """BERT's shape (Snowflake arctic-embed-m): WordPiece, [CLS] text [SEP]."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(OWT_DOCS[:300], trainers.WordPieceTrainer(vocab_size=1500, special_tokens=specials))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return _fast(tok, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
-                 mask_token="[MASK]")
+    return wordpiece(vocab_size=1500, max_length=TOKENIZER_MAX)
 
 
 def save(model, tokenizer, path: Path) -> Path:

@@ -20,10 +20,8 @@ scorer must count as empty.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import numpy as np
 import pyarrow as pa
@@ -32,16 +30,12 @@ import pytest
 import winnow
 from winnow.scoring import ScoreUsageError
 
-from .conftest import OWT, fails, lake_state
+from .helpers import OWT, batch, fails, lake_state
 
 DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
 CRITERIA = ("writing_style", "required_expertise", "facts_and_trivia", "educational_value")
 COLUMNS = [f"qurating_{c}" for c in CRITERIA]
 INVISIBLE = "\u200b\ufeff\u200b"  # zero-width space, BOM: not blank to ingest, no tokens to the model
-
-
-def batch(texts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
 def columns(out) -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -27,12 +26,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import winnow
-from tests.browser import watched
-from tests.conftest import C4, GITHUB, OWT, ROOT, SHARED, WARCS, cli, fails
+from .browser import watched
+from .helpers import C4, GITHUB, OWT, ROOT, SHARED, WARCS, cli, fails
 from winnow.lake import UsageError, catalog
 from winnow.lake.version import WINNOW_VERSION
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 ARTIFACTS = ROOT / "tests" / "artifacts"

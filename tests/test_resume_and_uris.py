@@ -5,32 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import lance
-import numpy as np
-import pytest
 
 import winnow
 
-from .conftest import C4, GITHUB, OWT, WINNOW, cli, lines
-
-
-def resampled_corpus(path, n_docs: int, seed: int = 7, bad_every: int = 997) -> None:
-    """Documents made of real OpenWebText paragraphs, with a bad line now and then."""
-    paragraphs = [p for line in lines(OWT) for p in json.loads(line)["text"].split("\n\n") if p.strip()]
-    rng = np.random.default_rng(seed)
-    with open(path, "wb") as f:
-        for i in range(n_docs):
-            if i % bad_every == 0:
-                f.write(b'{"id": "broken", "text": \n')
-                continue
-            picks = rng.integers(0, len(paragraphs), size=int(rng.integers(2, 8)))
-            text = "\n\n".join(paragraphs[j] for j in picks)
-            f.write(json.dumps({"id": f"doc-{i % (n_docs // 2)}", "text": text}).encode() + b"\n")
+from .helpers import C4, GITHUB, OWT, WINNOW, cli, resampled_corpus
 
 
 def snapshot(lake):
@@ -105,37 +87,6 @@ def test_file_uri_lake_through_the_cli(tmp_path):
     cli("ingest", uri, GITHUB, "--no-progress")
     out = cli("sql", uri, "SELECT count(*) AS n FROM docs", "--format", "csv").stdout
     assert out.strip().splitlines()[-1] == "50"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def s3_endpoint():
-    """A local S3 server (moto) on loopback; a bucket `lakes` in it."""
-    port = _free_port()
-    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        import boto3
-
-        deadline = time.time() + 30
-        while True:
-            try:
-                boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                             aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket="lakes")
-                break
-            except Exception:
-                assert time.time() < deadline, "moto_server did not start"
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def test_s3_lake_with_storage_options_from_flags(s3_endpoint):

@@ -34,7 +34,7 @@ from winnow.scoring.scorers.fineweb import FineWebSignals, fineweb_stats
 from winnow.scoring.scorers.gopher import FIELDS, GopherSignals, gopher_stats, ngram_chars
 from winnow.scoring.text import sentences, words
 
-from .conftest import C4, GITHUB, OWT
+from .helpers import C4, GITHUB, OWT
 
 TEXTS = [json.loads(line)["text"] for path in (OWT, C4, GITHUB) for line in path.read_text().splitlines()[:60]]
 NAMES = [n for n, _ in FIELDS]

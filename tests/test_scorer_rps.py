@@ -31,7 +31,7 @@ from winnow.scoring import registry
 from winnow.scoring.scorers import rps
 from winnow.scoring.scorers.rps import COLUMNS, RedPajamaSignals, rps_signals
 
-from .conftest import C4, GITHUB, OWT
+from .helpers import C4, GITHUB, OWT
 
 NAN = float("nan")
 

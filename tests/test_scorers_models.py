@@ -8,16 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from .conftest import OWT, SHARED
+from .helpers import OWT, SHARED, batch, wordpiece
 
 GPT2_JSON = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 SP_MODEL = SHARED / "tokenizers" / "llama-style-sp32k.model"
@@ -26,10 +24,6 @@ DOCS = [json.loads(line)["text"] for line in OWT.read_text().splitlines()]
 GPT2_SHA256 = "e88dafdf79f2026eaffb161c36a8b914b5fa586a620d108b9fecc117f74dbdd7"
 SP_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
 LID176_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"  # lid.176.ftz, 938,013 bytes
-
-
-def batch(texts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
 # ---------------------------------------------------------------- tokens
@@ -198,26 +192,15 @@ def tiny_models(tmp_path_factory):
     """A WordPiece tokenizer trained on the real data and tiny random BERT heads, saved
     with save_pretrained: 6 labels, 6 numerically named labels, and a regression head."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification
 
     root = tmp_path_factory.mktemp("hf")
-    wp = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wp.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wp.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wp.train_from_iterator(DOCS[:300], trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials))
-    cls, sep = wp.token_to_id("[CLS]"), wp.token_to_id("[SEP]")
-    wp.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=wp, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=MAX_POS)
+    tok = wordpiece(vocab_size=2000, max_length=MAX_POS)
 
     paths = {}
     for name, num_labels in (("tiny-edu-classifier", 6), ("tiny-quality-regressor", 1)):
         torch.manual_seed(num_labels)
-        config = BertConfig(vocab_size=wp.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        config = BertConfig(vocab_size=tok.backend_tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=64, max_position_embeddings=MAX_POS, num_labels=num_labels,
                             initializer_range=0.2,  # at BERT's 0.02 a tiny random model scores every text alike
                             problem_type="regression" if num_labels == 1 else "single_label_classification")

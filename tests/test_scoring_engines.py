@@ -24,11 +24,10 @@ import numpy as np
 import pytest
 
 import winnow
-from winnow.lake.engine import engine
 from winnow.lake.fragments import current_file, field_ids
 from winnow.scoring import ScoreError, ScoreUsageError
 
-from .conftest import C4, OWT, SHARED, fails, lake_state
+from .helpers import C4, OWT, SHARED, fails, lake_state
 
 SP = SHARED / "tokenizers" / "llama-style-sp32k.model"
 TOTAL = 1445  # C4 449 (4 duplicates) + OpenWebText 1,000
@@ -64,15 +63,6 @@ class Upper(Scorer):
 
 def upper(text: str) -> float:
     return sum(c.isupper() for c in text) / max(1, sum(c.isalpha() for c in text))
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    engine("ray", workers=2)  # ray.init on 127.0.0.1 with 2 CPUs
-    yield
-    import ray
-
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

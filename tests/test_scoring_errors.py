@@ -15,7 +15,7 @@ from winnow.lake import UsageError, catalog
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.scoring import BUILTINS, Param, ScoreError, ScoreUsageError, params_for, resolve
 
-from .conftest import OWT, SHARED, cli, fails, lake_state
+from .helpers import OWT, SHARED, cli, fails, lake_state
 
 GPT2 = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 SCORERS = Path(__file__).parent / "scorers"

@@ -17,8 +17,7 @@ import pytest
 import winnow
 from winnow.scoring import ScoreError
 
-from .conftest import C4, GITHUB, OWT, WINNOW, cli
-from .test_resume_and_uris import resampled_corpus
+from .helpers import C4, GITHUB, OWT, WINNOW, cli, resampled_corpus
 
 UPPER = str(Path(__file__).parent / "scorers" / "upper.py") + ":UpperFraction"
 

@@ -24,7 +24,7 @@ from winnow.sql import SEED_MAX, SelectionError, SelectionUsageError, create, di
 
 from winnow.cli import app
 
-from .conftest import C4, GITHUB, OWT, cli, fails, lake_state
+from .helpers import C4, GITHUB, OWT, cli, fails, lake_state
 
 # Candidates over the real documents: tokens approximated by bytes / 4 until `tokens` is
 # scored; the score is a real signal (share of letters), the domain the source.

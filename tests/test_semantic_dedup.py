@@ -7,7 +7,6 @@ the model reads, mostly) or at a random sentence boundary (the others)."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 
@@ -20,9 +19,8 @@ import winnow
 from winnow.lake import UsageError
 from winnow.scoring.dedup.semantic import components, default_clusters, normalize_rows
 
-from .conftest import OWT, cli, fails, lake_state
+from .helpers import OWT, cli, fails, lake_state
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # nothing here may reach a model hub
 EMBED = {"max_length": 64}
 ORIGINALS, COPIES = 80, 24
 THRESHOLDS = (0.95, 0.9, 0.8, 0.7)
@@ -77,6 +75,7 @@ def found_pairs(ids, cluster) -> set[frozenset]:
     return {frozenset((a, b)) for group in members.values() for a in group for b in group if a < b}
 
 
+@pytest.mark.measure
 def test_planted_copies_are_found(planted):
     lake, truth, seen = planted
     want = {frozenset(p) for p in truth.items()}

@@ -27,7 +27,7 @@ from winnow.lake import LakeNotFound, UsageError
 from winnow.views.serve import ReadOnlyLake, bind, execute, open_read_only, serve
 
 from .browser import watched
-from .conftest import C4, GITHUB, OWT, WINNOW, fails, lake_state
+from .helpers import C4, GITHUB, OWT, WINNOW, fails, lake_state
 
 SP = Path(__file__).resolve().parents[1] / ".." / "shared" / "tokenizers" / "llama-style-sp32k.model"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -16,7 +16,7 @@ import winnow
 from winnow.train.llm.loader import split_shards
 from winnow.train.materialize.shards import ShardError, ShardUsageError, open_shards
 
-from .conftest import C4, SHARED, fails
+from .helpers import C4, SHARED, fails
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 

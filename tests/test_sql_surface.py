@@ -16,7 +16,7 @@ import winnow
 from winnow.cli import app
 from winnow.sql import TABLES, FileAccessError, Session, connect, named_paths
 
-from .conftest import GITHUB, cli, fails, lake_state
+from .helpers import GITHUB, cli, fails, lake_state
 
 
 @pytest.fixture(scope="module")

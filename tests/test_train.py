@@ -15,7 +15,7 @@ import winnow
 from winnow.train.llm.launch import TrainReport
 from winnow.train.materialize.shards import ShardError, ShardUsageError, open_shards
 
-from .conftest import C4, GITHUB, OWT, SHARED, cli, fails
+from .helpers import C4, GITHUB, OWT, SHARED, cli, fails
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")

@@ -13,7 +13,7 @@ import winnow
 from winnow.sql import SelectionUsageError, evaluate
 from winnow.sql.selections import get
 
-from .conftest import C4, GITHUB, OWT, SHARED, cli, fails, lake_state
+from .helpers import C4, GITHUB, OWT, SHARED, cli, fails, lake_state
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 BUDGET = 300_000

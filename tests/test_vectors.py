@@ -5,7 +5,6 @@ embedded with the offline all-MiniLM-L6-v2 (reading 32 tokens per document, to s
 from __future__ import annotations
 
 import json
-import os
 
 import lance
 import numpy as np
@@ -14,9 +13,8 @@ import pytest
 import winnow
 from winnow.lake import UsageError
 
-from .conftest import C4, OWT, cli, fails, lake_state
+from .helpers import C4, OWT, cli, fails, lake_state
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # nothing here may reach a model hub
 EMBED = {"max_length": 32}
 PLANTED = json.loads(OWT.read_text().splitlines()[900])  # a document from outside the lake's OWT part
 

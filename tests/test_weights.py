@@ -8,16 +8,14 @@ score file, the budget cut; bad input refused in one line with nothing written."
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import numpy as np
 import pytest
 
 import winnow
-from tests.conftest import C4, GITHUB, SHARED, cli, fails, lake_state
+from .helpers import C4, GITHUB, SHARED, cli, fails, lake_state
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 LABELS = SHARED / "labels" / "dclm-human-labels-218.jsonl"
 TOKENIZER = SHARED / "tokenizers" / "llama-style-sp32k.model"

@@ -10,7 +10,6 @@ refused in one line with nothing written."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import numpy as np
 import pytest
 
 import winnow
-from tests.conftest import C4, OWT, SHARED, cli, fails, lake_state
+from .helpers import C4, OWT, SHARED, cli, fails, lake_state
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 K = 3
