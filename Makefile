@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 DEMO ?= demo
 
-.PHONY: install test quickstart bench clean
+.PHONY: install chromium test quickstart bench clean
 
 # torch first, pinned to the wheel on local disk: torchtitan 0.3.0 needs torch >= 2.14
 # (torch.distributed.set_timeout), and an unpinned requirement would pull a newer multi-GB build.
@@ -18,7 +18,21 @@ $(BIN)/winnow: pyproject.toml
 
 install: $(BIN)/winnow
 
-test: install
+# The browser tests (the report, the web app) drive Debian's headless Chromium: installed here
+# when missing and this is root with apt-get, else the target stops at once saying how.
+chromium:
+	@if [ -n "$$WINNOW_CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "error: the browser tests need Chromium: run  sudo apt-get install chromium  (or set WINNOW_CHROMIUM)" >&2; \
+		exit 1; \
+	fi
+
+# The whole suite; the tests marked `measure` (recall/precision tables) are reported apart at the end.
+test: install chromium
 	$(BIN)/python -m pytest -q --durations=30 tests
 
 quickstart: install

@@ -1,6 +1,6 @@
 """A real headless Chromium for the tests of what a browser shows (the report, the web app).
 
-Playwright drives the Chromium of Debian's packages (`apt-get install chromium`; `.ci/run`
+Playwright drives the Chromium of Debian's packages (`apt-get install chromium`; `make test`
 installs it when missing); `WINNOW_CHROMIUM` names another executable. Nothing is
 downloaded: Playwright's own browser builds are not used.
 
