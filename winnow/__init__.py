@@ -50,6 +50,22 @@ from winnow.train.compare import compare as _compare
 from winnow.train.materialize import materialize as _materialize
 from winnow.train.raters import RaterReport
 from winnow.train.raters import train_rater as _train_rater
+# for the command line: the registries its help lists, and what its verbs show
+from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES
+from winnow.lake.engine import ENGINES
+from winnow.scoring import BUILTINS as _BUILTIN_SCORERS
+from winnow.scoring import params_for as _params_for
+from winnow.scoring import resolve as _resolve_scorer
+from winnow.sql import TABLES, Diff, Preview, Session
+from winnow.sql import all_selections as _all_selections
+from winnow.sql import diff as _diff
+from winnow.sql import get as _get_selection
+from winnow.sql import preview as _preview
+from winnow.train.llm.launch import FLAVORS as _FLAVORS
+from winnow.train.llm.launch import TrainReport
+from winnow.train.materialize.job import OUTPUT_FORMATS as MATERIALIZE_FORMATS
+from winnow.train.raters import KINDS as RATER_KINDS
+from winnow.train.weights.runs import MODELS as WEIGHT_MODELS
 
 __version__ = WINNOW_VERSION
 
@@ -105,7 +121,7 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
     import importlib
     import inspect
 
-    methods = {"minhash": "winnow.scoring.dedup.lsh", "semantic": "winnow.scoring.dedup.semantic"}
+    methods = _DEDUP_MODULES
     if method not in methods:
         raise UsageError(f"--method {method!r}: use one of {', '.join(methods)}")
     run = importlib.import_module(methods[method]).dedup  # imported when asked (semantic needs more)
@@ -324,6 +340,144 @@ def serve(lake: Lake | str, *, port: int = 8000, host: str = "127.0.0.1", **opti
         lake = lake.uri
     _serve(lake, host=host, port=port, **options)
 
+
+# The names the command line's help lists, from the registries (a new scorer, flavor or
+# format shows up there by itself).
+SCORERS = tuple(_BUILTIN_SCORERS)  # built-in scorers (entry points and files: `winnow.scoring.names`)
+_DEDUP_MODULES = {"minhash": "winnow.scoring.dedup.lsh", "semantic": "winnow.scoring.dedup.semantic"}
+DEDUP_METHODS = tuple(_DEDUP_MODULES)
+FLAVORS = tuple(_FLAVORS)  # model flavors of `pretrain` and `compare`
+
+
+def describe_scorer(scorer: str) -> str:
+    """A scorer's name, version, summary and parameters (`winnow score --help SCORER`);
+    `scorer`: a built-in name (SCORERS), an entry point or `path/to/file.py:ClassName`.
+
+        >>> winnow.describe_scorer("gopher").startswith("scorer gopher v")
+        True
+    """
+    return _resolve_scorer(scorer).describe()
+
+
+def scorer_params(scorers: list[str] | str, params: dict) -> list[dict]:
+    """Each scorer's parameters out of one set of NAME=VALUE (`winnow score -p`), checked and
+    converted before any of them runs: a name that no scorer declares is a UsageError
+    naming the ones they do declare. Pass each as `score(..., params=)`.
+
+        >>> winnow.scorer_params(["gopher", "tokens"], {"tokenizer": "gpt2"})
+        [{}, {'tokenizer': 'gpt2'}]
+    """
+    return [checked for _, checked in _params_for([scorers] if isinstance(scorers, str) else list(scorers),
+                                                  dict(params))]
+
+
+def list_selections(lake: Lake | str) -> list[Selection]:
+    """Every named selection (`winnow select list`): its name, SQL, pinned lake version,
+    seed, documents and the selections it excludes.
+
+        >>> [s.name for s in winnow.list_selections(lake)]
+    """
+    return _all_selections(_lake(lake))
+
+
+def get_selection(lake: Lake | str, name: str) -> Selection:
+    """A named selection's definition (`winnow select show`); a UsageError naming the
+    selections there are when there is none of that name.
+
+        >>> print(winnow.get_selection(lake, "top").sql)
+    """
+    return _get_selection(_lake(lake), name)
+
+
+def preview_selection(lake: Lake | str, name: str, samples: int = 2) -> Preview:
+    """A selection at a glance (`winnow select preview`): documents, tokens, text bytes,
+    shares per source, a histogram of its `score` column and `samples` documents from the
+    top, middle and bottom; see `winnow.sql.preview`.
+
+        >>> p = winnow.preview_selection(lake, "top")
+        >>> p.documents, p.tokens, p.sources[0]["source"]
+    """
+    return _preview(_lake(lake), name, samples=samples)
+
+
+def diff_selections(lake: Lake | str, a: str, b: str) -> Diff:
+    """The overlap of two selections in documents and tokens (`winnow select diff`).
+
+        >>> d = winnow.diff_selections(lake, "top", "random")
+        >>> d.only_a, d.both, d.only_b
+    """
+    return _diff(_lake(lake), a, b)
+
+
+def session(lake: Lake | str, version: int | str | None = None) -> Session:
+    """A SQL session over the lake at `version` (the `winnow sql` shell): statements run one
+    at a time with `.sql(text)`, and the tables, views and macros they create carry over;
+    each statement reads and writes only the files it names, outside the lake (`query`).
+    Close it, or use it in a `with` block.
+
+        >>> with winnow.session(lake) as s:
+        ...     s.sql("CREATE TABLE few AS SELECT id FROM docs ORDER BY id LIMIT 3")
+        ...     s.sql("SELECT count(*) FROM few").fetchall()
+    """
+    return Session(_lake(lake), version)
+
+
+def inside_lake(lake: Lake | str, path) -> bool:
+    """Whether a local path (`~` and links resolved) is the lake's folder or inside it: where
+    no output may go (`winnow sql --out`, `winnow report --out`).
+
+        >>> winnow.inside_lake(lake, "report.html")
+        False
+    """
+    from winnow.sql.sandbox import inside_lake as _inside
+
+    return _inside(path, _lake(lake))
+
+
+def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int | None = None,
+             ngpu: int | None = None, nnodes: int = 1, rdzv_endpoint: str | None = None,
+             tokenizer: str | None = None, out=None, validation: str | None = None,
+             extra: list[str] | tuple[str, ...] = (), dry_run: bool = False, echo=None,
+             storage_options: dict[str, str] | None = None) -> TrainReport:
+    """Pretrain with torchtitan (`winnow train`) on `source`: a selection of the lake
+    (materialized with `tokenizer` into OUT/shards) or a shard folder (the lake is then not
+    opened). `out`: the run folder (default runs/SOURCE-FLAVOR), whose last checkpoint a
+    second call resumes from; `ngpu`: GPUs per node (default all visible; 0: the CPU smoke
+    path); `nnodes` > 1 with `rdzv_endpoint`; `validation`: a selection or shard folder
+    sharing no document with the training data; `extra`: torchtitan's --section.key
+    arguments. `echo` gets the torchrun command line ("$ ...") and then each line of the
+    log; with `dry_run` nothing runs. Returns a TrainReport (losses and validation losses by
+    step, tokens/s, the exit status); see `winnow.train.llm.launch`.
+
+        >>> r = winnow.pretrain(lake, "top", tokenizer="sp32k.model", ngpu=0, steps=2, out="runs/top")
+        >>> r.returncode, r.losses
+    """
+    from pathlib import Path
+
+    from winnow.train.llm import launch
+
+    uri, options = (lake.uri, lake.storage_options) if isinstance(lake, Lake) else (lake, storage_options or {})
+    launch.check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
+    run_dir = Path(out) if out is not None else Path("runs") / f"{Path(source).name}-{flavor}"
+    if ngpu is None:
+        import torch  # imported when asked: importing winnow does not import torch
+
+        ngpu = torch.cuda.device_count()
+    if validation is not None:  # before anything is materialized
+        launch.check_disjoint(uri, source, validation, options)
+    seq_len = launch.FLAVORS[flavor][2]
+    shards, tok = launch.prepare_shards(uri, source, run_dir, tokenizer, seq_len, options)
+    val_shards = None if validation is None else launch.prepare_validation(
+        uri, validation, run_dir, tok, seq_len, max(ngpu, 1) * nnodes, options)
+    cmd = launch.command(flavor, shards, tok, run_dir, steps, ngpu, nnodes, rdzv_endpoint, list(extra),
+                         validation=val_shards)
+    if echo:
+        echo("$ " + " ".join(cmd))
+    if dry_run:
+        return TrainReport(cmd, str(run_dir), str(shards))
+    return launch.run(cmd, run_dir, shards, echo=echo)
+
+
 __all__ = [
     "report",
     "serve",
@@ -365,4 +519,28 @@ __all__ = [
     "init",
     "open",
     "query",
+    "DEFAULT_COMMIT_BYTES",
+    "DEFAULT_MAX_DOC_BYTES",
+    "DEDUP_METHODS",
+    "ENGINES",
+    "FLAVORS",
+    "MATERIALIZE_FORMATS",
+    "RATER_KINDS",
+    "SCORERS",
+    "TABLES",
+    "WEIGHT_MODELS",
+    "Diff",
+    "Preview",
+    "Session",
+    "Selection",
+    "TrainReport",
+    "describe_scorer",
+    "diff_selections",
+    "get_selection",
+    "inside_lake",
+    "list_selections",
+    "preview_selection",
+    "pretrain",
+    "scorer_params",
+    "session",
 ]

@@ -272,6 +272,11 @@ class RunsReport:
     documents: int = 0
     files: list[str] = field(default_factory=list)
 
+    @property
+    def model_text(self) -> str:
+        """The regression in words (`winnow weights fit --runs` prints it)."""
+        return model_description(self)
+
 
 def fit_runs(lake: Lake, name: str, runs, *, model: str = "quadratic", columns=None, budget: int | None = None,
              out=None, seed: int = 0, replace: bool = False) -> RunsReport:
