@@ -109,8 +109,28 @@ def problems(line: Line) -> list[str]:
     for extra in ctx.args:  # what a pass-through command did not know: torchtitan's --a.b only
         if extra.startswith("-") and not (extra.startswith("--") and "." in extra):
             found.append(f"{line.where}: `{shown}`: {path} has no option {extra}")
+    if path == "winnow score":
+        found += [f"{line.where}: `{shown}`: {p}" for p in _scorer_problems(cmd, ctx)]
     ctx.close()
     return found
+
+
+def _scorer_problems(cmd, ctx) -> list[str]:
+    """`winnow score`: the scorers exist and declare the `-p NAME=` parameters given (checked as
+    the command checks them before it opens the lake)."""
+    from winnow.scoring import params_for
+
+    value = {opt: ctx.params.get(p.name) for p in cmd.params for opt in getattr(p, "opts", [])}
+    scorers = next(ctx.params[p.name] for p in cmd.params if p.param_type_name == "argument" and p.nargs == -1)
+    given = dict(v.split("=", 1) for v in value.get("-p") or [] if "=" in v)
+    for shortcut in ("--tokenizer", "--model"):
+        if value.get(shortcut):
+            given[shortcut[2:]] = value[shortcut]
+    try:
+        params_for(list(scorers), given)
+    except Exception as e:  # an unknown scorer, a parameter none of them declares, a bad value
+        return [f"{type(e).__name__}: {e}"]
+    return []
 
 
 # -- finding the command lines ----------------------------------------------------------------------
@@ -285,6 +305,7 @@ def test_the_checker_catches_what_is_wrong():
         "winnow select frobnicate demo",
         "winnow train demo shards --flavor tiny --training.steps 8 --made-up",
         "winnow score demo gopher --workers 2 && winnow sql demo 'SELECT 1'",
+        "winnow score demo minhash -p bands=14 -p rowz=8",
         "```",
         "See `--commit-mb 64` and `--no-such-flag`, and `winnow dedup URI [--engine local|ray] [--bogus]`.",
     ])
@@ -298,6 +319,7 @@ def test_the_checker_catches_what_is_wrong():
     assert "doc.md:7:" in found and "no command 'frobnicate'" in found
     assert "winnow train has no option --made-up" in found and "no option --training.steps" not in found
     assert "doc.md:9:" not in found  # both commands of the line parse
-    assert "doc.md:11: `winnow dedup URI [--engine local|ray] [--bogus]`: winnow dedup has no option --bogus" \
+    assert "doc.md:10:" in found and "rowz" in found  # a scorer parameter that does not exist
+    assert "doc.md:12: `winnow dedup URI [--engine local|ray] [--bogus]`: winnow dedup has no option --bogus" \
            in found  # an alternative's bar is not a pipe: the options after it are checked too
     assert [o for _, o in prose_options(doc, "doc.md") if o not in _all_options()] == ["--no-such-flag"]
