@@ -31,7 +31,6 @@ commit; here several, in order, so that a killed run keeps what it committed.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import defaultdict
 
@@ -61,7 +60,7 @@ def run(lake: Lake, planned: list[Planned], engine: Engine, *, fields: FieldName
     staging = Staging(lake.uri, uuid.uuid4().hex[:16], lake.storage_options)
     units, owner = _parse_units(planned, fields, range_bytes)
     groups = _lake_groups(docs)
-    workers = engine.workers or (engine.size(0) if hasattr(engine, "size") else os.cpu_count() or 1)
+    workers = engine.size(0)
     lake_rows = sum(f.metadata.physical_rows for f in docs.get_fragments())
     guess = sum(p.input.size or 0 for p in planned) // BYTES_PER_DOCUMENT
     context = stages.Context(staging, lake.table_uri("docs"), lake.table_uri("rejects"), docs.version,

@@ -14,7 +14,10 @@ the job, so both engines produce the same lake.
   or on a local one started for the job when no address is given. Ray is an extra:
   `pip install 'winnow[ray]'`.
 
-The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE`. A worker that dies (killed,
+The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
+(the API and the command line), then handed to the job. A job never asks an engine its name:
+it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `size`,
+`threads_per_worker`, `with_workers`), so a new engine is one class in one file. A worker that dies (killed,
 out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
 error raised by `fn` itself is not retried (it would fail the same way): it ends the job
@@ -66,13 +69,69 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
     return RayEngine(address or os.environ.get(ADDRESS_ENV) or None, workers)
 
 
+def build(engine: "Engine | str | None" = None, address: str | None = None, workers: int | None = None) -> "Engine":
+    """`engine` as it is when it is an Engine already (then `address` and `workers` must be
+    None), else the engine of that name (see `engine`)."""
+    if isinstance(engine, Engine):
+        if address is not None or workers is not None:
+            raise EngineUsageError("give ray_address and workers to the engine itself, not beside an Engine")
+        return engine
+    return globals()["engine"](engine, address, workers)
+
+
+def reach(engine: "Engine", uri: str, error: type[Exception] = EngineUsageError) -> None:
+    """An `error` unless the engine's workers can open the lake at `uri`: a memory:// lake lives
+    in this process, so only an engine that runs its units here reaches it."""
+    if not engine.reaches(uri):
+        raise error(f"--engine {engine.name}: a memory:// lake lives in this process only; its workers cannot "
+                    "read it: use --engine local or a lake on disk or object storage")
+
+
 class Engine:
-    """Runs units of work; see the module."""
+    """Runs units of work; see the module. A job reads its capabilities, never its name (the
+    name is for reports and messages)."""
 
     name = "engine"
+    title = "engine"  # the name in a sentence ("the Ray cluster")
+    # A one-worker engine of this kind runs the units in this process: it reaches memory://
+    # lakes, and a small job saves starting workers.
+    runs_in_process = False
+    # Workers ask the engine for GPUs (`num_gpus`) and each sees its own as `cuda`; else the job
+    # deals devices (cuda:0, cuda:1, ...) to its workers itself.
+    places_gpus = False
 
     def __init__(self, workers: int | None = None):
         self.workers = workers
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def reaches(self, uri: str) -> bool:
+        """Whether the workers can open a lake at `uri` (memory:// lives in this process)."""
+        return self.runs_in_process or not uri.startswith("memory://")
+
+    def size(self, num_gpus: float = 0) -> int:
+        """Workers for a job: `workers`, else what the engine has (cores, CPUs, or GPUs for GPU workers)."""
+        return self.workers or os.cpu_count() or 1
+
+    def gpus(self) -> int:
+        """GPUs the engine's workers can be given (`num_gpus`); 0 where the job deals devices itself."""
+        return 0
+
+    def with_workers(self, workers: int) -> "Engine":
+        """The same engine sized to `workers` workers (one, on an engine that `runs_in_process`: this process)."""
+        import copy
+
+        other = copy.copy(self)
+        other.workers = workers
+        return other
+
+    def threads_per_worker(self, workers: int) -> int:
+        """Threads one of `workers` workers may use without oversubscribing the cores."""
+        return 1
 
     def map(self, fn: Callable[[Any, Any], Any], units: Sequence, *, init: Callable[..., Any] | None = None,
             args: tuple = (), num_gpus: float = 0, retries: int = RETRIES,
@@ -117,6 +176,12 @@ class LocalEngine(Engine):
     """This process (one worker), or spawned processes on this machine."""
 
     name = "local"
+    title = "local"
+    runs_in_process = True
+
+    def threads_per_worker(self, workers: int) -> int:
+        cores = os.cpu_count() or 1
+        return cores if workers <= 1 else max(1, cores // workers)
 
     def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
         n = min(self.workers or os.cpu_count() or 1, len(units))
@@ -225,6 +290,8 @@ class RayEngine(Engine):
     """A Ray actor pool; see the module."""
 
     name = "ray"
+    title = "Ray"
+    places_gpus = True
 
     def __init__(self, address: str | None = None, workers: int | None = None):
         super().__init__(workers)
@@ -247,7 +314,7 @@ class RayEngine(Engine):
                                        f"{' '.join(str(e).split())[:300]}") from None
         self.actors: list = []  # the running job's actors (each has .pid.remote()), for tests that kill one
 
-    def size(self, num_gpus: float) -> int:
+    def size(self, num_gpus: float = 0) -> int:
         """Workers for a job: --workers, else the cluster's GPUs (GPU workers) or CPUs."""
         ray = _ray()
         if self.workers:
@@ -256,6 +323,9 @@ class RayEngine(Engine):
         if num_gpus:
             return max(1, int(resources.get("GPU", 0) // num_gpus))
         return max(1, int(resources.get("CPU", 1)))
+
+    def gpus(self) -> int:
+        return int(_ray().cluster_resources().get("GPU", 0))
 
     def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
         ray = _ray()

@@ -48,8 +48,7 @@ import pyarrow as pa
 
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns, drop_columns
-from winnow.lake.engine import Engine, LocalEngine
-from winnow.lake.engine import engine as make_engine
+from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import WinnowError, check, positive
 from winnow.lake.fragments import ColumnWriter, Staging, commit_staged
 from winnow.lake.lake import clean_message
@@ -103,7 +102,6 @@ def score(
     spec: str,
     *,
     params: dict[str, Any] | None = None,
-    workers: int | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     device: str = "cpu",
     where: str | None = None,
@@ -111,21 +109,20 @@ def score(
     commit_rows: int = DEFAULT_COMMIT_ROWS,
     progress: Progress | None = None,
     query: Callable[[str, int], pa.Table] | None = None,
-    engine: str | None = None,
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> MetricReport:
     """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
 
-    `engine`: local (default: $WINNOW_ENGINE, else local) or ray, on the cluster at
-    `ray_address` ($WINNOW_RAY_ADDRESS; none: a local one). `workers`: processes or actors.
-    A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
-    column or `where` filter, an `EngineUsageError` (nothing written) for an engine that
-    cannot be used; a `ScoreError` for a job that failed once it had begun writing
+    `engine`: where the units run (lake/engine.py; default: a local engine with a worker per
+    core); its `workers`: processes or actors. A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
+    column or `where` filter, or an engine that cannot reach the lake; a `ScoreError` for a job that failed once it had begun writing
     (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the
     lake for scorers that fit on it (the API layer passes it)."""
     t0 = time.perf_counter()
     positive(batch_rows, "batch_rows (--batch-size)")
     positive(commit_rows, "commit_rows (--commit-rows)")
+    engine = engine if engine is not None else LocalEngine()
+    workers = engine.workers
     positive(workers, "workers (--workers)")
     check(isinstance(device, str) and DEVICE.fullmatch(device) is not None,
           f"device {device!r}: use cpu, cuda, cuda:N, cuda:N,M,..., mps or xpu")
@@ -147,11 +144,12 @@ def score(
     tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where,
                   [f for f in docs.get_fragments() if f.fragment_id not in skip])
     total = sum(t[2] for t in tasks)
-    runner = _engine(engine, ray_address, workers, lake)  # before anything is written
+    runner = engine
+    reach(runner, lake.uri, ScoreUsageError)  # before anything is written
     report.engine = runner.name
     devices = _devices(device, runner) if cls.uses_model else [device]
-    if runner.name == "ray" and devices[0] == "cuda":
-        _size_gpu_pool(runner, workers)
+    if runner.places_gpus and devices[0] == "cuda":
+        runner = _size_gpu_pool(runner, workers)
     if total:
         _call(cls, "cannot be set up", scorer.setup, _check_device(devices[0], runner))
 
@@ -231,31 +229,20 @@ def _job_key(cls: type[Scorer], params_json: str, names: list[str]) -> str:
     return f"score-{re.sub(r'[^A-Za-z0-9_.-]', '_', cls.name)}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def _engine(name: str | None, address: str | None, workers: int | None, lake: Lake) -> Engine:
-    """The job's engine (an `EngineUsageError` for one that cannot be used); a memory:// lake
-    lives in this process, where no Ray worker can read it."""
-    runner = make_engine(name, address, workers)
-    if runner.name != "local" and lake.uri.startswith("memory://"):
-        raise ScoreUsageError(f"--engine {runner.name}: a memory:// lake lives in this process, where its "
-                              "workers cannot read it; use --engine local or a lake on disk or object storage")
-    return runner
-
-
-def _size_gpu_pool(runner: Engine, workers: int | None) -> None:
-    """One actor per GPU of the Ray cluster (at most `workers`); a `ScoreUsageError` when it has none."""
-    import ray
-
-    gpus = int(ray.cluster_resources().get("GPU", 0))
+def _size_gpu_pool(runner: Engine, workers: int | None) -> Engine:
+    """The engine sized to one worker per GPU it can place (at most `workers`); a
+    `ScoreUsageError` when it has none."""
+    gpus = runner.gpus()
     if gpus < 1:
-        raise ScoreUsageError("--device cuda: the Ray cluster has no GPU (start its nodes with GPUs, or use "
-                              "--device cpu)")
-    runner.workers = min(workers or gpus, gpus)
+        raise ScoreUsageError(f"--device cuda: the {runner.title} cluster has no GPU (start its nodes with "
+                              "GPUs, or use --device cpu)")
+    return runner.with_workers(min(workers or gpus, gpus))
 
 
 def _check_device(device: str, runner: Engine) -> str:
     """Where this process sets the scorer up to check it: the device, except a GPU this
-    process lacks when Ray's workers hold the GPUs (then the CPU)."""
-    if runner.name == "ray" and device.startswith("cuda"):
+    process lacks when the engine places GPUs on its workers (then the CPU)."""
+    if runner.places_gpus and device.startswith("cuda"):
         import torch
 
         return device if torch.cuda.is_available() else "cpu"
@@ -286,10 +273,10 @@ def _call(cls: type[Scorer], doing: str, fn, *args, **kwargs):
 
 def _devices(device: str, runner: Engine | None = None) -> list[str]:
     """The devices a model scorer runs on, one worker each: `cuda:0,1` -> cuda:0 and cuda:1;
-    `cuda` -> every visible GPU (the current one when torch sees none: setup says so). On
-    Ray, `cuda` (any form): each actor holds one GPU, which Ray makes its `cuda`."""
+    `cuda` -> every visible GPU (the current one when torch sees none: setup says so). On an
+    engine that places GPUs (Ray), `cuda` (any form): each worker holds one GPU, its `cuda`."""
     kind, _, ids = device.partition(":")
-    if runner is not None and runner.name == "ray":
+    if runner is not None and runner.places_gpus:
         return [kind]
     if ids:
         return [f"{kind}:{i}" for i in ids.split(",")]
@@ -408,7 +395,7 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
     scorer) sets up its own copy."""
     runner = runner or LocalEngine()
     n = len(devices) if devices else (workers or os.cpu_count() or 1)
-    if runner.name == "local" and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://")):
+    if runner.runs_in_process and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://")):
         docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
             yield from _score_task(docs, scorer, job, task)
@@ -418,14 +405,14 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
     if devices:
         if hasattr(scorer, "release"):
             scorer.release()  # the workers load their own copies
-        if runner.name == "local":  # worker k of each pool (a new one after a death) takes device k
-            deal = (devices, mp.get_context("spawn").Value("i", 0))
-            job = dataclasses.replace(job, device=None)
-        else:  # Ray: one GPU per actor, which Ray makes its `cuda`
+        if runner.places_gpus:  # one GPU per worker, which the engine makes its `cuda`
             num_gpus = 1 if devices[0] == "cuda" else 0
             job = dataclasses.replace(job, device=devices[0])
-    if runner.name == "local":
-        runner.workers = n
+        else:  # worker k of each pool (a new one after a death) takes device k
+            deal = (devices, mp.get_context("spawn").Value("i", 0))
+            job = dataclasses.replace(job, device=None)
+    if not runner.places_gpus or not devices:
+        runner = runner.with_workers(n)
     for _, result in runner.map(_score_unit, tasks, init=_open_worker, args=(job, deal), num_gpus=num_gpus,
                                 describe=_describe):
         if result is not None:

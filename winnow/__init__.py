@@ -18,6 +18,7 @@ The Python API has the command line's verbs (`ingest_files` and `query` are the 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 # Lance logs a warning on every DataReplacement commit (scoring's column files: "not stable
 # yet"); it reads LANCE_LOG once, when it is first imported, so this precedes every import.
@@ -28,6 +29,8 @@ import pyarrow as pa  # noqa: E402
 from winnow.ingest import FieldNames, IngestReport
 from winnow.ingest import ingest as _ingest
 from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
+from winnow.lake.engine import Engine
+from winnow.lake.engine import build as _build_engine
 from winnow.lake.vectors import IndexReport, Neighbours
 from winnow.lake.vectors import build_index as _build_index
 from winnow.scoring import ImportReport, MetricReport
@@ -84,10 +87,39 @@ def _lake(lake: Lake | str) -> Lake:
     return lake if isinstance(lake, Lake) else Lake.open(lake)
 
 
+def engine(name: str | None = None, address: str | None = None, workers: int | None = None) -> Engine:
+    """An engine to run jobs on (`--engine`, `--ray-address`, `--workers`): "local" (the
+    default, or $WINNOW_ENGINE) or "ray" at `address` ($WINNOW_RAY_ADDRESS; none: a
+    one-machine cluster on 127.0.0.1); `workers` processes or actors. Pass it as `engine=`
+    to `ingest_files`, `score`, `dedup` or `materialize`, which also take the three options
+    and build it themselves.
+
+        >>> eng = winnow.engine("local", workers=2)
+        >>> (eng.name, eng.workers, eng.runs_in_process)
+        ('local', 2, True)
+    """
+    return _build_engine(name, address, workers)
+
+
+@contextmanager
+def _engine_of(options: dict):
+    """The engine that `options` name (`engine`, an Engine or a name, `ray_address`,
+    `workers`: taken out of `options`), built once here at the edge and handed to the job."""
+    given = options.pop("engine", None)
+    eng = _build_engine(given, options.pop("ray_address", None), options.pop("workers", None))
+    try:
+        yield eng
+    finally:
+        if eng is not given:
+            eng.close()
+
+
 def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
     """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options
     (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake)."""
-    return _ingest(_lake(lake), [inputs] if isinstance(inputs, str) else list(inputs), **options)
+    lake = _lake(lake)
+    with _engine_of(options) as eng:
+        return _ingest(lake, [inputs] if isinstance(inputs, str) else list(inputs), engine=eng, **options)
 
 
 def info(lake: Lake | str) -> LakeInfo:
@@ -95,13 +127,14 @@ def info(lake: Lake | str) -> LakeInfo:
     return describe(_lake(lake))
 
 
-def score(lake: Lake | str, scorer: str, *, engine: str | None = None, ray_address: str | None = None,
-          **options) -> MetricReport:
+def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
     """Add a scorer's columns to the rows that lack them, on `engine` (local, the default, or
-    ray at `ray_address`); see `winnow.scoring.score` for the other options."""
+    ray at `ray_address`, with `workers`; or an Engine); see `winnow.scoring.score` for the
+    other options."""
     lake = _lake(lake)
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
-    return _score(lake, scorer, engine=engine, ray_address=ray_address, **options)
+    with _engine_of(options) as eng:
+        return _score(lake, scorer, engine=eng, **options)
 
 
 def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
@@ -127,13 +160,18 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
     run = importlib.import_module(methods[method]).dedup  # imported when asked (semantic needs more)
     lake = _lake(lake)
     options = {k: v for k, v in options.items() if v is not None}
-    accepted = inspect.signature(run).parameters
+    accepted = list(inspect.signature(run).parameters)
+    if "engine" in accepted:  # the engine is built here, from these
+        accepted += ["ray_address", "workers"]
     unknown = [k for k in options if k not in accepted]
     if unknown:
         raise UsageError(f"dedup --method {method} takes no option {', '.join(unknown)}; its options: "
                          f"{', '.join(k for k in accepted if k not in ('lake', 'query'))}")
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for --keep-by
-    return run(lake, **options)
+    if "engine" not in accepted:
+        return run(lake, **options)
+    with _engine_of(options) as eng:
+        return run(lake, engine=eng, **options)
 
 
 def index(lake: Lake | str, column: str = "embedding", *, partitions: int | None = None,
@@ -219,7 +257,9 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeRepor
     """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
-    return _materialize(_lake(lake), name, out, **options)
+    lake = _lake(lake)
+    with _engine_of(options) as eng:
+        return _materialize(lake, name, out, engine=eng, **options)
 
 
 def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: str | None = None,
@@ -479,6 +519,8 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
 
 
 __all__ = [
+    "Engine",
+    "engine",
     "report",
     "serve",
     "IndexReport",

@@ -35,7 +35,6 @@ new rows and the members of the clusters they joined.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 
@@ -43,8 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog
-from winnow.lake.engine import LocalEngine
-from winnow.lake.engine import engine as make_engine
+from winnow.lake.engine import Engine, LocalEngine, reach
 
 from winnow.scoring.registry import resolve
 from winnow.scoring.dedup import unionfind
@@ -74,13 +72,12 @@ class _Job:
 
 
 def dedup(lake: Lake, *, column: str = "minhash", threshold: float = 0.8, keep_by: str | None = None,
-          query=None, progress=None, engine: str | None = None, ray_address: str | None = None,
-          workers: int | None = None) -> DedupReport:
+          query=None, progress=None, engine: Engine | None = None) -> DedupReport:
     """Cluster near-duplicates from the `column` signatures and write `dup_cluster` and
     `dup_keep` (only changed rows). `threshold`: the least estimated Jaccard of a pair (0:
     every LSH candidate, as datatrove). `keep_by`: an SQL expression over docs, the highest
-    kept (needs `query(sql, version)`). `engine`/`ray_address`/`workers`: where the bands are
-    read. Returns a DedupReport. A DedupUsageError (nothing written) for a missing or
+    kept (needs `query(sql, version)`). `engine`: where the bands are read (default: a
+    local engine; a small lake is read in this process where the engine can run there). Returns a DedupReport. A DedupUsageError (nothing written) for a missing or
     incomplete signature column, a bad threshold or keep_by, an engine that cannot be used."""
     t0 = time.perf_counter()
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
@@ -92,14 +89,10 @@ def dedup(lake: Lake, *, column: str = "minhash", threshold: float = 0.8, keep_b
         check_keep_by(query, keep_by, version)  # before the bands are read
     job = _Job(lake.uri, lake.storage_options, version, column, params["bands"], params["rows"], float(threshold))
     n = docs.count_rows()
-    runner = make_engine(engine, ray_address, workers)
-    if runner.name != "local" and lake.uri.startswith("memory://"):
-        raise DedupUsageError(f"--engine {runner.name}: a memory:// lake lives in this process, where its workers "
-                              "cannot read it; use --engine local or a lake on disk or object storage")
-    if runner.name == "local" and (lake.uri.startswith("memory://") or (workers is None and n < IN_PROCESS_ROWS)):
-        runner = LocalEngine(1)
-    elif runner.name == "local":
-        runner.workers = min(workers or os.cpu_count() or 1, job.bands)
+    runner = engine if engine is not None else LocalEngine()
+    reach(runner, lake.uri, DedupUsageError)
+    if runner.runs_in_process and (lake.uri.startswith("memory://") or (runner.workers is None and n < IN_PROCESS_ROWS)):
+        runner = runner.with_workers(1)
 
     parent = unionfind.new(n)
     started = bool(progress) and not isinstance(progress, bool)

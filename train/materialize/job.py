@@ -48,8 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.lake import Lake
-from winnow.lake.engine import Engine
-from winnow.lake.engine import engine as make_engine
+from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.progress import Progress
 from winnow.lake.tokenizer import load_tokenizer
@@ -177,21 +176,18 @@ def materialize(
     shard_docs: int = DEFAULT_SHARD_DOCS,
     overwrite: bool = False,
     progress: Progress | None = None,
-    engine: str | None = None,
-    ray_address: str | None = None,
-    workers: int | None = None,
+    engine: Engine | None = None,
 ) -> MaterializeReport:
     """Write selection `name` into folder `out` (see the module's docstring for what happens
-    to what `out` already holds). `engine` (local or ray, default $WINNOW_ENGINE or local),
-    `ray_address` and `workers` say where token shards are tokenized: by default, on the
-    local engine, one process more per 64 MB of text up to this machine's cores; on Ray, an
-    actor per CPU of the cluster. Returns what was written (`already` when nothing was)."""
+    to what `out` already holds). `engine` says where token shards are tokenized (default: a
+    local engine): its `workers`, else, on an engine that runs in this process (local), one
+    process more per 64 MB of text up to the engine's size; elsewhere (Ray), the engine's size. Returns what was written (`already` when nothing was)."""
     t0 = time.perf_counter()
     columns = list(columns) if columns else []
     check_options(format, tokenizer, seq_len, shuffle, order, columns, shard_tokens, shard_docs)
-    eng = make_engine(engine, ray_address, workers)
-    check(eng.name == "local" or not lake.uri.startswith("memory://"),
-          f"--engine {eng.name}: a memory:// lake lives in this process only; its workers cannot read it")
+    eng = engine if engine is not None else LocalEngine()
+    workers = eng.workers
+    reach(eng, lake.uri, UsageError)
     out = Path(out)
     check_out(out)
     sel = get(lake, name)
@@ -226,8 +222,8 @@ def materialize(
         if format == "tokens":
             nbytes = pc.fill_null(docs.take(offsets[start_doc:], columns=["n_bytes"])["n_bytes"], 0).to_numpy()
             used = _workers(eng, workers, lake, int(nbytes.sum()))
-            if eng.name == "local" and used != eng.workers:
-                eng = make_engine("local", None, used)
+            if used != eng.workers:
+                eng = eng.with_workers(used)
             job = (lake, sel, docs, tok, fast, used)
             shards = _write_tokens(eng, job, ids, offsets, nbytes, out, plan, done, start_doc, progress)
         else:
@@ -262,16 +258,17 @@ def materialize(
 
 
 def _workers(eng: Engine, workers: int | None, lake: Lake, text_bytes: int) -> int:
-    """How many workers tokenize: --workers; on Ray the cluster's CPUs; locally one process
-    more per BYTES_PER_PROCESS of text (a spawned process costs ~2 CPU-seconds to start), up to the
-    cores; one for a memory:// lake (its store lives in this process)."""
+    """How many workers tokenize: --workers; on an engine that runs in this process, one
+    process more per BYTES_PER_PROCESS of text (a spawned process costs ~2 CPU-seconds to
+    start) up to the engine's size, and one for a memory:// lake (its store lives in this
+    process); elsewhere the engine's size (Ray: the cluster's CPUs)."""
     if lake.uri.startswith("memory://"):
         return 1
     if workers:
         return workers
-    if eng.name == "ray":
+    if not eng.runs_in_process:
         return eng.size(0)
-    return max(1, min(os.cpu_count() or 1, text_bytes // BYTES_PER_PROCESS))
+    return max(1, min(eng.size(0), text_bytes // BYTES_PER_PROCESS))
 
 
 def _read_json(path: Path):
@@ -407,8 +404,7 @@ def _write_tokens(eng: Engine, job, ids, offsets, nbytes, out, plan, done, start
     shards = list(done)
     id_list = ids.to_pylist()
     units = [encode.Unit(a, b, offsets[a:b], id_list[a:b]) for a, b in _ranges(nbytes, start_doc, workers)]
-    cores = os.cpu_count() or 1
-    threads = cores if workers == 1 and eng.name == "local" else 1 if eng.name == "ray" else max(1, cores // workers)
+    threads = eng.threads_per_worker(workers)
     encode.keep(tok, lake.uri, sel.lake_version, docs)  # a worker in this process reuses them
     prefix = [tok.bos_id] if plan["bos"] and tok.bos_id is not None else []
     suffix = [tok.eos_id] if plan["eos"] and tok.eos_id is not None else []
