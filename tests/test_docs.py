@@ -5,13 +5,15 @@ running anything.
 - A command line in a shell code block (or a `$ winnow ...` prompt in an output block) is
   parsed for real: the subcommand chain is resolved and `make_context` parses the rest, so an
   unknown option, a missing argument or a value of the wrong type fails. Line continuations
-  (`\\`), `;`, `&&` and `|` are handled; `$(DEMO)`-style variables are filled in.
+  (`\\`), `;`, `&&` and `|` are handled; `$(DEMO)`-style variables are filled in. A
+  `winnow score` line's scorers must exist and declare its `-p NAME=VALUE` parameters.
 - A synopsis (inline code such as a heading's `winnow score URI SCORER... [--workers N]`, or a
   code line with `[optional]` parts) is checked by name: the subcommand exists, and every
   option it names is one of that command's options.
 - An option named alone in prose (`--commit-mb`) must be an option of some command.
 Options of torchtitan (`--training.steps 8`) pass through `winnow train` and `winnow compare`
 and are allowed there (they hold a dot). `--debug` and `--help` are accepted anywhere.
+The pages' relative links must lead to files.
 """
 
 from __future__ import annotations
