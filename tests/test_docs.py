@@ -13,7 +13,8 @@ running anything.
 - An option named alone in prose (`--commit-mb`) must be an option of some command.
 Options of torchtitan (`--training.steps 8`) pass through `winnow train` and `winnow compare`
 and are allowed there (they hold a dot). `--debug` and `--help` are accepted anywhere.
-The pages' relative links must lead to files.
+The pages' relative links must lead to files, and each statement of their ```sql blocks must
+parse in DuckDB.
 """
 
 from __future__ import annotations
@@ -325,3 +326,44 @@ def test_the_checker_catches_what_is_wrong():
     assert "doc.md:12: `winnow dedup URI [--engine local|ray] [--bogus]`: winnow dedup has no option --bogus" \
            in found  # an alternative's bar is not a pipe: the options after it are checked too
     assert [o for _, o in prose_options(doc, "doc.md") if o not in _all_options()] == ["--no-such-flag"]
+
+
+def sql_statements(text: str, name: str) -> list[tuple[str, str]]:
+    """(where, statement) for each statement of the ```sql blocks; one that elides (`...`) is
+    left out."""
+    found, block, start, fence = [], [], 0, None
+    for number, raw in enumerate(text.split("\n"), 1):
+        stripped = raw.strip()
+        if fence is None and stripped.startswith("```"):
+            fence, block, start = stripped[3:].strip().lower(), [], number + 1
+        elif fence is not None and stripped.startswith("```"):
+            if fence == "sql":
+                code = "\n".join(re.sub(r"--.*", "", line) for line in block)
+                found += [(f"{name}:{start}", s.strip()) for s in code.split(";") if s.strip() and "..." not in s]
+            fence = None
+        elif fence is not None:
+            block.append(raw)
+    return found
+
+
+def sql_problems(statements: list[tuple[str, str]]) -> list[str]:
+    """The statements DuckDB's parser refuses (macros and tables are bound only when run)."""
+    import duckdb
+    import orjson
+
+    con, wrong = duckdb.connect(), []
+    for where, statement in statements:
+        tree = orjson.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [statement]).fetchone()[0])
+        if tree.get("error"):
+            wrong.append(f"{where}: {tree.get('error_message')}\n{statement}")
+    return wrong
+
+
+def test_the_sql_shown_parses():
+    statements = [s for path in DOCS for s in sql_statements(path.read_text(), str(path.relative_to(ROOT)))]
+    assert len(statements) >= 15, len(statements)
+    wrong = sql_problems(statements)
+    assert not wrong, "\n".join(wrong)
+    bad = sql_statements("```sql\nSELEC 1; -- a typo\nSELECT 2 + ... -- elided\n```\n", "doc.md")
+    assert bad == [("doc.md:2", "SELEC 1")]
+    assert [line.split("\n")[0] for line in sql_problems(bad)] == ['doc.md:2: syntax error at or near "SELEC"']
