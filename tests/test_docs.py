@@ -367,3 +367,61 @@ def test_the_sql_shown_parses():
     bad = sql_statements("```sql\nSELEC 1; -- a typo\nSELECT 2 + ... -- elided\n```\n", "doc.md")
     assert bad == [("doc.md:2", "SELEC 1")]
     assert [line.split("\n")[0] for line in sql_problems(bad)] == ['doc.md:2: syntax error at or near "SELEC"']
+
+
+# -- the Python names the pages show ----------------------------------------------------------------
+
+PACKAGE_DIRS = {"winnow.lake": "lake", "winnow.ingest": "ingest", "winnow.scoring": "scoring", "winnow.sql": "sql",
+                "winnow.train": "train", "winnow": "winnow"}  # pyproject's package-dir mapping
+NOT_MODULES = {"winnow.scorers"}  # the entry-point group of scorers
+
+
+def _module_file(dotted: str) -> Path | None:
+    for prefix in sorted(PACKAGE_DIRS, key=len, reverse=True):
+        if dotted == prefix or dotted.startswith(prefix + "."):
+            relative = PACKAGE_DIRS[prefix] + dotted[len(prefix):].replace(".", "/")
+            for candidate in (ROOT / f"{relative}.py", ROOT / relative / "__init__.py"):
+                if candidate.exists():
+                    return candidate
+            return None
+    return None
+
+
+def _defines(path: Path, name: str) -> bool:
+    """Whether a module's top level defines or imports `name` (read, not imported: no torch)."""
+    import ast
+
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (a.asname or a.name.split(".")[0]) == name for a in node.names):
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return True
+    return False
+
+
+def python_name_exists(dotted: str) -> bool:
+    """`winnow.train.llm.config_registry.metarater_1_3b`: the longest prefix that is a module of
+    the tree, then the next name defined in it (what follows, a method, is not checked)."""
+    parts = dotted.split(".")
+    for at in range(len(parts), 0, -1):
+        path = _module_file(".".join(parts[:at]))
+        if path is not None:
+            return at == len(parts) or _defines(path, parts[at]) or _module_file(".".join(parts[:at + 1])) is not None
+    return False
+
+
+def test_the_python_names_shown_exist():
+    wrong = []
+    for path in DOCS:
+        text = path.read_text()
+        for m in re.finditer(r"(?<![\w/.-])winnow(?:\.[A-Za-z_]\w*)+", text):
+            if m.group(0) not in NOT_MODULES and not python_name_exists(m.group(0)):
+                wrong.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}")
+    assert not wrong, "names the pages show that the code does not have:\n" + "\n".join(wrong)
+    assert python_name_exists("winnow.train.llm.config_registry.metarater_1_3b")
+    assert python_name_exists("winnow.ingest_files") and python_name_exists("winnow.sql.Session")
+    assert not python_name_exists("winnow.ingest_file") and not python_name_exists("winnow.train.shards.open_shards")
