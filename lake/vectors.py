@@ -200,22 +200,17 @@ def nprobes(partitions: int | None) -> int:
     return max(MIN_NPROBES, math.ceil((partitions or 0) / 20))
 
 
-def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, where: str | None = None,
+def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, ids: pa.Array | None = None,
             columns: list[str] | tuple[str, ...] = ("id",)) -> Neighbours:
     """The `k` rows nearest to `vector` by cosine distance, nearest first, with `columns`
     and `distance`. Through the column's IVF-PQ index when there is one (re-ranked on the
-    full vectors: exact distances), an exact search otherwise; `where` (a Lance SQL filter
-    over docs) is applied before the search, so k rows come back when k match. A
-    VectorUsageError for a bad filter or k."""
+    full vectors: exact distances), an exact search otherwise; with `ids` (the documents a
+    filter kept: the API runs `--where` in DuckDB) only those are searched, so k rows come
+    back when k match. A VectorUsageError for a bad k."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise VectorUsageError(f"-k must be a whole number > 0, got {k!r}")
     docs = lake.docs()
     vector_field(lake, column, docs)
-    if where is not None:  # checked with pylance first: its message names the columns
-        try:
-            docs.scanner(columns=["id"], filter=where).explain_plan()
-        except (OSError, ValueError) as e:
-            raise VectorUsageError(f"--where {where!r} is not a filter over docs: {clean_message(e)}") from e
     table = open_docs(lake)
     t0 = time.perf_counter()  # the search's own time (importing lancedb takes ~2 s, once)
     index = index_of(table, column)
@@ -224,8 +219,9 @@ def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, where: str
     if index is not None:
         indexed = table.index_stats(index.name).num_indexed_rows
         query = query.nprobes(nprobes(default_partitions(indexed))).refine_factor(REFINE_FACTOR)
-    if where is not None:
-        query = query.where(where, prefilter=True)
+    if ids is not None:
+        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids.to_pylist())
+        query = query.where(f"id IN ({quoted})" if quoted else "false", prefilter=True)
     try:
         found = query.to_arrow()
     except (OSError, ValueError, RuntimeError) as e:

@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns, drop_columns
@@ -141,7 +143,7 @@ def score(
     # Plan over the rows to score before anything is written: this also tries the filter.
     resuming = names[0] in docs.schema.names and not replace
     skip = {s.fragment_id for s in staged}
-    tasks = _plan(docs, _row_filter(names[0] if resuming else None, where), where,
+    tasks = _plan(docs, names[0] if resuming else None, where, query,
                   [f for f in docs.get_fragments() if f.fragment_id not in skip])
     total = sum(t[2] for t in tasks)
     runner = engine
@@ -169,13 +171,13 @@ def score(
         if staged:  # committed as they are; what they lack (another `where`) is planned now
             version, report.staged = commit_staged(lake, staging, staged, version, names)
             docs = lake.docs(version)
-            tasks += _plan(docs, _row_filter(names[0], where), where, [docs.get_fragment(f) for f in sorted(skip)
-                                                                        if docs.get_fragment(f) is not None])
+            tasks += _plan(docs, names[0], where, query, [docs.get_fragment(f) for f in sorted(skip)
+                                                          if docs.get_fragment(f) is not None])
             total = sum(t[2] for t in tasks)
         job = _Job(lake.uri, lake.storage_options, version, spec, params, device,
-                   ("id", *cls.inputs), _row_filter(names[0], where), batch_rows)
+                   ("id", *cls.inputs), f"{names[0]} IS NULL", batch_rows)
         rows: Counter = Counter()
-        for fragment_id, _, n in tasks:
+        for fragment_id, _, n, _ in tasks:
             rows[fragment_id] += n
         writer = ColumnWriter(lake, fields, version, rows, staging)
         if progress:
@@ -247,13 +249,6 @@ def _check_device(device: str, runner: Engine) -> str:
 
         return device if torch.cuda.is_available() else "cpu"
     return device
-
-
-def _row_filter(unscored: str | None, where: str | None) -> str | None:
-    """The rows to score: those where column `unscored` is null (all when None) and `where` holds."""
-    parts = [f"{unscored} IS NULL"] if unscored else []
-    parts += [f"({where})"] if where else []
-    return " AND ".join(parts) or None
 
 
 def _call(cls: type[Scorer], doing: str, fn, *args, **kwargs):
@@ -366,25 +361,45 @@ def _metric_row(cls, name, params_json, status, at, rows=None, seconds=None, ver
     }
 
 
-def _plan(docs, row_filter: str | None, where: str | None, fragments=None) -> list[tuple[int, int, int]]:
-    """(fragment id, offset, rows) units of work over the rows that pass the filter, in
-    `fragments` (default: all); a `ScoreUsageError` for a `where` that Lance cannot parse,
-    resolve or evaluate."""
-    try:
-        if where:
-            docs.scanner(columns=["id"], filter=where).explain_plan()  # parses and resolves, reads nothing
-        tasks = []
-        for fragment in docs.get_fragments() if fragments is None else fragments:
-            n = fragment.count_rows(row_filter)
+def _plan(docs, unscored: str | None, where: str | None, query=None, fragments=None) -> list[tuple]:
+    """Units of work over the rows to score, in `fragments` (default: all): those where column
+    `unscored` is null (every row when None) and, with `where`, those the DuckDB filter keeps
+    (`query(sql, version)` runs it over docs at this version, as `winnow sql` would). A unit
+    is (fragment id, offset, rows, positions): without `where`, rows `offset` onwards of the
+    fragment's unscored rows (positions None); with it, the row addresses `positions`. A
+    `ScoreUsageError` for a `where` that DuckDB cannot parse, bind or evaluate over docs."""
+    fragments = docs.get_fragments() if fragments is None else fragments
+    tasks = []
+    if where is None:
+        for fragment in fragments:
+            n = fragment.count_rows(f"{unscored} IS NULL" if unscored else None)
             for offset in range(0, n, TASK_ROWS):
-                tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset)))
+                tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset), None))
         return tasks
-    except (OSError, ValueError) as e:
-        if not where:
-            raise
-        text = re.sub(r", _row\w+", "", clean_message(e).replace("Invalid user input: ", ""))  # Lance's own fields
+    addresses = _where_addresses(docs, unscored, where, query)
+    fragment_of = addresses >> np.uint64(32)
+    for fragment in fragments:
+        mine = addresses[fragment_of == fragment.fragment_id]
+        for offset in range(0, len(mine), TASK_ROWS):
+            part = mine[offset:offset + TASK_ROWS]
+            tasks.append((fragment.fragment_id, offset, len(part), part))
+    return tasks
+
+
+def _where_addresses(docs, unscored: str | None, where: str, query) -> np.ndarray:
+    """The sorted row addresses (uint64) of the rows of `docs` that DuckDB's `where` keeps,
+    and whose `unscored` column is null."""
+    check(query is not None, "--where needs the lake's SQL: call winnow.score, which passes it")
+    condition = f"({where})" + (f" AND {unscored} IS NULL" if unscored else "")
+    try:
+        kept = query(f"SELECT id FROM docs WHERE {condition}", docs.version).column("id")
+    except Exception as e:  # noqa: BLE001 - DuckDB's parser, binder or executor: the user's filter
+        text = " ".join(str(e).split())
         text = text if len(text) <= 300 else text[:300] + "…"
         raise ScoreUsageError(f"--where {where!r} is not a filter over docs: {text}") from e
+    ids = docs.to_table(columns=["id"], with_row_address=True)
+    chosen = ids.column("_rowaddr").filter(pc.is_in(ids.column("id"), value_set=kept.combine_chunks()))
+    return np.sort(chosen.to_numpy().astype(np.uint64))
 
 
 def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str] | None,
@@ -420,22 +435,18 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
 
 
 def _describe(task) -> str:
-    fragment_id, offset, rows = task
+    fragment_id, offset, rows, _ = task
     return f"fragment {fragment_id} (its rows {offset:,} to {offset + rows:,} to score)"
 
 
 def _score_task(docs, scorer: Scorer, job: _Job, task):
     """(table, NaN counts) for each batch of one task."""
-    fragment_id, offset, rows = task
-    scanner = docs.scanner(
-        columns=list(job.columns), filter=job.filter, fragments=[docs.get_fragment(fragment_id)],
-        offset=offset, limit=rows, batch_size=job.batch_rows, with_row_address=True,
-    )
+    fragment_id, offset, rows, positions = task
     fields = scorer.outputs()
     batches: list[pa.RecordBatch] = []
 
     def read():
-        for batch in scanner.to_batches():
+        for batch in _task_batches(docs, job, task):
             if batch.num_rows:
                 batches.append(batch)
                 yield batch.select(list(job.columns))
@@ -448,6 +459,20 @@ def _score_task(docs, scorer: Scorer, job: _Job, task):
         batch = batches.pop(0)
         table = outputs_table(scorer, fields, batch.select(list(job.columns)), out)
         yield table.append_column("_rowaddr", batch.column("_rowaddr")), taken
+
+
+def _task_batches(docs, job: _Job, task):
+    """A unit's rows in batches of `job.batch_rows`: its input columns and `_rowaddr`."""
+    fragment_id, offset, rows, positions = task
+    if positions is None:
+        yield from docs.scanner(
+            columns=list(job.columns), filter=job.filter, fragments=[docs.get_fragment(fragment_id)],
+            offset=offset, limit=rows, batch_size=job.batch_rows, with_row_address=True,
+        ).to_batches()
+        return
+    for start in range(0, len(positions), job.batch_rows):
+        part = pa.array(positions[start:start + job.batch_rows], pa.uint64())
+        yield from docs._take_rows(part, columns=list(job.columns)).append_column("_rowaddr", part).combine_chunks().to_batches()
 
 
 def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch, out=None) -> pa.Table:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 # yet"); it reads LANCE_LOG once, when it is first imported, so this precedes every import.
 os.environ.setdefault("LANCE_LOG", "warn,lance_table::transaction::manifest_build=error")
 
+import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from winnow.ingest import FieldNames, IngestReport
@@ -190,8 +191,8 @@ def index(lake: Lake | str, column: str = "embedding", *, partitions: int | None
 def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None, k: int = 10,  # noqa: A002
             where: str | None = None, column: str = "embedding") -> Neighbours:
     """The `k` documents nearest to document `id`, or to `text` embedded with the model and
-    parameters that wrote `column` (`winnow similar`), by cosine distance; `where`: a Lance
-    SQL filter over docs, applied before the search. Through the column's index when there
+    parameters that wrote `column` (`winnow similar`), by cosine distance; `where`: a DuckDB
+    SQL filter over docs (as in `winnow sql`), applied before the search. Through the column's index when there
     is one (`index`), an exact search otherwise. Returns Neighbours, whose `documents` has
     rank, id, distance, source, text and the lake's numeric score columns, nearest first
     (with `id`, that document first when the search returns it, as it does at distance 0).
@@ -212,7 +213,13 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
 
         vector = embed_query(lake, column, text)
     scores = [c for c in vectors.numeric_columns(lake.docs().schema) if c != column]
-    found = vectors.nearest(lake, column, vector, k, where, columns=["id", "source", "text", *scores])
+    ids = None
+    if where is not None:
+        try:
+            ids = query(lake, f"SELECT id FROM docs WHERE ({where})").column("id")
+        except (WinnowError, duckdb.Error) as e:
+            raise UsageError(f"--where {where!r} is not a filter over docs: {' '.join(str(e).split())}") from None
+    found = vectors.nearest(lake, column, vector, k, ids, columns=["id", "source", "text", *scores])
     docs = found.documents
     if id is not None and docs.num_rows:
         ids = docs.column("id").to_pylist()

@@ -36,7 +36,7 @@ def score(
     batch_size: int = typer.Option(1024, help="Rows per batch handed to the scorer."),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers; "
                                            "with --engine ray, cuda is one GPU per actor."),
-    where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (Lance SQL expression)."),
+    where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (DuckDB SQL over docs, as in winnow sql)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite existing columns (a new scorer version or params)."),
     commit_rows: int = typer.Option(65536, help="Commit results every this many rows (the unit of resume)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -158,8 +158,8 @@ def similar(
     text: Optional[str] = typer.Option(None, "--text", help="The nearest documents to this text, embedded with the "
                                                             "model and parameters that wrote --column."),
     k: int = typer.Option(10, "-k", help="How many documents."),
-    where: Optional[str] = typer.Option(None, "--where", help="Only documents matching this filter (Lance SQL "
-                                                              "expression over docs), applied before the search."),
+    where: Optional[str] = typer.Option(None, "--where", help="Only documents matching this filter (DuckDB SQL "
+                                                              "over docs, as in winnow sql), applied before the search."),
     column: str = typer.Option("embedding", "--column", help="The vector column searched."),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
