@@ -76,7 +76,7 @@ quickstart: install
 	# materialize: token shards for training
 	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --shard-tokens 100000 --overwrite
 	# train: the real torchtitan Trainer, tiny flavor, on the CPU (the last shard held out for validation loss);
-	# on GPUs: --flavor metarater-1.3b (see the README for multi-node)
+	# on GPUs: --flavor metarater-1.3b (see docs/train.md for multi-node)
 	$(BIN)/winnow train $(DEMO) $(DEMO)/shards/metarater-style --flavor tiny --steps 20 --ngpu 0 --out $(DEMO)/runs/tiny --metrics.disable_color_printing
 
 bench: install

@@ -21,7 +21,7 @@ fragment count grows, and an extrapolation to SlimPajama-627B as Meta-rater rate
    scaling assumed: the units are independent and each commit is one manifest write), and
    the GPU-hours of Meta-rater's four ModernBERT-base raters from FLOPs (2 × parameters ×
    tokens per forward pass) at an ASSUMED 35% MFU on an H100 (989 TFLOP/s bf16 dense) —
-   no GPU has measured it (README, Raters) — and, measured, at the CPU rate of
+   no GPU has measured it (docs/benchmarks.md, Raters) — and, measured, at the CPU rate of
    bench/raters.py.
 """
 
@@ -56,10 +56,10 @@ GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
 HEURISTICS = ("gopher", "rps", "c4", "fineweb", "lang")
 SLIMPAJAMA_DOCS = 590_000_000
 SLIMPAJAMA_TOKENS = 627e9
-MODERNBERT_PARAMS = 149.6e6  # README, Raters: the ModernBERT-base-sized classifier
+MODERNBERT_PARAMS = 149.6e6  # docs/benchmarks.md, Raters: the ModernBERT-base-sized classifier
 H100_BF16 = 989e12
 ASSUMED_MFU = 0.35
-RATER_CPU_TOKENS_PER_S = 315  # README, Raters: measured, 2 CPU threads, max_length 512
+RATER_CPU_TOKENS_PER_S = 315  # docs/benchmarks.md, Raters: measured, 2 CPU threads, max_length 512
 
 
 def noop(_state, unit):

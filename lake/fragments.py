@@ -2,7 +2,7 @@
 Lance data file per fragment (no other column is rewritten), staged, committed in batches.
 
 Why this way. Three ways to fill registered columns were read about, then measured with
-pylance 14.0.2 on 2 shared cores (/tmp/h/i12_score_measure*.py, figures in the README):
+pylance 14.0.2 on 2 shared cores (/tmp/h/i12_score_measure*.py, figures in docs/benchmarks.md):
 
 - `merge_insert("id").when_matched_update_all().write_mode("rewrite_columns")`, which
   lake/columns.py's `write_columns` does: each batch's ids are joined against every id of

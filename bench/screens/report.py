@@ -1,4 +1,4 @@
-"""The README's picture of `winnow report`: bench/screens/report.png.
+"""The picture (docs/views.md) of `winnow report`: bench/screens/report.png.
 
     python bench/screens/report.py [--out bench/screens/report.png] [--column gopher_alpha_words_frac]
 

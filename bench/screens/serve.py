@@ -1,4 +1,4 @@
-"""The README's picture of `winnow serve`: bench/screens/serve.png.
+"""The picture (docs/views.md) of `winnow serve`: bench/screens/serve.png.
 
     python bench/screens/serve.py [--out bench/screens/serve.png]
 

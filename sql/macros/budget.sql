@@ -58,7 +58,7 @@ CREATE OR REPLACE MACRO bottom_k_docs(rel, k) AS TABLE
 
 -- top_k_excluding(rel, taken, budget) -> like top_k over the rows of rel whose id is not in
 -- `taken` (another relation with an `id` column). Chained, it mixes several criteria by
--- token shares with duplicates removed (QuRating's mix): see README.
+-- token shares with duplicates removed (QuRating's mix): see docs/sql.md.
 CREATE OR REPLACE MACRO top_k_excluding(rel, taken, budget) AS TABLE
     WITH keyed AS (
         SELECT *, score AS _key FROM query_table(rel) WHERE id NOT IN (SELECT id FROM query_table(taken)))

@@ -3,7 +3,7 @@
 The run is torchtitan's own entry point (`torchtitan.train`) with winnow's config functions
 (`winnow.train.llm.config_registry`) and shard dataloader; with no GPU it is the CPU smoke
 path (`winnow.train.llm.cpu`). The command is printed before it starts, so it can be copied
-into a Slurm script (see the README), and the child's log is passed through while the
+into a Slurm script (see docs/train.md), and the child's log is passed through while the
 losses are collected for the closing summary. Running the same command again resumes
 from the last checkpoint in the run folder (torchtitan loads it; the dataloader state in
 it makes the resume exact).
