@@ -301,7 +301,10 @@ def test_bad_options_are_usage_errors(lake, options, says):
 def test_auc_counts_ties_as_one_half():
     from sklearn.metrics import roc_auc_score
 
-    from winnow.train.raters import roc_auc
+    from winnow.train.raters.data import metrics  # the rater's AUC is winnow eval's (train/eval.py)
+
+    def roc_auc(scores, y):
+        return metrics(scores, np.zeros(len(y), np.int64), np.asarray(y, np.int64), 1)["auc"]
 
     rng = np.random.default_rng(3)
     for _ in range(20):

@@ -36,6 +36,8 @@ Kinds:
   for more than two classes) on the embeddings. Writes head.safetensors + card.json (read by
   `winnow.scoring.scorers.embedding_head`).
 
+Modules: `data` (the rows, the split, the metrics), one per kind (`fasttext`, `head`).
+
 The folder is written in a temporary folder and moved into place at the end: a failure
 leaves nothing behind. Its default is LAKE/raters/NAME for a lake on the local disk.
 """
@@ -48,58 +50,42 @@ import re
 import shutil
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
 from winnow.lake import WINNOW_VERSION, Lake
 from winnow.lake.errors import UsageError, check
 from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
 from winnow.scoring.card import CARD_FILE
-from winnow.scoring.model import MODEL_PARAMETERS
 from winnow.scoring.scorer import Param
 from winnow.sql import check_seed
-from winnow.sql import query as sql_query
 from winnow.sql.connection import check_sql
 from winnow.sql.sandbox import inside_lake, lake_folder
+from winnow.train.raters import fasttext, head
+from winnow.train.raters.data import Examples, load
 
-KINDS = ("fasttext", "embedding-head")
-MAX_CLASSES = 32
 DEFAULT_FRACTION = 0.2
 RATERS_FOLDER = "raters"  # LAKE/raters/NAME: the default folder of a local lake's raters
-POSITIVE_LABEL, NEGATIVE_LABEL = "__label__hq", "__label__cc"  # DCLM's names
-EMBED_WINDOW = 256  # documents per embedding window (the progress line's step)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-PARAMETERS: dict[str, dict[str, Param]] = {
-    "fasttext": {
-        "lr": Param(float, 0.1, "learning rate (DCLM's default)", minimum=0.0),
-        "dim": Param(int, 100, "size of the word vectors", minimum=1),
-        "ws": Param(int, 5, "context window", minimum=1),
-        "epoch": Param(int, 5, "passes over the training rows", minimum=1),
-        "minCount": Param(int, 1, "word occurrences needed to be in the vocabulary", minimum=1),
-        "wordNgrams": Param(int, 2, "word n-grams (DCLM's released model: bigrams)", minimum=1),
-        "bucket": Param(int, 200_000, "hash buckets for the n-grams (fastText's and DCLM's 2,000,000 make "
-                                      "an 800 MB model)", minimum=1),
-        "thread": Param(int, 1, "training threads (more than 1 is not reproducible)", minimum=1),
-    },
-    "embedding-head": {
-        "embed_model": Param(str, None, "a sentence-transformers id or folder (default: the embed scorer's, "
-                                        "all-MiniLM-L6-v2)"),
-        "max_length": Param(int, None, "tokens read per document (default: the model's max_seq_length)", minimum=4),
-        "batch_tokens": MODEL_PARAMETERS["batch_tokens"],
-        "batch_size": MODEL_PARAMETERS["batch_size"],
-        "C": Param(float, 1.0, "inverse L2 strength of the logistic regression"),
-        "max_iter": Param(int, 1000, "lbfgs iterations at most", minimum=1),
-    },
+
+def _fasttext(examples, settings, seed, fraction, folder, name, device, progress):
+    return fasttext.train(examples, settings, seed, fraction, folder, name)
+
+
+# kind -> (its training parameters, its trainer: (card entries, metrics, examples, validation mask))
+KINDS_TABLE: dict[str, tuple[dict[str, Param], Any]] = {
+    "fasttext": (fasttext.PARAMETERS, _fasttext),
+    "embedding-head": (head.PARAMETERS, head.train),
 }
+KINDS = tuple(KINDS_TABLE)
+PARAMETERS: dict[str, dict[str, Param]] = {kind: params for kind, (params, _) in KINDS_TABLE.items()}
+TRAINERS = {kind: trainer for kind, (_, trainer) in KINDS_TABLE.items()}
 
 
 @dataclass(frozen=True)
@@ -124,23 +110,6 @@ class RaterReport:
     @property
     def positive_class(self):
         return self.classes[-1]
-
-
-@dataclass
-class _Examples:
-    """The training rows: split key, text and class index of each, and where they came from."""
-
-    keys: list[str]
-    texts: list[str]
-    y: np.ndarray  # class index of each row
-    classes: list
-    queries: list[str]
-    dropped: Counter
-
-    def subset(self, keep: np.ndarray) -> "_Examples":
-        idx = np.flatnonzero(keep)
-        return _Examples([self.keys[i] for i in idx], [self.texts[i] for i in idx], self.y[idx], self.classes,
-                         self.queries, self.dropped)
 
 
 # ---------------------------------------------------------------- the verb
@@ -171,14 +140,11 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
     target = _target(lake, name, out, replace)
 
     version = lake.docs().version
-    examples = _load(lake, version, queries, positive is not None)
+    examples = load(lake, version, queries, positive is not None)
     tmp = Path(tempfile.mkdtemp(prefix=f"winnow-rater-{name}-"))
     try:
-        if kind == "fasttext":
-            card, metrics, examples, is_val = _train_fasttext(examples, settings, seed, fraction, tmp, name)
-        else:
-            card, metrics, examples, is_val = _train_head(examples, settings, seed, fraction, tmp, name, device,
-                                                          progress)
+        card, metrics, examples, is_val = TRAINERS[kind](examples, settings, seed, fraction, tmp, name, device,
+                                                         progress)
         counts = np.bincount(examples.y, minlength=len(examples.classes))
         val_counts = np.bincount(examples.y[is_val], minlength=len(examples.classes))
         card = {
@@ -217,7 +183,7 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
         dropped=dict(examples.dropped), seconds=time.perf_counter() - t0, card=card)
 
 
-def _hashed(examples: _Examples) -> bool:
+def _hashed(examples: Examples) -> bool:
     return any(k.startswith("xxh3:") for k in examples.keys)
 
 
@@ -317,240 +283,3 @@ def _move(tmp: Path, target: Path) -> None:
         os.chmod(path, 0o666 & ~umask)
 
 
-# ---------------------------------------------------------------- data
-
-
-def _query(lake: Lake, version: int, option: str, sql: str) -> pa.Table:
-    try:
-        return sql_query(lake, sql, version)
-    except duckdb.Error as e:
-        raise UsageError(f"{option}: {' '.join(str(e).split())}") from None
-
-
-def _load(lake: Lake, version: int, queries: list[tuple[str, str]], recipe: bool) -> _Examples:
-    """The rows of the training queries, with empty texts and NULL labels left out, classes checked."""
-    keys, texts, values, dropped = [], [], [], Counter()
-    for option, sql in queries:
-        table = _query(lake, version, option, sql)
-        check("text" in table.column_names,
-              f"{option} returns no `text` column (its columns: {', '.join(table.column_names) or 'none'})")
-        text = table.column("text")
-        check(pa.types.is_string(text.type) or pa.types.is_large_string(text.type),
-              f"{option}: its `text` column is {text.type}, not text")
-        ids = table.column("id").cast(pa.string()).to_pylist() if "id" in table.column_names else None
-        if recipe:
-            labels = [1 if option == "--positive" else 0] * table.num_rows
-        else:
-            labels = _label_values(table.column("label"))
-        for i, t in enumerate(text.to_pylist()):
-            if labels[i] is None:
-                dropped["unlabeled"] += 1
-            elif t is None or not t.strip():
-                dropped["empty"] += 1
-            else:
-                keys.append(ids[i] if ids is not None and ids[i] is not None else _text_key(t))
-                texts.append(t)
-                values.append(labels[i])
-    what = "--positive/--negative" if recipe else "--label"
-    check(texts, f"{what}: no rows to train on" + (f" ({_counts(dropped)} left out)" if dropped else ""))
-    classes = sorted(set(values))
-    check(len(classes) <= MAX_CLASSES,
-          f"--label gives {len(classes)} distinct values; a rater learns at most {MAX_CLASSES} classes "
-          "(a continuous score? bin it in SQL, e.g. round(x))")
-    index = {c: i for i, c in enumerate(classes)}
-    examples = _Examples(keys, texts, np.array([index[v] for v in values], np.int64), classes,
-                         [sql for _, sql in queries], dropped)
-    _check_classes(examples, what)
-    return examples
-
-
-def _label_values(column: pa.ChunkedArray) -> list:
-    """The label column as Python values: integers, booleans or strings (integral floats as ints)."""
-    t = column.type
-    if pa.types.is_decimal(t):
-        column, t = column.cast(pa.float64()), pa.float64()
-    ok = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t) \
-        or pa.types.is_large_string(t) or pa.types.is_null(t)
-    check(ok, f"--label gives {t} values: give a number, a boolean or a string per row")
-    values = column.to_pylist()
-    if pa.types.is_floating(t):
-        values = [None if v is None or v != v else (int(v) if float(v).is_integer() else v) for v in values]
-    return values
-
-
-def _text_key(text: str) -> str:
-    import xxhash
-
-    return "xxh3:" + xxhash.xxh3_64_hexdigest(text.encode())
-
-
-def _counts(counter: Mapping[str, int]) -> str:
-    return ", ".join(f"{n:,} {why}" for why, n in sorted(counter.items()))
-
-
-def _check_classes(examples: _Examples, what: str) -> None:
-    counts = np.bincount(examples.y, minlength=len(examples.classes))
-    shown = ", ".join(f"{c!r}: {n:,}" for c, n in zip(examples.classes, counts))
-    check(len(examples.classes) >= 2, f"{what}: the rows hold one class ({shown} rows): a rater needs two or more")
-    few = [c for c, n in zip(examples.classes, counts) if n < 2]
-    check(not few, f"{what}: class(es) {', '.join(map(repr, few))} have fewer than 2 rows ({shown}): "
-                   "each class needs one to train on and one to validate")
-
-
-def split(examples: _Examples, fraction: float, seed: int) -> tuple[np.ndarray, np.random.Generator]:
-    """Which rows are held out for validation (a boolean mask; see the module docstring), and
-    the generator, which then shuffles the training rows."""
-    order = sorted(range(len(examples.texts)), key=lambda i: (examples.keys[i], examples.texts[i]))
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(order), bool)
-    for c in range(len(examples.classes)):
-        rows = np.array([i for i in order if examples.y[i] == c], np.int64)
-        n_val = min(len(rows) - 1, max(1, round(fraction * len(rows))))
-        held[rows[rng.permutation(len(rows))[:n_val]]] = True
-    return held, rng
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """The area under the ROC curve: the chance that a positive row scores above a negative
-    one, ties counting one half (Mann-Whitney U with average ranks); NaN without both."""
-    s = np.asarray(scores, np.float64)
-    y = np.asarray(positive, bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    _, first, counts = np.unique(s[order], return_index=True, return_counts=True)
-    ranks = np.empty(len(s))
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
-
-
-def _metrics(prob_positive: np.ndarray, predicted: np.ndarray, y: np.ndarray, positive_index: int,
-             prefix: str = "") -> dict[str, float]:
-    return {f"{prefix}auc": roc_auc(prob_positive, y == positive_index),
-            f"{prefix}accuracy": float(np.mean(predicted == y))}
-
-
-# ---------------------------------------------------------------- fastText
-
-
-def _fasttext_labels(classes: list) -> list[str]:
-    """fastText label names per class: DCLM's hq/cc for two, `__label__<value>` for more."""
-    if len(classes) == 2:
-        return [NEGATIVE_LABEL, POSITIVE_LABEL]
-    names = ["__label__" + re.sub(r"\s+", "_", str(c)) for c in classes]
-    return names if len(set(names)) == len(names) else [f"__label__c{i}" for i in range(len(classes))]
-
-
-def _train_fasttext(examples: _Examples, settings: dict, seed: int, fraction: float, folder: Path, name: str):
-    """model.bin in `folder`; (card entries, metrics, examples, validation mask)."""
-    import fasttext_new
-
-    from winnow.scoring.scorers.fasttext import FastTextRater, dclm_text
-
-    held, rng = split(examples, fraction, seed)
-    names = _fasttext_labels(examples.classes)
-    train = rng.permutation(np.flatnonzero(~held))  # fastText reads its file in order: shuffle it
-    with tempfile.TemporaryDirectory(prefix="winnow-fasttext-") as scratch:
-        data = Path(scratch) / "train.txt"
-        with open(data, "w", encoding="utf-8") as f:
-            for i in train:
-                f.write(f"{names[examples.y[i]]} {dclm_text(examples.texts[i])}\n")
-        model = fasttext_new.train_supervised(input=str(data), seed=seed, verbose=0, **settings)
-    model.save_model(str(folder / "model.bin"))
-    card = {"positive_label": names[-1], "class_labels": names, "preprocess": "dclm"}
-    (folder / CARD_FILE).write_text(json.dumps({"kind": "fasttext", "name": name, **card}))
-    rater = FastTextRater(model=str(folder))  # the metrics are the scorer's own column
-    index = {n: i for i, n in enumerate(names)}
-
-    def evaluate(rows: np.ndarray, prefix: str) -> dict:
-        texts = [examples.texts[i] for i in rows]
-        column = rater.score(pa.record_batch({"text": pa.array(texts, pa.string())}))[rater.column]
-        top = model.predict_batch([dclm_text(t) for t in texts], k=1, threads=1)[0]
-        predicted = np.array([index[labels[0]] for labels in top], np.int64)
-        return _metrics(np.asarray(column, np.float64), predicted, examples.y[rows], len(names) - 1, prefix)
-
-    metrics = {**evaluate(np.flatnonzero(held), ""), **evaluate(np.flatnonzero(~held), "train_")}
-    return card, metrics, examples, held
-
-
-# ---------------------------------------------------------------- embedding head
-
-
-def embed_texts(texts: list[str], settings: Mapping[str, Any], device: str = "cpu",
-                progress: Progress | None = None):
-    """(float64 [rows, dim] embeddings, NaN rows for documents the model cannot read; the
-    Embedding scorer that made them), through the `embed` scorer's batching."""
-    from winnow.scoring.scorers.embed import Embedding
-
-    given = {"model": settings.get("embed_model"), "max_length": settings.get("max_length"),
-             "batch_tokens": settings.get("batch_tokens"), "batch_size": settings.get("batch_size")}
-    try:
-        scorer = Embedding(**{k: v for k, v in given.items() if v is not None})
-        scorer.setup(device)
-    except (ValueError, OSError) as e:
-        raise UsageError(f"embed_model: {' '.join(str(e).split())}") from None
-    windows = (pa.record_batch({"text": pa.array(texts[s:s + EMBED_WINDOW], pa.string())})
-               for s in range(0, len(texts), EMBED_WINDOW))
-    parts = []
-    if progress is not None:
-        progress.start("embedding", len(texts), "docs")
-    try:
-        for out in scorer.score_stream(windows):
-            column = out["embedding"]
-            parts.append(np.asarray(column.values, np.float64).reshape(len(column), scorer.dimension))
-            if progress is not None:
-                progress.advance(len(column))
-    finally:
-        if progress is not None:
-            progress.stop()
-    return np.concatenate(parts) if parts else np.zeros((0, scorer.dimension)), scorer
-
-
-def fit_head(x: np.ndarray, y: np.ndarray, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(weight [k, dim], bias [k]) of a logistic regression of the class indices `y` on the
-    embeddings `x`: k = 1 for two classes (the last class's logit), else one row per class."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=settings["C"], max_iter=settings["max_iter"]).fit(x, y)
-    # C order: safetensors writes the buffer as it lies, and lbfgs leaves coef_ in Fortran order
-    return (np.ascontiguousarray(model.coef_, dtype=np.float64),
-            np.ascontiguousarray(model.intercept_, dtype=np.float64))
-
-
-def _train_head(examples: _Examples, settings: dict, seed: int, fraction: float, folder: Path, name: str,
-                device: str, progress: Progress | None):
-    """head.safetensors in `folder`; (card entries, metrics, examples, validation mask)."""
-    from safetensors.numpy import save_file
-
-    from winnow.scoring.model import model_identity
-    from winnow.scoring.scorers.embedding_head import HEAD_FILE, head_probabilities
-
-    x, embedder = embed_texts(examples.texts, settings, device, progress)
-    readable = ~np.isnan(x).any(axis=1)
-    if not readable.all():
-        examples.dropped["unreadable by the embedding model"] += int((~readable).sum())
-        examples, x = examples.subset(readable), x[readable]
-        _check_classes(examples, "the readable rows")
-    held, _ = split(examples, fraction, seed)
-    weight, bias = fit_head(x[~held], examples.y[~held], settings)
-    save_file({"weight": weight, "bias": bias}, str(folder / HEAD_FILE))
-    positive_index = len(examples.classes) - 1
-
-    def evaluate(rows: np.ndarray, prefix: str) -> dict:
-        probs = head_probabilities(x[rows], weight, bias)
-        return _metrics(probs[:, positive_index], probs.argmax(axis=1), examples.y[rows], positive_index, prefix)
-
-    metrics = {**evaluate(np.flatnonzero(held), ""), **evaluate(np.flatnonzero(~held), "train_")}
-    card = {
-        "embed_model": embedder.model_spec,
-        "embed_model_fingerprint": model_identity(embedder.model_spec, embedder.revision),
-        "embed": {"model": settings["embed_model"], "max_length": settings["max_length"],
-                  "max_seq_length": embedder.max_length, "dimension": int(x.shape[1])},
-        "head": {"file": HEAD_FILE, "outputs": int(weight.shape[0]), "dimension": int(weight.shape[1]),
-                 "fit": "sklearn LogisticRegression (lbfgs, L2 with C) on the embeddings"},
-    }
-    return card, metrics, examples, held
