@@ -1,12 +1,14 @@
 """Ingestion benchmark: winnow vs datatrove on the same corpus, cores and python.
 
     python bench/ingest.py [--docs 1000000] [--shards 8] [--workers 2] [--seed 0]
-                           [--only winnow|datatrove] [--keep]
+                           [--only winnow|datatrove|partitioned] [--keep]
 
 Builds (or reuses) a corpus of paragraphs resampled from ../shared/data under
 bench/.cache/corpus-<docs>-<seed>/, then measures, each as a subprocess on the same input:
   winnow:    winnow init <tmp>/lake; winnow ingest <tmp>/lake <corpus> --workers N  (ingest timed)
   datatrove: bench/peers/datatrove_ingest.py (JsonlReader -> ParquetWriter, N workers)
+  partitioned: bench/ingest_partitioned.py (winnow's partitioned runner, Ray's, on the local
+             engine's N processes: why the local engine keeps ingest/local.py)
 and prints seconds, docs/s, MB/s (input MB / s), CPU seconds and peak RSS of the process
 tree (CPU time helps when other jobs share the cores: wall time is what is judged), and the
 ratio against the goal (winnow >= 1.5x datatrove's docs/s, winnow peak RSS <= 2048 MB).
@@ -64,13 +66,21 @@ def run_datatrove(corpus: Path, tmp: Path, workers: int) -> dict:
     return r
 
 
+def run_partitioned(corpus: Path, tmp: Path, workers: int) -> dict:
+    shards = [str(p) for p in sorted(corpus.glob("shard-*.jsonl"))]
+    r = measure([sys.executable, str(HERE / "ingest_partitioned.py"), str(tmp / "partitioned"), *shards,
+                 "--workers", str(workers)])
+    r["documents"] = json.loads(r["stdout"].strip().splitlines()[-1])["documents"]
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="winnow vs datatrove ingestion benchmark")
     ap.add_argument("--docs", type=int, default=1_000_000)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", choices=["winnow", "datatrove"])
+    ap.add_argument("--only", choices=["winnow", "datatrove", "partitioned"])
     ap.add_argument("--keep", action="store_true", help="keep the temporary outputs")
     a = ap.parse_args()
 
@@ -88,7 +98,7 @@ def main() -> None:
     print(f"input:   {a.docs:,} documents, {a.shards} jsonl shards, {mb:,.1f} MB "
           f"({info['bytes'] / a.docs / 1e3:.2f} KB/doc), {info['how']}; workers={a.workers}")
 
-    systems = {"winnow": run_winnow, "datatrove": run_datatrove}
+    systems = {"winnow": run_winnow, "datatrove": run_datatrove, "partitioned": run_partitioned}
     if a.only:
         systems = {a.only: systems[a.only]}
     tmp = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
@@ -107,7 +117,10 @@ def main() -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    if len(results) == 2:
+    if "partitioned" in results and "winnow" in results:
+        ratio = results["partitioned"]["seconds"] / results["winnow"]["seconds"]
+        print(f"ratio winnow (ingest/local.py) / partitioned runner on the local engine, docs/s: {ratio:.2f}")
+    if "datatrove" in results and "winnow" in results:
         ratio = results["datatrove"]["seconds"] / results["winnow"]["seconds"]
         print(f"ratio winnow/datatrove docs/s: {ratio:.2f} (goal >= 1.5)")
     if "winnow" in results:

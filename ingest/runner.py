@@ -5,9 +5,9 @@ Two runners, one result, chosen by what the engine can do:
   process deduplicates and commits (ingest/local.py);
 - any other engine (`ray`): units of work spread over its workers, dedup partitioned by
   key, fragments written by the workers and committed here (ingest/partitioned.py).
-The partitioned runner runs on the local engine too, but slower: 200,000 documents (749 MB
-of JSON lines in 8 files, 2 workers, 2 cores) took 19.1 s (19.7 CPU-s) partitioned against
-7.7 s (11.0 CPU-s) with ingest/local.py (2026-12-07), so the local engine keeps its own.
+The partitioned runner runs on the local engine too, but slower (`python bench/ingest.py
+--only partitioned`; 1.5-2.5x on 200,000 documents, docs/benchmarks.md), so the local
+engine keeps its own.
 Both give the same lake: the same documents with the same ids and column values, the same
 rejects and the same counts (fragment layout and ingest ids aside).
 
