@@ -1,4 +1,4 @@
-"""The ingest job: options checked, the engine built, inputs planned (ingest/plan.py), then read.
+"""The ingest job: options checked, the engine's reach of the lake checked, inputs planned (ingest/plan.py), then read.
 
 Two runners, one result, chosen by what the engine can do:
 - an engine that runs in this process (`local`, the default): worker processes parse, this
