@@ -44,6 +44,28 @@ def pytest_unconfigure(config):
             os.environ[name] = value
 
 
+# With pytest-xdist (`-n 2`): a module's tests stay on one worker (its module-scoped lakes are
+# built once), and the modules that share a session resource run on the same worker, so that
+# each resource starts once: one Ray cluster, one Chromium.
+SAME_WORKER = {
+    "test_engine.py": "ray", "test_ingest_engines.py": "ray", "test_materialize_parallel.py": "ray",
+    "test_scoring_engines.py": "ray", "test_dedup_minhash.py": "ray",
+    "test_report.py": "browser", "test_serve.py": "browser",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SAME_WORKER.get(module.rsplit("/", 1)[-1], module)
+
+    return ByModule(config, log)
+
+
 _measured: list = []
 
 

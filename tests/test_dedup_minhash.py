@@ -224,20 +224,16 @@ def test_rerun_after_an_ingest_writes_only_changed_rows(tmp_path):
     assert changed_old and all(after[i]["dup_cluster"] in joined for i in changed_old)  # only the clusters they joined
 
 
-def test_engines_give_the_same_columns(planted, tmp_path):
+def test_engines_give_the_same_columns(planted, ray_cluster, tmp_path):
     """Local in this process, local with two processes, and Ray with two actors: the same pairs."""
     lake = planted.lake
     dedup(lake, threshold=0.8)
     one = winnow.query(lake, "SELECT id, dup_cluster, dup_keep FROM docs ORDER BY id")
     r = dedup(lake, threshold=0.8, workers=2)
     assert r.changed == 0
-    pytest.importorskip("ray")
     r = dedup(lake, threshold=0.8, engine="ray", workers=2)
     assert r.changed == 0
     assert winnow.query(lake, "SELECT id, dup_cluster, dup_keep FROM docs ORDER BY id").equals(one)
-    import ray
-
-    ray.shutdown()
 
 
 def test_cli_and_bad_input(planted, tmp_path):

@@ -39,12 +39,8 @@ def broken(_):
 
 
 @pytest.fixture(scope="module")
-def engines():
-    local, ray_engine = engine("local", workers=2), engine("ray", workers=2)
-    yield {"local": local, "ray": ray_engine}
-    import ray
-
-    ray.shutdown()
+def engines(ray_cluster):
+    return {"local": engine("local", workers=2), "ray": engine("ray", workers=2)}
 
 
 @pytest.mark.parametrize("name", ["local", "ray"])
