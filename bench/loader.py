@@ -126,9 +126,9 @@ def trainer_tokens_per_s(shards: Path, steps: int) -> float | None:
                               capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
-    from winnow.train.llm.launch import TrainReport
+    from winnow.train.llm.launch import TrainResult
 
-    tps = sorted(TrainReport([], "", "").read(proc.stderr).tps[1:])
+    tps = sorted(TrainResult([], "", "").read(proc.stderr).tps[1:])
     return float(tps[len(tps) // 2])
 
 

@@ -61,7 +61,7 @@ SHARED = HERE.parent.parent / "shared"
 DATA = SHARED / "data"
 GPT2_JSON = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 SOURCES = ("openwebtext-1000.jsonl", "c4-sample-449.jsonl", "github-sample-50.jsonl")
-WINDOW = 1024  # rows per runner batch (--batch-size's default)
+WINDOW = 1024  # rows per runner batch (--batch-rows's default)
 FAST_GOAL = 5_000  # docs/s per core, fastText and DSIR
 # Dense bf16 peak FLOP/s by device name (first match wins; vendors' datasheets, no sparsity).
 PEAK_BF16 = (("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("H800", 989e12), ("GH200", 989e12),

@@ -12,16 +12,16 @@ by key, fragments written by the workers); both give the same lake.
 from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
 from winnow.ingest.inputs import Input, InputError, expand, fingerprint, format_of
 from winnow.ingest.readers import READERS, Reader
-from winnow.ingest.report import FileReport, IngestError, IngestReport
+from winnow.ingest.result import FileResult, IngestError, IngestResult
 from winnow.ingest.runner import DEFAULT_COMMIT_BYTES, ingest
 
 __all__ = [
     "DEFAULT_COMMIT_BYTES",
     "DEFAULT_MAX_DOC_BYTES",
     "FieldNames",
-    "FileReport",
+    "FileResult",
     "IngestError",
-    "IngestReport",
+    "IngestResult",
     "Input",
     "InputError",
     "READERS",

@@ -26,7 +26,7 @@ from winnow.ingest.documents import FieldNames, final_docs
 from winnow.ingest.inorder import InputOrder
 from winnow.ingest.plan import FIRST_REJECTS, Planned
 from winnow.ingest.readers import READERS
-from winnow.ingest.report import IngestError
+from winnow.ingest.result import IngestError
 
 BATCH_BYTES = 16 << 20  # a worker's batch of text; smaller when commits are (commit_bytes)
 

@@ -28,7 +28,7 @@ from winnow.ingest import identity
 from winnow.ingest.documents import FieldNames
 from winnow.ingest.inputs import Input, fingerprint
 from winnow.ingest.readers import READERS
-from winnow.ingest.report import FileReport, IngestReport
+from winnow.ingest.result import FileResult, IngestResult
 
 FIRST_REJECTS = 20  # reject lines a report carries; the rejects table has them all
 # Options whose value is the likely cause when every record of an input is rejected for a reason.
@@ -42,7 +42,7 @@ class Planned:
     order: int  # its position among the inputs this run reads
     input: Input
     source: str
-    report: FileReport
+    report: FileResult
     fingerprint: str
     options: str
     started_at: datetime
@@ -100,16 +100,16 @@ class Planned:
         return "failed" if why else "done"
 
 
-def plan(lake: Lake, inputs: list[Input], report: IngestReport, *, source: str | None, fields: FieldNames,
+def plan(lake: Lake, inputs: list[Input], report: IngestResult, *, source: str | None, fields: FieldNames,
          max_doc_bytes: int, reingest: bool) -> list[Planned]:
-    """The inputs to read, in order; each gets a FileReport in `report` (skipped and
+    """The inputs to read, in order; each gets a FileResult in `report` (skipped and
     unreadable ones too). Records `running` for the inputs it starts, in one commit."""
     planned: list[Planned] = []
     seen: dict[tuple, str] = {}
     running_rows: list[dict] = []
     known = identity.earlier(lake)
     for inp in inputs:
-        r = FileReport(input=inp.uri)
+        r = FileResult(input=inp.uri)
         report.files.append(r)
         try:
             fp = fingerprint(inp.uri)

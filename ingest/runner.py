@@ -44,7 +44,7 @@ from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
 from winnow.ingest.inputs import expand
 from winnow.ingest.plan import plan
 from winnow.ingest.ranges import DEFAULT_RANGE_BYTES
-from winnow.ingest.report import FileReport, IngestReport
+from winnow.ingest.result import FileResult, IngestResult
 
 DEFAULT_COMMIT_BYTES = 128 << 20
 DEFAULT_BATCH_DOCS = 8192
@@ -63,7 +63,7 @@ def ingest(
     progress: Progress | None = None,
     engine: Engine | None = None,
     range_bytes: int = DEFAULT_RANGE_BYTES,
-) -> IngestReport:
+) -> IngestResult:
     """Ingest files, directories, globs or fsspec URIs into the lake's `docs` table.
 
     `fields` names the text, id and url fields of JSON lines and parquet records;
@@ -88,10 +88,10 @@ def ingest(
 
 
 def _ingest(lake, specs, runner, source, fields, max_doc_bytes, commit_bytes, batch_docs, reingest,
-            progress, range_bytes) -> IngestReport:
+            progress, range_bytes) -> IngestResult:
     t0 = time.perf_counter()
     inputs, errors, passed_over = expand(specs)
-    report = IngestReport(files=[FileReport(input=e.split(": ", 1)[0], status="failed", note=e) for e in errors])
+    report = IngestResult(files=[FileResult(input=e.split(": ", 1)[0], status="failed", note=e) for e in errors])
     report.passed_over = passed_over
     planned = plan(lake, inputs, report, source=source, fields=fields, max_doc_bytes=max_doc_bytes,
                    reingest=reingest) if inputs else []

@@ -63,7 +63,7 @@ class Neighbours:
 
 
 @dataclass
-class IndexReport:
+class IndexResult:
     column: str
     name: str  # the index's name in Lance (COLUMN_idx)
     rows: int  # rows indexed (with a vector)
@@ -131,9 +131,9 @@ def index_of(table, column: str):
 
 
 def build_index(lake: Lake, column: str = "embedding", *, partitions: int | None = None,
-                sub_vectors: int | None = None) -> IndexReport:
+                sub_vectors: int | None = None) -> IndexResult:
     """Build (or build again) an IVF-PQ cosine index on a vector column through lancedb;
-    returns an IndexReport. A VectorUsageError (nothing written) for a missing or non-vector
+    returns an IndexResult. A VectorUsageError (nothing written) for a missing or non-vector
     column, too few vectors, or partitions / sub-vectors that do not fit."""
     from lancedb.index import IvfPq
 
@@ -166,7 +166,7 @@ def build_index(lake: Lake, column: str = "embedding", *, partitions: int | None
                                    f"{column!r} ({text})") from e
         raise VectorError(f"cannot build the index on {column!r}: {text}") from e
     built = index_of(table, column)
-    return IndexReport(column=column, name=built.name if built else f"{column}_idx", rows=rows,
+    return IndexResult(column=column, name=built.name if built else f"{column}_idx", rows=rows,
                        partitions=partitions, sub_vectors=sub_vectors, seconds=time.perf_counter() - t0,
                        lake_version=lake.docs().version)
 

@@ -6,16 +6,16 @@ columns, resumes, and records provenance in the catalog. Built-in scorers live i
 scoring/scorers/, one file each, and are listed in scoring/registry.py.
 """
 
-from winnow.scoring.import_scores import ImportReport, import_scores
+from winnow.scoring.import_scores import ImportResult, import_scores
 from winnow.scoring.registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, params_for, resolve
-from winnow.scoring.runner import MetricReport, score
+from winnow.scoring.runner import ScoreResult, score
 from winnow.scoring.scorer import Param, ScoreError, Scorer, ScoreUsageError, TextStatsScorer
 
 __all__ = [
     "BUILTINS",
     "ENTRY_POINT_GROUP",
-    "ImportReport",
-    "MetricReport",
+    "ImportResult",
+    "ScoreResult",
     "Param",
     "ScoreError",
     "ScoreUsageError",

@@ -37,7 +37,7 @@ CORE_COLUMNS = frozenset(schema.DOCS.names)
 
 
 @dataclass
-class ImportReport:
+class ImportResult:
     columns: list[str]
     read: int = 0
     matched: int = 0
@@ -72,7 +72,7 @@ def import_scores(
     columns: list[str] | None = None,
     split: dict[str, list[str]] | None = None,
     replace: bool = False,
-) -> ImportReport:
+) -> ImportResult:
     t0 = time.perf_counter()
     path = str(path)
     table = read_scores(path)
@@ -84,7 +84,7 @@ def import_scores(
         raise ScoreUsageError(f"column(s) {', '.join(clash)} already exist: pass --replace to overwrite them")
     known = pc.is_in(scores["id"], value_set=docs.to_table(columns=["id"])["id"])
     matched = scores.filter(known)
-    report = ImportReport(columns=names, read=scores.num_rows, matched=matched.num_rows)
+    report = ImportResult(columns=names, read=scores.num_rows, matched=matched.num_rows)
     report.unknown_ids = scores.num_rows - matched.num_rows
     params = json.dumps({"file": path, "on": on}, sort_keys=True)
 

@@ -20,10 +20,10 @@ from winnow.scoring.scorer import Scorer, ScoreUsageError
 ENTRY_POINT_GROUP = "winnow.scorers"
 
 BUILTINS = {
-    "rps": "winnow.scoring.scorers.rps:RedPajamaSignals",
-    "gopher": "winnow.scoring.scorers.gopher:GopherSignals",
-    "c4": "winnow.scoring.scorers.c4:C4Signals",
-    "fineweb": "winnow.scoring.scorers.fineweb:FineWebSignals",
+    "rps": "winnow.scoring.scorers.rps:RedPajamaScorer",
+    "gopher": "winnow.scoring.scorers.gopher:GopherScorer",
+    "c4": "winnow.scoring.scorers.c4:C4Scorer",
+    "fineweb": "winnow.scoring.scorers.fineweb:FineWebScorer",
     "tokens": "winnow.scoring.scorers.tokens:TokenCount",
     "lang": "winnow.scoring.scorers.lang:LanguageId",
     "embed": "winnow.scoring.scorers.embed:Embedding",

@@ -66,11 +66,11 @@ TASK_ROWS = 16384  # rows per unit of work handed to a worker
 DEVICE = re.compile(r"(cpu|mps|cuda(:\d+(,\d+)*)?|xpu(:\d+)?)")
 CORE_COLUMNS = frozenset(schema.DOCS.names)  # the documents' own columns: never a metric
 
-__all__ = ["MetricReport", "ScoreError", "ScoreUsageError", "outputs_table", "score"]
+__all__ = ["ScoreResult", "ScoreError", "ScoreUsageError", "outputs_table", "score"]
 
 
 @dataclass
-class MetricReport:
+class ScoreResult:
     scorer: str
     version: str
     columns: list[str]
@@ -112,7 +112,7 @@ def score(
     progress: Progress | None = None,
     query: Callable[[str, int], pa.Table] | None = None,
     engine: Engine | None = None,
-) -> MetricReport:
+) -> ScoreResult:
     """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
 
     `engine`: where the units run (lake/engine.py; default: a local engine with a worker per
@@ -121,7 +121,7 @@ def score(
     (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the
     lake for scorers that fit on it (the API layer passes it)."""
     t0 = time.perf_counter()
-    positive(batch_rows, "batch_rows (--batch-size)")
+    positive(batch_rows, "batch_rows (--batch-rows)")
     positive(commit_rows, "commit_rows (--commit-rows)")
     engine = engine if engine is not None else LocalEngine()
     workers = engine.workers
@@ -133,7 +133,7 @@ def score(
     docs = lake.docs()
     scorer, fields, identity, params = _prepare(cls, params, lake, docs.version, query)
     names = [f.name for f in fields]
-    report = MetricReport(scorer=cls.name, version=cls.version, columns=names)
+    report = ScoreResult(scorer=cls.name, version=cls.version, columns=names)
     params_json = json.dumps(identity, sort_keys=True, default=str)
     _check_columns(docs, cls, names)
     _check_ownership(lake, cls, params_json, names, replace)

@@ -29,9 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from winnow.scoring import text as T
-from winnow.scoring.scorers.c4 import C4Signals, c4_stats
-from winnow.scoring.scorers.fineweb import FineWebSignals, fineweb_stats
-from winnow.scoring.scorers.gopher import FIELDS, GopherSignals, gopher_stats, ngram_chars
+from winnow.scoring.scorers.c4 import C4Scorer, c4_stats
+from winnow.scoring.scorers.fineweb import FineWebScorer, fineweb_stats
+from winnow.scoring.scorers.gopher import FIELDS, GopherScorer, gopher_stats, ngram_chars
 from winnow.scoring.text import sentences, words
 
 from .helpers import C4, GITHUB, OWT
@@ -234,7 +234,7 @@ def test_worked_examples():
 
 def test_scorers_return_declared_columns_without_nulls():
     batch = pa.RecordBatch.from_pydict({"text": TEXTS[:40] + [""]})
-    for scorer in (GopherSignals(), C4Signals(), FineWebSignals()):
+    for scorer in (GopherScorer(), C4Scorer(), FineWebScorer()):
         out = scorer.score(batch)
         for field in scorer.outputs():
             col = out[field.name]

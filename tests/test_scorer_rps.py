@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 import winnow
 from winnow.scoring import registry
 from winnow.scoring.scorers import rps
-from winnow.scoring.scorers.rps import COLUMNS, RedPajamaSignals, rps_signals
+from winnow.scoring.scorers.rps import COLUMNS, RedPajamaScorer, rps_signals
 
 from .helpers import C4, GITHUB, OWT
 
@@ -117,7 +117,7 @@ def assert_signals(got: dict[str, float], want: dict[str, float], tol: float = 1
 
 def score_texts(texts: list[str | None]) -> dict[str, list[float]]:
     """Through the scorer's public entry point, as the runner calls it."""
-    out = RedPajamaSignals().score(pa.RecordBatch.from_pydict({"text": pa.array(texts, pa.string())}))
+    out = RedPajamaScorer().score(pa.RecordBatch.from_pydict({"text": pa.array(texts, pa.string())}))
     return {c: out[c].to_pylist() for c in COLUMNS}
 
 
@@ -275,7 +275,7 @@ def test_degenerate_documents_give_nan_or_zero_never_an_error():
 
 def test_scorer_contract_and_registry():
     s = registry.resolve("rps")()
-    assert type(s) is RedPajamaSignals
+    assert type(s) is RedPajamaScorer
     assert (s.name, s.version, s.inputs) == ("rps", "1", ("text",))
     assert [(f.name, f.type) for f in s.outputs()] == [(c, pa.float32()) for c in COLUMNS]
     assert len(COLUMNS) == 11 and "rps_lines_ending_with_terminal_punctution_mark" in COLUMNS
@@ -290,7 +290,7 @@ def test_scorer_contract_and_registry():
 def test_real_documents_types_lengths_nulls_and_ranges(real_docs):
     docs = real_docs["owt"] + real_docs["c4"] + real_docs["github"]
     batch = pa.RecordBatch.from_pydict({"text": docs})
-    out = RedPajamaSignals().score(batch)
+    out = RedPajamaScorer().score(batch)
     assert set(out) == set(COLUMNS)
     cols = {}
     for c in COLUMNS:
@@ -329,7 +329,7 @@ def test_real_documents_agree_with_the_plain_definitions(real_docs):
 
 def test_float32_columns_are_the_float64_values_cast(real_docs):
     docs = real_docs["c4"]
-    out = RedPajamaSignals().score(pa.RecordBatch.from_pydict({"text": docs}))
+    out = RedPajamaScorer().score(pa.RecordBatch.from_pydict({"text": docs}))
     fast = rps_signals(docs)
     for c in COLUMNS:
         assert np.array_equal(out[c].to_numpy(), fast[c].astype(np.float32), equal_nan=True), c

@@ -59,7 +59,8 @@ def test_bad_where_leaves_the_lake_as_it_was(unchanged):
     (["tokens", "--tokenizer", "/nonexistent/tok.json"], "tokenizer /nonexistent/tok.json: no such file"),
     (["tokens", "--tokenizer", str(OWT)], f"tokenizer {OWT}: not a tokenizer.json"),
     (["tokens", "--tokenizer", str(GPT2), "-p", "threads=abc"], "parameter threads='abc' is not an integer"),
-    (["gopher", "--batch-size", "0"], "--batch-size) must be > 0, got 0"),
+    (["gopher", "--batch-rows", "0"], "--batch-rows) must be > 0, got 0"),
+    (["gopher", "--batch-size", "50"], "--batch-size is now --batch-rows"),
 ])
 def test_scorer_usage_errors_are_one_line(unchanged, args, says):
     fails("score", unchanged.uri, *args, "--no-progress", contains=says)
@@ -167,7 +168,7 @@ def test_a_job_that_fails_is_recorded_failed_and_resumes(lake, tmp_path, monkeyp
     assert (m["status"], m["rows"]) == ("failed", 100)
     assert m["error"] == "ValueError: flaky gave up after 100 rows"
     # the command line: exit 1, one line; the next 100 rows were committed first
-    line = fails("score", lake.uri, FLAKY, "--workers", "1", "--batch-size", "50", "--commit-rows", "50",
+    line = fails("score", lake.uri, FLAKY, "--workers", "1", "--batch-rows", "50", "--commit-rows", "50",
                  "--no-progress", code=1, contains="recorded as failed")
     assert "committing 100 of 200 rows" in line
     assert catalog.metric(lake, "flaky_len")["rows"] == 200

@@ -98,7 +98,7 @@ def test_killed_score_job_resumes_without_recomputing(tmp_path):
     cli("ingest", path, corpus, "--no-progress")
     total = winnow.open(path).docs().count_rows()
     proc = subprocess.Popen([str(WINNOW), "score", str(path), UPPER, "--no-progress", "--workers", "1",
-                             "--commit-rows", "1000", "--batch-size", "250"],
+                             "--commit-rows", "1000", "--batch-rows", "250"],
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     docs = f"{path}/docs.lance"
     deadline = time.time() + 120

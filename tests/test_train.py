@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import winnow
-from winnow.train.llm.launch import TrainReport
+from winnow.train.llm.launch import TrainResult
 from winnow.train.materialize.shards import ShardError, ShardUsageError, open_shards
 
 from .helpers import C4, GITHUB, OWT, SHARED, cli, fails
@@ -176,7 +176,7 @@ def test_the_launchers_flavor_table_matches_the_config_functions():
 
 
 def losses(log: str) -> dict[int, float]:
-    return TrainReport([], "", "").read(log).losses
+    return TrainResult([], "", "").read(log).losses
 
 
 def test_cpu_training_with_the_real_trainer_learns_and_resumes_exactly(lake, tmp_path):

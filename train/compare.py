@@ -12,7 +12,7 @@ every `freq` steps and at the last one (torchtitan validates at step 1 and at mu
 
 Each finished run is one row of the catalog's `runs` table (lake/schema.py RUNS): its keys,
 the training and validation loss curves as (tokens, loss) points, read from torchtitan's log
-lines `step: N loss: X` and `validate step: N loss: X` (launch.TrainReport), and its tokens/s.
+lines `step: N loss: X` and `validate step: N loss: X` (launch.TrainResult), and its tokens/s.
 A run whose key is already in `runs` (selection, its SQL and pinned lake version, flavor,
 config hash, tokens, seed, validation selection and version) is reused, not trained again.
 
@@ -71,7 +71,7 @@ class Run:
 
 
 @dataclass
-class CompareReport:
+class CompareResult:
     name: str
     out: str
     flavor: str
@@ -159,8 +159,8 @@ def _digest(value) -> str:
 
 def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, validation: str, tokenizer: str,
             seed: int = 0, ngpu: int = 0, out: str | Path | None = None, runs: str | Path | None = None,
-            name: str | None = None, extra: list[str] | None = None, echo=None) -> CompareReport:
-    """Train (or reuse) one run per selection and compare them; returns a `CompareReport`
+            name: str | None = None, extra: list[str] | None = None, echo=None) -> CompareResult:
+    """Train (or reuse) one run per selection and compare them; returns a `CompareResult`
     whose files (compare.json, curves.png, curves.html) are in `out` (default
     LAKE/compare/NAME). Run folders go under `runs` (default LAKE/runs). `extra`: torchtitan
     options for every run (part of the config hash). Bad input raises a UsageError before
@@ -213,7 +213,7 @@ def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, vali
                    run_folder=str(run_folder), winnow_version=WINNOW_VERSION)
         catalog.record_run(lake, row)
         result.append(Run(s.name, row, reused=False))
-    report = CompareReport(name, str(out), flavor, tokens, validation, rank(result), result)
+    report = CompareResult(name, str(out), flavor, tokens, validation, rank(result), result)
     report.files = write_outputs(report, out)
     return report
 
@@ -273,7 +273,7 @@ def _train(flavor: str, shards: Path, tokenizer: str, run_folder: Path, steps: i
     if done.returncode != 0:
         raise CompareError(f"training {shards.parent.name} exited with status {done.returncode}; "
                            f"the log is {run_folder / 'train.log'}")
-    log = launch.TrainReport(cmd, str(run_folder), str(shards)).read((run_folder / "train.log").read_text())
+    log = launch.TrainResult(cmd, str(run_folder), str(shards)).read((run_folder / "train.log").read_text())
     if steps not in log.validation:
         raise CompareError(f"training {shards.parent.name}: no validation loss at its last step {steps}; "
                            f"see {run_folder / 'train.log'}")
@@ -289,7 +289,7 @@ def _train(flavor: str, shards: Path, tokenizer: str, run_folder: Path, steps: i
 
 # -- outputs ------------------------------------------------------------------------------
 
-def write_outputs(report: CompareReport, out: Path) -> list[str]:
+def write_outputs(report: CompareResult, out: Path) -> list[str]:
     """Write compare.json, curves.png and curves.html into `out`; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     summary = {"name": report.name, "flavor": report.flavor, "tokens": report.tokens, "validation": report.validation,
@@ -309,11 +309,11 @@ def write_outputs(report: CompareReport, out: Path) -> list[str]:
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def _title(report: CompareReport) -> str:
+def _title(report: CompareResult) -> str:
     return f"{report.flavor}, {report.tokens:,} tokens: validation loss on {report.validation}"
 
 
-def _png(report: CompareReport, path: Path) -> None:
+def _png(report: CompareResult, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -334,7 +334,7 @@ def _png(report: CompareReport, path: Path) -> None:
     plt.close(fig)
 
 
-def _html(report: CompareReport, width: int = 640, height: int = 360, pad: int = 50) -> str:
+def _html(report: CompareResult, width: int = 640, height: int = 360, pad: int = 50) -> str:
     """A self-contained page: the validation curves as an inline SVG, and the table."""
     pts = [p for r in report.runs for p in r.row["validation_loss"]]
     x0, x1 = 0, max(p["tokens"] for p in pts) or 1

@@ -64,7 +64,7 @@ class Agreement:
 
 
 @dataclass(frozen=True)
-class EvalReport:
+class EvalResult:
     """`evaluate`'s result: one Agreement per expression, in the order given."""
 
     label: str
@@ -77,7 +77,7 @@ class EvalReport:
 
 
 def evaluate(lake: Lake, label: str, expressions: list[str], *, where: str | None = None,
-             version: int | str | None = None) -> EvalReport:
+             version: int | str | None = None) -> EvalResult:
     """Each expression's AUC, best-threshold accuracy, Spearman and count against `label`
     (an SQL expression over docs), over the rows matching `where`, at lake `version` (a
     number or a tag; default the latest). A UsageError, before any figure, for a label that
@@ -128,7 +128,7 @@ def evaluate(lake: Lake, label: str, expressions: list[str], *, where: str | Non
             auc = mann_whitney_auc(x, positive)
             accuracy, threshold = best_accuracy(x, positive)
         agreements.append(Agreement(expression, auc, accuracy, threshold, spearman(x, y), n, rows - n))
-    return EvalReport(label, where, lake_version, rows, labelled, binary, agreements)
+    return EvalResult(label, where, lake_version, rows, labelled, binary, agreements)
 
 
 # ---------------------------------------------------------------- SQL

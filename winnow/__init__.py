@@ -27,32 +27,32 @@ os.environ.setdefault("LANCE_LOG", "warn,lance_table::transaction::manifest_buil
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from winnow.ingest import FieldNames, IngestReport
+from winnow.ingest import FieldNames, IngestResult
 from winnow.ingest import ingest as _ingest
 from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
 from winnow.lake.engine import Engine
 from winnow.lake.engine import build as _build_engine
-from winnow.lake.vectors import IndexReport, Neighbours
+from winnow.lake.vectors import IndexResult, Neighbours
 from winnow.lake.vectors import build_index as _build_index
-from winnow.scoring import ImportReport, MetricReport
+from winnow.scoring import ImportResult, ScoreResult
 from winnow.scoring import import_scores as _import_scores
 from winnow.scoring import score as _score
-from winnow.scoring.dedup.clusters import DedupReport
+from winnow.scoring.dedup.clusters import DedupResult
 from winnow.sql import Selection, connect
 from winnow.sql import query as _query
 from winnow.sql import create as _create_selection
 from winnow.sql import evaluate as _evaluate
-from winnow.train.eval import Agreement, EvalReport
+from winnow.train.eval import Agreement, EvalResult
 from winnow.train.eval import evaluate as _eval_expressions
-from winnow.train.weights.labels import WeightsReport
+from winnow.train.weights.labels import WeightsResult
 from winnow.train.weights.labels import fit as _fit_weights
-from winnow.train.weights.runs import RunsReport, SampleReport
+from winnow.train.weights.runs import RunsResult, SampleResult
 from winnow.train.weights.runs import sample as _sample_weights
-from winnow.train.materialize import MaterializeReport
-from winnow.train.compare import CompareReport
+from winnow.train.materialize import MaterializeResult
+from winnow.train.compare import CompareResult
 from winnow.train.compare import compare as _compare
 from winnow.train.materialize import materialize as _materialize
-from winnow.train.raters import RaterReport
+from winnow.train.raters import RaterResult
 from winnow.train.raters import train_rater as _train_rater
 # for the command line: the registries its help lists, and what its verbs show
 from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES
@@ -66,7 +66,7 @@ from winnow.sql import diff as _diff
 from winnow.sql import get as _get_selection
 from winnow.sql import preview as _preview
 from winnow.train.llm.launch import FLAVORS as _FLAVORS
-from winnow.train.llm.launch import TrainReport
+from winnow.train.llm.launch import TrainResult
 from winnow.train.materialize.job import OUTPUT_FORMATS as MATERIALIZE_FORMATS
 from winnow.train.raters import KINDS as RATER_KINDS
 from winnow.train.weights.runs import MODELS as WEIGHT_MODELS
@@ -115,7 +115,7 @@ def _engine_of(options: dict):
             eng.close()
 
 
-def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestReport:
+def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestResult:
     """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options
     (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake)."""
     lake = _lake(lake)
@@ -128,7 +128,7 @@ def info(lake: Lake | str) -> LakeInfo:
     return describe(_lake(lake))
 
 
-def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
+def score(lake: Lake | str, scorer: str, **options) -> ScoreResult:
     """Add a scorer's columns to the rows that lack them, on `engine` (local, the default, or
     ray at `ray_address`, with `workers`; or an Engine); see `winnow.scoring.score` for the
     other options."""
@@ -138,14 +138,14 @@ def score(lake: Lake | str, scorer: str, **options) -> MetricReport:
         return _score(lake, scorer, engine=eng, **options)
 
 
-def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
+def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupResult:
     """Mark near-duplicates as columns, deleting nothing (`winnow dedup`): `method="minhash"`
     writes `dup_cluster` / `dup_keep` from the signature column of the `minhash` scorer
     (`winnow.scoring.dedup.lsh.dedup`), `method="semantic"` writes `semdup_cluster` /
     `semdup_keep` from an embedding column (`winnow.scoring.dedup.semantic.dedup`). Options:
     `column`, `threshold`, `keep_by` (an SQL expression over docs: the highest value is kept,
     ties by the smallest id), `progress`, and the method's own (minhash: `engine`,
-    `ray_address`, `workers`; semantic: `clusters`). Returns a DedupReport.
+    `ray_address`, `workers`; semantic: `clusters`). Returns a DedupResult.
 
         >>> winnow.score(lake, "minhash")
         >>> r = winnow.dedup(lake, "minhash", threshold=0.8, keep_by="n_chars")
@@ -176,10 +176,10 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupReport:
 
 
 def index(lake: Lake | str, column: str = "embedding", *, partitions: int | None = None,
-          sub_vectors: int | None = None) -> IndexReport:
+          sub_vectors: int | None = None) -> IndexResult:
     """Build an IVF-PQ vector index (cosine) on a vector column through lancedb (`winnow
     index`); `partitions` (default sqrt(rows), at most rows / 256) and `sub_vectors`
-    (default dimension / 16). `similar` then searches through it. Returns an IndexReport;
+    (default dimension / 16). `similar` then searches through it. Returns an IndexResult;
     see `winnow.lake.vectors`.
 
         >>> winnow.score(lake, "embed")
@@ -230,7 +230,7 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
     return found
 
 
-def import_scores(lake: Lake | str, path: str, **options) -> ImportReport:
+def import_scores(lake: Lake | str, path: str, **options) -> ImportResult:
     """Import scores computed elsewhere; see `winnow.scoring.import_scores`."""
     return _import_scores(_lake(lake), path, **options)
 
@@ -260,7 +260,7 @@ def selection(lake: Lake | str, name: str) -> pa.Table:
     return _evaluate(_lake(lake), name)
 
 
-def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeReport:
+def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResult:
     """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
@@ -271,11 +271,11 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeRepor
 
 def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: str | None = None,
                 where: str | None = None, positive: str | None = None, negative: str | None = None,
-                out=None, seed: int = 0, **options) -> RaterReport:
+                out=None, seed: int = 0, **options) -> RaterResult:
     """Train a rater (`winnow rater train`): fastText or an embedding head, on labels from the
     lake (`label`: an SQL expression over docs, `where`: a filter) or DCLM's `positive` and
     `negative` queries; it writes a folder (default LAKE/raters/NAME) that the `fasttext` or
-    `embedding-head` scorer reads, and returns a `RaterReport` with the validation AUC and
+    `embedding-head` scorer reads, and returns a `RaterResult` with the validation AUC and
     accuracy. See `winnow.train.raters.train_rater` for the options.
 
         >>> r = winnow.train_rater(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
@@ -286,7 +286,7 @@ def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
 
 
 def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str, *, where: str | None = None,
-                     version: int | str | None = None) -> EvalReport:
+                     version: int | str | None = None) -> EvalResult:
     """How well columns or SQL expressions over docs agree with labels (`winnow eval`): per
     expression an `Agreement` with the AUC, the accuracy at the best threshold, Spearman and
     the count, over the rows matching `where` at lake `version`; see `winnow.train.eval`.
@@ -300,13 +300,13 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
 
 def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = None, label: str | None = None, *,
                 runs=None, model: str | None = None, budget: int | None = None, out=None, seed: int = 0,
-                replace: bool = False) -> WeightsReport | RunsReport:
+                replace: bool = False) -> WeightsResult | RunsResult:
     """Learn weights of score columns from labels (`winnow weights fit --label`): a regularized
     logistic (binary label) or ridge (numeric label) model on the columns matching `columns`
     (glob patterns), log1p for counts, z-scores with the lake's constants; stored as the
     selection `name` (top documents by the learned score up to `budget` tokens, default half
     the lake's), whose SQL holds every weight, mean and scale as literals. `out`: a folder for
-    NAME.sql and NAME.score.sql. Returns a `WeightsReport` (CV AUC, chosen C, weights); see
+    NAME.sql and NAME.score.sql. Returns a `WeightsResult` (CV AUC, chosen C, weights); see
     `winnow.train.weights.labels`.
 
         >>> r = winnow.fit_weights(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
@@ -314,7 +314,7 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = N
 
     With `runs` (a compare of a `sample_weights`, by name or compare.json) instead of
     `label`: weights from proxy runs, Meta-rater's method (`model` "quadratic" or "gbt"); a
-    `RunsReport` (see `winnow.train.weights.runs.fit_runs`).
+    `RunsResult` (see `winnow.train.weights.runs.fit_runs`).
 
         >>> r = winnow.fit_weights(lake, "learned", runs="s")
         >>> r.loo_spearman, r.predicted_loss
@@ -326,12 +326,12 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = N
 
 def sample_weights(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
                    seed: int = 0, exclude: list[str] | tuple[str, ...] = (), alpha: float = 1.0,
-                   replace: bool = False) -> SampleReport:
+                   replace: bool = False) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the score columns matching `columns`
     and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
     z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
     sample`, Meta-rater's method); compare them, then `fit_weights(..., runs=...)`. Returns
-    a `SampleReport`; see `winnow.train.weights.runs.sample`.
+    a `SampleResult`; see `winnow.train.weights.runs.sample`.
 
         >>> r = winnow.sample_weights(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
@@ -341,10 +341,10 @@ def sample_weights(lake: Lake | str, name: str, columns: list[str] | str, k: int
 
 
 def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,
-            tokenizer: str, seed: int = 0, **options) -> CompareReport:
+            tokenizer: str, seed: int = 0, **options) -> CompareResult:
     """Train one proxy run per selection at the same token budget, flavor, seed and
     validation set (`winnow compare`), reusing runs already in the lake's `runs` table, and
-    compare them: a `CompareReport` with per selection the final validation loss, the tokens
+    compare them: a `CompareResult` with per selection the final validation loss, the tokens
     needed to reach the first selection's final validation loss and that as a speedup; its
     files (compare.json, curves.png, curves.html) are in `report.out`. See
     `winnow.train.compare.compare` for the options (ngpu, out, runs, name, extra, echo).
@@ -485,7 +485,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
              ngpu: int | None = None, nnodes: int = 1, rdzv_endpoint: str | None = None,
              tokenizer: str | None = None, out=None, validation: str | None = None,
              extra: list[str] | tuple[str, ...] = (), dry_run: bool = False, echo=None,
-             storage_options: dict[str, str] | None = None) -> TrainReport:
+             storage_options: dict[str, str] | None = None) -> TrainResult:
     """Pretrain with torchtitan (`winnow train`) on `source`: a selection of the lake
     (materialized with `tokenizer` into OUT/shards) or a shard folder (the lake is then not
     opened). `out`: the run folder (default runs/SOURCE-FLAVOR), whose last checkpoint a
@@ -493,7 +493,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
     path); `nnodes` > 1 with `rdzv_endpoint`; `validation`: a selection or shard folder
     sharing no document with the training data; `extra`: torchtitan's --section.key
     arguments. `echo` gets the torchrun command line ("$ ...") and then each line of the
-    log; with `dry_run` nothing runs. Returns a TrainReport (losses and validation losses by
+    log; with `dry_run` nothing runs. Returns a TrainResult (losses and validation losses by
     step, tokens/s, the exit status); see `winnow.train.llm.launch`.
 
         >>> r = winnow.pretrain(lake, "top", tokenizer="sp32k.model", ngpu=0, steps=2, out="runs/top")
@@ -521,7 +521,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
     if echo:
         echo("$ " + " ".join(cmd))
     if dry_run:
-        return TrainReport(cmd, str(run_dir), str(shards))
+        return TrainResult(cmd, str(run_dir), str(shards))
     return launch.run(cmd, run_dir, shards, echo=echo)
 
 
@@ -530,27 +530,27 @@ __all__ = [
     "engine",
     "report",
     "serve",
-    "IndexReport",
+    "IndexResult",
     "Neighbours",
     "index",
     "similar",
-    "DedupReport",
+    "DedupResult",
     "dedup",
-    "CompareReport",
+    "CompareResult",
     "compare",
     "Agreement",
-    "EvalReport",
+    "EvalResult",
     "eval_expressions",
-    "WeightsReport",
+    "WeightsResult",
     "fit_weights",
-    "RunsReport",
-    "SampleReport",
+    "RunsResult",
+    "SampleResult",
     "sample_weights",
-    "RaterReport",
+    "RaterResult",
     "train_rater",
     "FieldNames",
-    "IngestReport",
-    "MaterializeReport",
+    "IngestResult",
+    "MaterializeResult",
     "UsageError",
     "WinnowError",
     "Lake",
@@ -582,7 +582,7 @@ __all__ = [
     "Preview",
     "Session",
     "Selection",
-    "TrainReport",
+    "TrainResult",
     "describe_scorer",
     "diff_selections",
     "get_selection",

@@ -44,7 +44,7 @@ from winnow.lake.version import WINNOW_VERSION
 VERSION = "1"  # of the dedup columns' meaning (scorer_version in the catalog)
 COMMIT_ROWS = 1 << 20  # changed rows per commit
 
-__all__ = ["DedupError", "DedupReport", "DedupUsageError", "check_keep_by", "rows_in_order", "write_clusters"]
+__all__ = ["DedupError", "DedupResult", "DedupUsageError", "check_keep_by", "rows_in_order", "write_clusters"]
 
 
 class DedupError(WinnowError):
@@ -56,7 +56,7 @@ class DedupUsageError(DedupError, UsageError):
 
 
 @dataclass
-class DedupReport:
+class DedupResult:
     method: str  # minhash | semantic
     columns: tuple[str, str]  # (cluster column, keep column)
     rows: int = 0  # documents at the version read
@@ -161,14 +161,14 @@ def keep_values(query, keep_by: str, version: int, ids: pa.Array | None) -> pa.A
 
 def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[str], cluster_of: np.ndarray,
                    keep_by: str | None = None, query: Callable[[str, int], pa.Table] | None = None,
-                   scorer: str, params: dict, progress=None) -> DedupReport:
+                   scorer: str, params: dict, progress=None) -> DedupResult:
     """Write the cluster and keep columns `names` for every row of `docs` at `version`, from
     `cluster_of` (int64 per row: its cluster's smallest row, or -1 when unique; clusters of
     one are read as unique). Only rows whose values differ from the lake's are written.
     `scorer` ("dedup-minhash", "dedup-semantic") and `params` (JSON-able: threshold, keep_by,
     ...) are recorded in the metrics catalog with each column. `query(sql, version)` runs
     read-only SQL over the lake (for `keep_by`). `progress`: a lake.progress.Progress, or
-    None / a bool for none. Returns a DedupReport (`method` is the scorer's name less
+    None / a bool for none. Returns a DedupResult (`method` is the scorer's name less
     "dedup-"). A DedupUsageError (nothing written) for bad input; a DedupError, recorded as
     failed, for a write that failed."""
     t0 = time.perf_counter()
@@ -206,7 +206,7 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
     elif table is not None:
         changed[:] = True
 
-    report = DedupReport(method=scorer.removeprefix("dedup-"), columns=names, rows=n,
+    report = DedupResult(method=scorer.removeprefix("dedup-"), columns=names, rows=n,
                          clusters=int(np.count_nonzero(clusters[clusters >= 0] == np.flatnonzero(clusters >= 0))),
                          duplicates=int(np.count_nonzero(~keep)), changed=int(np.count_nonzero(changed)),
                          lake_version=version)

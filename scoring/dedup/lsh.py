@@ -46,7 +46,7 @@ from winnow.lake.engine import Engine, LocalEngine, reach
 
 from winnow.scoring.registry import resolve
 from winnow.scoring.dedup import unionfind
-from winnow.scoring.dedup.clusters import DedupReport, DedupUsageError, check_keep_by, rows_in_order, write_clusters
+from winnow.scoring.dedup.clusters import DedupResult, DedupUsageError, check_keep_by, rows_in_order, write_clusters
 
 NAMES = ("dup_cluster", "dup_keep")
 SCORER = "dedup-minhash"
@@ -72,12 +72,12 @@ class _Job:
 
 
 def dedup(lake: Lake, *, column: str = "minhash", threshold: float = 0.8, keep_by: str | None = None,
-          query=None, progress=None, engine: Engine | None = None) -> DedupReport:
+          query=None, progress=None, engine: Engine | None = None) -> DedupResult:
     """Cluster near-duplicates from the `column` signatures and write `dup_cluster` and
     `dup_keep` (only changed rows). `threshold`: the least estimated Jaccard of a pair (0:
     every LSH candidate, as datatrove). `keep_by`: an SQL expression over docs, the highest
     kept (needs `query(sql, version)`). `engine`: where the bands are read (default: a
-    local engine; a small lake is read in this process where the engine can run there). Returns a DedupReport. A DedupUsageError (nothing written) for a missing or
+    local engine; a small lake is read in this process where the engine can run there). Returns a DedupResult. A DedupUsageError (nothing written) for a missing or
     incomplete signature column, a bad threshold or keep_by, an engine that cannot be used."""
     t0 = time.perf_counter()
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:

@@ -46,7 +46,7 @@ from winnow.lake.errors import UsageError
 from winnow.lake.vectors import vector_field
 
 from winnow.scoring.dedup import unionfind
-from winnow.scoring.dedup.clusters import DedupReport, DedupUsageError, rows_in_order, write_clusters
+from winnow.scoring.dedup.clusters import DedupResult, DedupUsageError, rows_in_order, write_clusters
 
 NAMES = ("semdup_cluster", "semdup_keep")
 SCORER = "dedup-semantic"
@@ -65,9 +65,9 @@ def default_clusters(rows: int) -> int:
 
 
 def dedup(lake: Lake, *, column: str = "embedding", threshold: float = DEFAULT_THRESHOLD, keep_by: str | None = None,
-          query=None, progress=True, clusters: int | None = None) -> DedupReport:
+          query=None, progress=True, clusters: int | None = None) -> DedupResult:
     """Write `semdup_cluster` and `semdup_keep` from the embedding `column` (see the module
-    docstring); returns a DedupReport. `threshold`: the least cosine similarity of a
+    docstring); returns a DedupResult. `threshold`: the least cosine similarity of a
     near-duplicate pair (0 < threshold <= 1); `clusters`: k-means clusters (default
     round(sqrt(rows))); `keep_by`: an SQL expression over docs, evaluated with `query`;
     `progress`: a lake.progress.Progress, or None / a bool for none. A DedupUsageError

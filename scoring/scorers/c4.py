@@ -69,7 +69,7 @@ def c4_stats(text: str) -> tuple:
             kept_chars / len(text) if text else float("nan"))
 
 
-class C4Signals(TextStatsScorer):
+class C4Scorer(TextStatsScorer):
     name = "c4"
     version = "2"  # 2: spaCy's sentencizer (winnow.scoring.text.sentences)
     inputs = ("text",)

@@ -41,7 +41,7 @@ def fineweb_stats(text: str) -> tuple:
     )
 
 
-class FineWebSignals(TextStatsScorer):
+class FineWebScorer(TextStatsScorer):
     name = "fineweb"
     version = "2"  # 2: spaCy's exact word split, all of datatrove's terminal punctuation
     inputs = ("text",)

@@ -132,7 +132,7 @@ def gopher_stats(text: str) -> tuple:
     )
 
 
-class GopherSignals(TextStatsScorer):
+class GopherScorer(TextStatsScorer):
     name = "gopher"
     version = "2"  # 2: spaCy's exact word split (winnow.scoring.text)
     inputs = ("text",)

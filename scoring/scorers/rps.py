@@ -471,7 +471,7 @@ def rps_signals(texts: list[str | None]) -> dict[str, np.ndarray]:
     return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
 
 
-class RedPajamaSignals(Scorer):
+class RedPajamaScorer(Scorer):
     """RedPajama-V2 quality signals (the 11 that Meta-rater uses), one float32 column each."""
 
     name = "rps"

@@ -58,7 +58,7 @@ _TPS = re.compile(r"tps:\s*([0-9,]+)")
 
 
 @dataclass
-class TrainReport:
+class TrainResult:
     command: list[str]
     out: str
     shards: str
@@ -67,7 +67,7 @@ class TrainReport:
     validation: dict[int, float] = field(default_factory=dict)
     tps: list[int] = field(default_factory=list)
 
-    def read(self, log: str) -> TrainReport:
+    def read(self, log: str) -> TrainResult:
         """Read a whole torchtitan log (what `run` collects line by line)."""
         for line in log.splitlines():
             self.read_line(line)
@@ -284,10 +284,10 @@ def record_run(out: Path, cmd: list[str]) -> None:
         (out / RUN_RECORD).write_text(json.dumps({"flavor": flavor, "total_steps": int(total)}) + "\n")
 
 
-def run(cmd: list[str], out: Path, shards: Path, echo=None) -> TrainReport:
+def run(cmd: list[str], out: Path, shards: Path, echo=None) -> TrainResult:
     """Run a training command, passing its log through `echo` and collecting the losses; the
     run folder records the flavor and schedule length (`run.json`) for a later resume."""
-    report = TrainReport(cmd, str(out), str(shards))
+    report = TrainResult(cmd, str(out), str(shards))
     record_run(out, cmd)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(out / "train.log", "a") as log, subprocess.Popen(

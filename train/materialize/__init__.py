@@ -4,8 +4,8 @@
 self-describing token-shard format, `bpe` the exact fast encoder of byte-level BPE files.
 """
 
-from winnow.train.materialize.job import MaterializeError, MaterializeReport, MaterializeUsageError, materialize
+from winnow.train.materialize.job import MaterializeError, MaterializeResult, MaterializeUsageError, materialize
 from winnow.train.materialize.shards import ShardError, ShardUsageError
 
-__all__ = ["MaterializeError", "MaterializeReport", "MaterializeUsageError", "ShardError", "ShardUsageError",
+__all__ = ["MaterializeError", "MaterializeResult", "MaterializeUsageError", "ShardError", "ShardUsageError",
            "materialize"]

@@ -78,7 +78,7 @@ class MaterializeUsageError(MaterializeError, UsageError):
 
 
 @dataclass
-class MaterializeReport:
+class MaterializeResult:
     out: str
     format: str
     documents: int
@@ -177,7 +177,7 @@ def materialize(
     overwrite: bool = False,
     progress: Progress | None = None,
     engine: Engine | None = None,
-) -> MaterializeReport:
+) -> MaterializeResult:
     """Write selection `name` into folder `out` (see the module's docstring for what happens
     to what `out` already holds). `engine` says where token shards are tokenized (default: a
     local engine): its `workers`, else, on an engine that runs in this process (local), one
@@ -209,7 +209,7 @@ def materialize(
     }
     state, found = _existing(out, plan)
     if state == "finished" and not overwrite:
-        return MaterializeReport(str(out), format, found["documents"], found["tokens"],
+        return MaterializeResult(str(out), format, found["documents"], found["tokens"],
                                  len(found["shards"]), time.perf_counter() - t0, already=True, engine=eng.name)
     created = not out.exists()
     done = _prepare(out, plan, state, found, overwrite)
@@ -252,7 +252,7 @@ def materialize(
             progress.stop()
     (out / "progress.json").unlink(missing_ok=True)
     encoder = None if tok is None else ("fast byte-level BPE (tiktoken)" if fast else tok.kind)
-    return MaterializeReport(str(out), format, manifest["documents"], manifest["tokens"], len(shards),
+    return MaterializeResult(str(out), format, manifest["documents"], manifest["tokens"], len(shards),
                              time.perf_counter() - t0, resumed_from_shard=len(done), engine=eng.name, workers=used,
                              encoder=encoder)
 

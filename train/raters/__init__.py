@@ -89,7 +89,7 @@ TRAINERS = {kind: trainer for kind, (_, trainer) in KINDS_TABLE.items()}
 
 
 @dataclass(frozen=True)
-class RaterReport:
+class RaterResult:
     """What `train_rater` did: the folder, the classes and the validation metrics."""
 
     name: str
@@ -119,9 +119,9 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
                 where: str | None = None, positive: str | None = None, negative: str | None = None,
                 out: str | os.PathLike | None = None, seed: int = 0, fraction: float = DEFAULT_FRACTION,
                 params: Mapping[str, Any] | None = None, device: str = "cpu", replace: bool = False,
-                progress: Progress | None = None) -> RaterReport:
+                progress: Progress | None = None) -> RaterResult:
     """Train a rater on labels from the lake (or DCLM's positive/negative queries), hold out a
-    stratified validation split, and write the rater folder; a `RaterReport` back (the
+    stratified validation split, and write the rater folder; a `RaterResult` back (the
     folder, the classes, AUC and accuracy on the validation rows). A `UsageError` for bad
     options, SQL, or labels that cannot train a rater, before anything is written.
 
@@ -176,7 +176,7 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
         _move(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return RaterReport(
+    return RaterResult(
         name=name, kind=kind, out=str(target), lake_version=version, classes=examples.classes,
         class_rows=counts.tolist(), validation_class_rows=val_counts.tolist(), train_rows=int((~is_val).sum()),
         validation_rows=int(is_val.sum()), auc=metrics["auc"], accuracy=metrics["accuracy"],

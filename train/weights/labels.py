@@ -82,7 +82,7 @@ class Term:
 
 
 @dataclass(frozen=True)
-class WeightsReport:
+class WeightsResult:
     """`fit`'s result: the learned score and the selection made of it."""
 
     name: str
@@ -121,13 +121,13 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
     """Learn weights of the columns matching `columns` (glob patterns) from `label` (an SQL
     expression over docs; NULL: unlabelled), store the selection `name` (the top documents by
     the learned score up to `budget` tokens, default half the lake's) and, with `out`, write
-    out/NAME.sql and out/NAME.score.sql. Returns a WeightsReport. A UsageError, before
+    out/NAME.sql and out/NAME.score.sql. Returns a WeightsResult. A UsageError, before
     anything is written, for a label that is not numeric or boolean, a pattern matching no
     numeric column, fewer than MIN_ROWS labelled rows, or a lake without n_tokens.
 
     With `runs` (a compare's name or its compare.json) instead of `label`: the weights come
     from proxy runs of a `winnow weights sample` (Meta-rater's method, `model` "quadratic" or
-    "gbt"); returns a `weights_runs.RunsReport` (see `winnow.train.weights.runs.fit_runs`).
+    "gbt"); returns a `weights_runs.RunsResult` (see `winnow.train.weights.runs.fit_runs`).
 
         >>> r = fit(lake, "learned", ["gopher_*"], "(meta->>'label')::INT")
         >>> r.cv_score, r.regularization
@@ -185,7 +185,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
         best = max(grid, key=lambda c: (grid[c], -c))  # best score; ties: the smallest C
         weights, intercept = train(x, y, binary, best)
     terms = [Term(t.column, t.count, t.mean, t.scale, float(w)) for t, w in zip(terms, weights)]
-    report = WeightsReport(
+    report = WeightsResult(
         name=name, lake_version=version, label=label, model="logistic" if binary else "ridge", terms=terms,
         intercept=float(intercept), dropped=dropped, labelled=len(y), positives=int(y.sum()) if binary else None,
         regularization=best, cv_metric="auc" if binary else "spearman", cv_score=grid[best], grid=grid,
@@ -199,7 +199,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
     return report
 
 
-def _with(report: WeightsReport, **changes) -> WeightsReport:
+def _with(report: WeightsResult, **changes) -> WeightsResult:
     from dataclasses import replace
 
     return replace(report, **changes)
@@ -306,7 +306,7 @@ def train(x: np.ndarray, y: np.ndarray, binary: bool, c: float) -> tuple[np.ndar
     return coef, float(np.ravel([model.intercept_])[0])
 
 
-def score_expression(report: WeightsReport) -> str:
+def score_expression(report: WeightsResult) -> str:
     """The learned score: one SQL expression over docs' columns, literals only, in
     parentheses (so that a command line never reads it as an option)."""
     lines = [f"( -- {report.name}: learned score ({report.model}, winnow weights fit), lake version "
@@ -316,7 +316,7 @@ def score_expression(report: WeightsReport) -> str:
     return "\n".join(lines + [")"])
 
 
-def selection_sql(report: WeightsReport, score_sql: str) -> str:
+def selection_sql(report: WeightsResult, score_sql: str) -> str:
     """The selection's SQL: a comment header with the fit's figures, then the top documents
     by the learned score up to the budget."""
     kind = ("L2 logistic regression (sklearn LogisticRegression, lbfgs); score = log-odds" if report.model == "logistic"

@@ -86,7 +86,7 @@ class Sampled:
 
 
 @dataclass(frozen=True)
-class SampleReport:
+class SampleResult:
     """`sample`'s result: the shared columns and constants, and the K selections."""
 
     name: str
@@ -110,12 +110,12 @@ class SampleReport:
 
 
 def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None, seed: int = 0, exclude=(),
-           alpha: float = 1.0, replace: bool = False) -> SampleReport:
+           alpha: float = 1.0, replace: bool = False) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the columns matching `columns` (glob
     patterns; non-negative weights summing to 1, the columns read as higher is better, as
     Meta-rater's ratings) and store selections NAME-1 .. NAME-k: the top documents by the
     weighted sum of z-scores up to `budget` tokens (default half the lake's), leaving out the
-    `exclude` selections. Returns a SampleReport. A UsageError, before anything is written,
+    `exclude` selections. Returns a SampleResult. A UsageError, before anything is written,
     for k < 2, a bad alpha, budget or seed, a pattern matching no numeric column, fewer than
     two non-constant columns, or a NAME-i that exists (unless `replace`); every selection is
     evaluated before the first is stored.
@@ -157,7 +157,7 @@ def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None,
         budget = int(total_tokens // 2)
         check(budget > 0, f"docs holds no tokens ({TOKENS} sums to 0): give --budget")
     draws = np.random.default_rng(seed).dirichlet(np.full(len(terms), float(alpha)), size=k)
-    report = SampleReport(name, version, k, float(alpha), seed, int(budget), terms, dropped, exclude)
+    report = SampleResult(name, version, k, float(alpha), seed, int(budget), terms, dropped, exclude)
     excluded = selections.excluded_ids(lake, exclude)
     planned = []
     for i, (n, w) in enumerate(zip(names, draws), start=1):
@@ -188,7 +188,7 @@ def weighted_sum(terms: list[Term], comment: str) -> str:
     return "\n".join(lines + [")"])
 
 
-def sample_sql(report: SampleReport, index: int, name: str, terms: list[Term]) -> str:
+def sample_sql(report: SampleResult, index: int, name: str, terms: list[Term]) -> str:
     """Selection NAME-i's SQL: a header for people, the machine line, the top documents by
     the weighted sum."""
     meta = {"sample": report.name, "index": index, "k": report.k, "lake_version": report.lake_version,
@@ -246,7 +246,7 @@ class RunPoint:
 
 
 @dataclass(frozen=True)
-class RunsReport:
+class RunsResult:
     """`fit_runs`'s result: the regression, the minimizing weights and the selection."""
 
     name: str
@@ -279,14 +279,14 @@ class RunsReport:
 
 
 def fit_runs(lake: Lake, name: str, runs, *, model: str = "quadratic", columns=None, budget: int | None = None,
-             out=None, seed: int = 0, replace: bool = False) -> RunsReport:
+             out=None, seed: int = 0, replace: bool = False) -> RunsResult:
     """Learn weights from the proxy runs of a sample: `runs` is a compare's name
     (LAKE/compare/NAME/compare.json) or a path to a compare.json or its folder. Regress the
     runs' final validation loss (from the `runs` table) on their selections' sampled
     weights with `model`, search the weights minimizing the predicted loss (seeded with
     `seed`) and store selection `name` made of them; `out`: write out/NAME.sql and
     out/NAME.score.sql. `columns`, when given, must match the sample's columns. Returns a
-    RunsReport. A UsageError, before anything is written, for a compare that cannot be
+    RunsResult. A UsageError, before anything is written, for a compare that cannot be
     found, a run missing from the catalog, runs of several samples, fewer than MIN_RUNS
     sampled runs, or a selection redefined after its run.
 
@@ -323,7 +323,7 @@ def fit_runs(lake: Lake, name: str, runs, *, model: str = "quadratic", columns=N
         best, predicted, best_from, candidates = search(fitted, x, [t.column for t in terms],
                                                         [p.selection for p in points], seed)
     points = [dataclasses.replace(p, loo_predicted=float(v)) for p, v in zip(points, loo)]
-    report = RunsReport(
+    report = RunsResult(
         name=name, sample=meta["sample"], compare=str(path), model=model, lake_version=int(meta["lake_version"]),
         terms=[replace_weight(t, float(w)) for t, w in zip(terms, best)], dropped=list(meta.get("dropped") or ()),
         points=points, left_out=left_out, alpha=alpha, loo_spearman=spearman(loo, y),
@@ -464,7 +464,7 @@ def search(fitted, x: np.ndarray, columns: list[str], sampled: list[str],
     return cands[best], float(predicted[best]), where, len(cands)
 
 
-def model_description(report: RunsReport) -> str:
+def model_description(report: RunsResult) -> str:
     if report.model == "quadratic":
         return (f"quadratic: ridge on the weights and their pairwise products (sklearn PolynomialFeatures(2) + "
                 f"RidgeCV), alpha chosen by leave-one-out CV from {RIDGE_ALPHAS[0]:g} to {RIDGE_ALPHAS[-1]:g}: "
@@ -473,7 +473,7 @@ def model_description(report: RunsReport) -> str:
     return f"gbt: gradient-boosted trees (sklearn GradientBoostingRegressor, {params})"
 
 
-def runs_sql(report: RunsReport, score_sql: str) -> str:
+def runs_sql(report: RunsResult, score_sql: str) -> str:
     """The result's SQL: a comment header with the regression, its points and the search,
     then the top documents by the weighted sum up to the budget."""
     cols = [t.column for t in report.terms]
@@ -506,4 +506,4 @@ def runs_sql(report: RunsReport, score_sql: str) -> str:
     return "\n".join(header) + "\n" + top_k_sql(score_sql, report.budget)
 
 
-__all__ = ["MODELS", "SAMPLE_LINE", "RunsReport", "SampleReport", "fit_runs", "parse_sample", "sample"]
+__all__ = ["MODELS", "SAMPLE_LINE", "RunsResult", "SampleResult", "fit_runs", "parse_sample", "sample"]

@@ -33,7 +33,9 @@ def score(
     model: Optional[str] = typer.Option(None, help="Model for model scorers: a local path or hub id."),
     workers: Optional[int] = typer.Option(None, help="Processes (local) or actors (ray) for CPU scorers (default: all "
                                                      "cores, or the Ray cluster's CPUs)."),
-    batch_size: int = typer.Option(1024, help="Rows per batch handed to the scorer."),
+    batch_rows: int = typer.Option(1024, "--batch-rows", help="Rows per batch handed to the scorer (a model "
+                                                               "scorer's forward pass is -p batch_size)."),
+    old_batch_size: Optional[int] = typer.Option(None, "--batch-size", hidden=True),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers; "
                                            "with --engine ray, cuda is one GPU per actor."),
     where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (DuckDB SQL over docs, as in winnow sql)."),
@@ -48,6 +50,9 @@ def score(
 
     `winnow score --help SCORER` lists a scorer's parameters (-p NAME=VALUE). Built-in scorers:
     {scorers}."""
+    if old_batch_size is not None:
+        raise winnow.UsageError("--batch-size is now --batch-rows (rows per batch handed to the scorer); a model "
+                                "scorer's forward-pass batch is -p batch_size")
     given = params(param)
     if tokenizer:
         given["tokenizer"] = tokenizer
@@ -57,7 +62,7 @@ def score(
     lake = open_lake(uri, storage_option)
     for spec, scorer_params in zip(scorers, checked):
         r = winnow.score(
-            lake, spec, params=scorer_params, workers=workers, batch_rows=batch_size, device=device, where=where,
+            lake, spec, params=scorer_params, workers=workers, batch_rows=batch_rows, device=device, where=where,
             replace=replace, commit_rows=commit_rows, progress=progress_bar(progress), engine=engine,
             ray_address=ray_address,
         )

@@ -63,7 +63,7 @@ def weights_fit(
               + (f"; wrote {', '.join(r.files)}" if r.files else ""), markup=False)
 
 
-def print_runs_fit(r: winnow.RunsReport) -> None:
+def print_runs_fit(r: winnow.RunsResult) -> None:
     """`weights fit --runs`: the regression, its points, the minimizing weights, the selection."""
     left = f" · left out (not sampled): {', '.join(r.left_out)}" if r.left_out else ""
     out.print(f"weights {r.name}: from {len(r.points)} runs of sample {r.sample} ({r.compare}){left}", markup=False)

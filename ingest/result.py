@@ -12,7 +12,7 @@ class IngestError(WinnowError):
 
 
 @dataclass
-class FileReport:
+class FileResult:
     input: str
     ingest_id: str | None = None
     status: str = "ingested"  # ingested | resumed | skipped | failed
@@ -28,16 +28,16 @@ class FileReport:
 
 
 @dataclass
-class IngestReport:
-    files: list[FileReport]
+class IngestResult:
+    files: list[FileResult]
     passed_over: list[str] = field(default_factory=list)
     lake_version: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
     first_rejects: list[str] = field(default_factory=list)  # "input:row: reason: detail"
 
-    def total(self) -> FileReport:
-        t = FileReport(input="total", status="")
+    def total(self) -> FileResult:
+        t = FileResult(input="total", status="")
         for f in self.files:
             t.read += f.read
             t.written += f.written
@@ -46,5 +46,5 @@ class IngestReport:
         return t
 
     @property
-    def failed(self) -> list[FileReport]:
+    def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
