@@ -60,7 +60,7 @@ def prepare(n_docs: int, workers: int) -> tuple[Path, Path, int]:
         winnow.select(lake, "half", "WITH c AS (SELECT id, n_bytes // 4 AS n_tokens, n_chars AS score FROM docs) "
                                     f"SELECT id FROM top_k(c, {half})")
         (root / "done").touch()
-    selected = winnow.selection(lake_path, "half").num_rows
+    selected = winnow.select_rows(lake_path, "half").num_rows
     jsonl = root / f"jsonl-{workers}w"
     if not (jsonl / "manifest.json").exists():
         shutil.rmtree(jsonl, ignore_errors=True)

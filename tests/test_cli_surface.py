@@ -84,7 +84,7 @@ def test_the_checker_catches_what_reaches_past_the_api(bad):
 def test_the_checker_passes_what_the_api_offers():
     good = ("from __future__ import annotations\nimport os\nimport typer\nfrom rich.table import Table\n"
             "import winnow\nfrom winnow import Lake, UsageError\nfrom winnow.cli.output import out\n"
-            "winnow.open('x'); winnow.list_selections(lake); winnow.__version__\n")
+            "winnow.open('x'); winnow.select_list(lake); winnow.__version__\n")
     assert offences(good) == []
 
 
@@ -121,10 +121,10 @@ def test_columns_takes_several_patterns_after_one_flag():
 
 
 @pytest.mark.parametrize("args, verb, wanted", [
-    (["weights", "fit", "L", "n", "--columns", "a*", "b*", "--label", "x", "--columns", "c*"], "fit_weights",
+    (["weights", "fit", "L", "n", "--columns", "a*", "b*", "--label", "x", "--columns", "c*"], "weights_fit",
      ["a*", "b*", "c*"]),
-    (["weights", "fit", "L", "n", "--columns", "a*", "--columns", "b*", "--label", "x"], "fit_weights", ["a*", "b*"]),
-    (["weights", "sample", "L", "s", "--k", "2", "--columns", "gopher_*", "rps_*"], "sample_weights",
+    (["weights", "fit", "L", "n", "--columns", "a*", "--columns", "b*", "--label", "x"], "weights_fit", ["a*", "b*"]),
+    (["weights", "sample", "L", "s", "--k", "2", "--columns", "gopher_*", "rps_*"], "weights_sample",
      ["gopher_*", "rps_*"]),
     (["report", "L", "--columns", "a", "b", "--out", "r.html"], "report", ["a", "b"]),
 ])

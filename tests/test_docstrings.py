@@ -40,11 +40,11 @@ NOT_RUN = {
     ("winnow.compare", "r = winnow.compare("): "trains tiny on each selection, minutes on a CPU "
                                                "(tests/test_compare.py runs `winnow compare`)",
     ("winnow.compare", "[(x.selection"): "reads the compare above",
-    ("winnow.sample_weights", "winnow.compare("): "trains tiny on 8 selections (tests/test_weights_runs.py "
+    ("winnow.weights_sample", "winnow.compare("): "trains tiny on 8 selections (tests/test_weights_runs.py "
                                                    "compares 3 and fits their weights)",
-    ("winnow.fit_weights", 'r = winnow.fit_weights(lake, "learned", runs='): "needs the compare of a sample's "
+    ("winnow.weights_fit", 'r = winnow.weights_fit(lake, "learned", runs='): "needs the compare of a sample's "
                                                                              "selections (tests/test_weights_runs.py)",
-    ("winnow.fit_weights", "r.loo_spearman"): "reads the fit above",
+    ("winnow.weights_fit", "r.loo_spearman"): "reads the fit above",
     ("winnow.train.weights.runs.fit_runs", "r = fit_runs("): "needs the compare of a sample's selections "
                                                             "(tests/test_weights_runs.py)",
     ("winnow.train.weights.runs.fit_runs", "r.loo_spearman"): "reads the fit above",

@@ -88,7 +88,7 @@ def run(lake, name: str, budget_literals: dict[str, int]) -> set[str]:
         assert literal in sql, (name, literal)
         sql = sql.replace(literal, str(budget))
     sel = winnow.select(lake, name, sql, seed=SEED, replace=True)
-    got = winnow.selection(lake, name)["id"].to_pylist()
+    got = winnow.select_rows(lake, name)["id"].to_pylist()
     assert sel.documents == len(got) == len(set(got))
     return set(got)
 

@@ -48,7 +48,7 @@ def test_shards_decode_to_exactly_the_selected_texts(lake, tmp_path, tokenizer):
     shards = open_shards(tmp_path / "out", tokenizer=tok, verify=True)
     assert shards.manifest["dtype"] == "uint16" and r.shards == len(shards.manifest["shards"]) > 1
     texts = texts_by_id(lake)
-    selected = set(winnow.selection(lake, "sample")["id"].to_pylist())
+    selected = set(winnow.select_rows(lake, "sample")["id"].to_pylist())
     seen = []
     for s, d, arr in shards.documents():
         doc_id = shards.ids(s)[d]
@@ -107,7 +107,7 @@ def test_parquet_and_jsonl_outputs_carry_text_and_columns(lake, tmp_path):
     winnow.materialize(lake, "sample", tmp_path / "p", format="parquet", columns=["source", "url"])
     table = pq.read_table(tmp_path / "p" / "part-00000.parquet")
     assert table.column_names == ["id", "text", "source", "url"]
-    assert table.num_rows == winnow.selection(lake, "sample").num_rows
+    assert table.num_rows == winnow.select_rows(lake, "sample").num_rows
     winnow.materialize(lake, "sample", tmp_path / "j", format="jsonl", shard_docs=50)
     rows = [json.loads(x) for p in sorted((tmp_path / "j").glob("part-*.jsonl")) for x in p.read_text().splitlines()]
     texts = texts_by_id(lake)

@@ -135,7 +135,7 @@ def test_fasttext_rater_on_human_labels(lake, tmp_path):
 
 def test_fasttext_training_is_reproducible_for_a_seed(lake, tmp_path):
     params = {"bucket": 20000, "dim": 16}
-    a, b, c = (winnow.train_rater(lake, "hq", "fasttext", label=LABEL, out=tmp_path / d, seed=s, params=params)
+    a, b, c = (winnow.rater_train(lake, "hq", "fasttext", label=LABEL, out=tmp_path / d, seed=s, params=params)
                for d, s in (("a", 7), ("b", 7), ("c", 8)))
     assert (Path(a.out) / "model.bin").read_bytes() == (Path(b.out) / "model.bin").read_bytes()
     assert a.card["split"]["validation"] == b.card["split"]["validation"] and a.auc == b.auc
@@ -166,7 +166,7 @@ def test_embedding_head_rater_on_human_labels(lake, tiny_embedder, tmp_path):
 
     from winnow.scoring.model import model_identity
 
-    r = winnow.train_rater(lake, "hq_head", "embedding-head", label=LABEL, where=ONLY_LABELLED,
+    r = winnow.rater_train(lake, "hq_head", "embedding-head", label=LABEL, where=ONLY_LABELLED,
                            params={"embed_model": tiny_embedder})
     folder = Path(r.out)
     assert folder == Path(lake.uri) / "raters" / "hq_head"
@@ -206,7 +206,7 @@ def test_embedding_head_more_than_two_classes(lake, tiny_embedder, tmp_path):
     from winnow.scoring.scorers.embedding_head import EmbeddingHead
 
     three = "CASE WHEN n_chars < 1500 THEN 'a' WHEN n_chars < 4000 THEN 'b' ELSE 'c' END"
-    r = winnow.train_rater(lake, "length3", "embedding-head", label=three, where=ONLY_LABELLED, out=tmp_path / "r",
+    r = winnow.rater_train(lake, "length3", "embedding-head", label=three, where=ONLY_LABELLED, out=tmp_path / "r",
                            params={"embed_model": tiny_embedder, "C": 10})
     assert r.classes == ["a", "b", "c"] and r.positive_class == "c" and r.card["head"]["outputs"] == 3
     rows = winnow.query(lake, f"SELECT id, text, {three} AS y FROM docs WHERE {ONLY_LABELLED}").to_pylist()
@@ -232,7 +232,7 @@ def test_embedding_head_more_than_two_classes(lake, tiny_embedder, tmp_path):
 def test_positive_negative_recipe(lake, tmp_path):
     positive = "SELECT id, text FROM docs WHERE source = 'openwebtext-1000' ORDER BY id LIMIT 150"
     negative = "SELECT text FROM docs WHERE source = 'c4-sample-449' ORDER BY id LIMIT 150"  # no id: keyed by text
-    r = winnow.train_rater(lake, "owt_vs_c4", "fasttext", positive=positive, negative=negative, out=tmp_path / "r",
+    r = winnow.rater_train(lake, "owt_vs_c4", "fasttext", positive=positive, negative=negative, out=tmp_path / "r",
                            params={"bucket": 20000, "dim": 16, "epoch": 20, "lr": 0.5})
     card = r.card
     assert card["data"]["queries"] == [positive, negative] and card["data"]["label"] is None
@@ -294,7 +294,7 @@ def test_bad_options_are_usage_errors(lake, options, says):
     """The same checks through the Python API (the command line prints them as one line)."""
     args = {"name": "x", "kind": "fasttext", "label": LABEL, **options}
     with pytest.raises(winnow.UsageError, match=re.escape(says)):
-        winnow.train_rater(lake, args.pop("name"), args.pop("kind"), **args)
+        winnow.rater_train(lake, args.pop("name"), args.pop("kind"), **args)
     assert not (Path(lake.uri) / "raters" / "x").exists()
 
 

@@ -74,7 +74,7 @@ def made(tmp_path_factory):
     })
     out = root / "report.html"
     proc = cli("report", lake.uri, "--selection", "top", "--selection", "half", "--out", out)
-    selected = {n: set(winnow.selection(lake, n)["id"].to_pylist()) for n in ("top", "half")}
+    selected = {n: set(winnow.select_rows(lake, n)["id"].to_pylist()) for n in ("top", "half")}
     return lake, out, proc, selected
 
 

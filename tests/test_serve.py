@@ -149,7 +149,7 @@ def test_zscore_and_the_macros_of_winnow_sql(served, browser):
         page.click("#result tbody tr a")  # an id links to its document
     assert page.text_content("#doc-id") == want[0]["id"]
     run_in_box(page, url, TOP.replace("SELECT *", "SELECT id") + " ORDER BY id")
-    assert [r[0] for r in shown_rows(page)] == sorted(winnow.selection(lake, "top")["id"].to_pylist())
+    assert [r[0] for r in shown_rows(page)] == sorted(winnow.select_rows(lake, "top")["id"].to_pylist())
     only_local(page, url)
 
 
@@ -221,7 +221,7 @@ def test_selections_preview_and_diff(served, browser):
     assert page.eval_on_selector_all("#selections tbody tr td:first-child", "c => c.map(x => x.textContent)") == ["long", "top"]
     with page.expect_navigation():
         page.click('#selections a[href="/selections/top"]')
-    top = winnow.selection(lake, "top")
+    top = winnow.select_rows(lake, "top")
     assert page.text_content("#summary td").startswith(f"{top.num_rows:,} of ")
     page.wait_for_selector("#chart svg g.mark-rect path")
     assert sum(b["n"] for b in spec(page)["data"]["values"]) == top.num_rows

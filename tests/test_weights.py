@@ -145,7 +145,7 @@ def test_the_selection_respects_the_budget(fitted):
     budget = int(re.search(r"top_k\(scored, (\d+)\)", sql).group(1))
     total = winnow.query(lake, "SELECT sum(n_tokens) AS t FROM docs")["t"][0].as_py()
     assert budget == total // 2  # the default: half the lake's tokens
-    rows = winnow.selection(lake, "learned").sort_by([("score", "descending"), ("id", "ascending")])
+    rows = winnow.select_rows(lake, "learned").sort_by([("score", "descending"), ("id", "ascending")])
     tokens = np.array(rows["n_tokens"].to_pylist())
     assert tokens.sum() >= budget and tokens[:-1].sum() < budget  # QuRating's cut: the last row reaches it
     kept = set(rows["id"].to_pylist())
@@ -157,12 +157,12 @@ def test_the_selection_respects_the_budget(fitted):
 def test_a_numeric_label_gets_ridge_and_a_set_budget(fitted):
     lake, _, _ = fitted
     label = f"{LABEL} * 2 + (id > 'dclm-hl-100')::INT"  # four values
-    r = winnow.fit_weights(lake, "ridge", ["gopher_word_count", "gopher_*_frac"], label, budget=50_000, seed=3)
+    r = winnow.weights_fit(lake, "ridge", ["gopher_word_count", "gopher_*_frac"], label, budget=50_000, seed=3)
     assert (r.model, r.cv_metric, r.labelled, r.budget) == ("ridge", "spearman", 218, 50_000)
     assert "ridge regression" in r.sql and "top_k(scored, 50000)" in r.sql and r.files == []
     assert {t.column for t in r.terms} <= {"gopher_word_count"} | {c for c in lake.docs().schema.names
                                                                    if c.startswith("gopher_") and c.endswith("_frac")}
-    assert sum(winnow.selection(lake, "ridge")["n_tokens"].to_pylist()) >= 50_000
+    assert sum(winnow.select_rows(lake, "ridge")["n_tokens"].to_pylist()) >= 50_000
 
 
 @pytest.mark.parametrize("args, says", [

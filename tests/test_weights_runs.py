@@ -102,7 +102,7 @@ def top_k(data: dict, score: np.ndarray, keep: np.ndarray, budget: int) -> set[s
 
 
 def ids(lake, name: str) -> set[str]:
-    return set(winnow.selection(lake, name)["id"].to_pylist())
+    return set(winnow.select_rows(lake, name)["id"].to_pylist())
 
 
 def test_the_draws_and_constants_are_in_the_header_and_the_body(sampled):
@@ -230,7 +230,7 @@ def test_gbt_from_the_compare_folder(fitted):
 
     lake, _, _ = fitted
     folder = Path(lake.uri) / "compare" / "s"
-    r = winnow.fit_weights(lake, "learned-gbt", runs=folder, model="gbt", budget=30_000, seed=3)
+    r = winnow.weights_fit(lake, "learned-gbt", runs=folder, model="gbt", budget=30_000, seed=3)
     assert r.model == "gbt" and r.alpha is None and r.budget == 30_000 and not r.budget_from_sample
     assert r.compare == str(folder / "compare.json") and r.left_out == ["random"]
     x, y, _, _ = refit(lake)
@@ -239,7 +239,7 @@ def test_gbt_from_the_compare_folder(fitted):
     assert w.min() >= 0 and abs(w.sum() - 1) < 1e-9
     assert gbt.predict(w[None])[0] == pytest.approx(r.predicted_loss, abs=1e-12)
     assert r.predicted_loss <= gbt.predict(x).min() + 1e-12
-    assert sum(winnow.selection(lake, "learned-gbt")["n_tokens"].to_pylist()) >= 30_000
+    assert sum(winnow.select_rows(lake, "learned-gbt")["n_tokens"].to_pylist()) >= 30_000
 
 
 def test_fewer_than_three_sampled_runs_are_refused(fitted, tmp_path):

@@ -255,7 +255,7 @@ def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool =
     return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace, exclude=exclude)
 
 
-def selection(lake: Lake | str, name: str) -> pa.Table:
+def select_rows(lake: Lake | str, name: str) -> pa.Table:
     """A named selection's rows, from its pinned lake version."""
     return _evaluate(_lake(lake), name)
 
@@ -269,7 +269,7 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResul
         return _materialize(lake, name, out, engine=eng, **options)
 
 
-def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: str | None = None,
+def rater_train(lake: Lake | str, name: str, kind: str = "fasttext", *, label: str | None = None,
                 where: str | None = None, positive: str | None = None, negative: str | None = None,
                 out=None, seed: int = 0, **options) -> RaterResult:
     """Train a rater (`winnow rater train`): fastText or an embedding head, on labels from the
@@ -278,7 +278,7 @@ def train_rater(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
     `embedding-head` scorer reads, and returns a `RaterResult` with the validation AUC and
     accuracy. See `winnow.train.raters.train_rater` for the options.
 
-        >>> r = winnow.train_rater(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
+        >>> r = winnow.rater_train(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
         >>> winnow.score(lake, "embedding-head", params={"model": r.out})
     """
     return _train_rater(_lake(lake), name, kind, label=label, where=where, positive=positive, negative=negative,
@@ -298,7 +298,7 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
                              where=where, version=version)
 
 
-def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = None, label: str | None = None, *,
+def weights_fit(lake: Lake | str, name: str, columns: list[str] | str | None = None, label: str | None = None, *,
                 runs=None, model: str | None = None, budget: int | None = None, out=None, seed: int = 0,
                 replace: bool = False) -> WeightsResult | RunsResult:
     """Learn weights of score columns from labels (`winnow weights fit --label`): a regularized
@@ -309,14 +309,14 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = N
     NAME.sql and NAME.score.sql. Returns a `WeightsResult` (CV AUC, chosen C, weights); see
     `winnow.train.weights.labels`.
 
-        >>> r = winnow.fit_weights(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
+        >>> r = winnow.weights_fit(lake, "learned", ["gopher_*"], "(meta->>'label')::INT", out="sql/")
         >>> r.cv_score, r.regularization
 
-    With `runs` (a compare of a `sample_weights`, by name or compare.json) instead of
+    With `runs` (a compare of a `weights_sample`, by name or compare.json) instead of
     `label`: weights from proxy runs, Meta-rater's method (`model` "quadratic" or "gbt"); a
     `RunsResult` (see `winnow.train.weights.runs.fit_runs`).
 
-        >>> r = winnow.fit_weights(lake, "learned", runs="s")
+        >>> r = winnow.weights_fit(lake, "learned", runs="s")
         >>> r.loo_spearman, r.predicted_loss
     """
     columns = [columns] if isinstance(columns, str) else list(columns or ())
@@ -324,16 +324,16 @@ def fit_weights(lake: Lake | str, name: str, columns: list[str] | str | None = N
                         replace=replace)
 
 
-def sample_weights(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
+def weights_sample(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
                    seed: int = 0, exclude: list[str] | tuple[str, ...] = (), alpha: float = 1.0,
                    replace: bool = False) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the score columns matching `columns`
     and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
     z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
-    sample`, Meta-rater's method); compare them, then `fit_weights(..., runs=...)`. Returns
+    sample`, Meta-rater's method); compare them, then `weights_fit(..., runs=...)`. Returns
     a `SampleResult`; see `winnow.train.weights.runs.sample`.
 
-        >>> r = winnow.sample_weights(lake, "s", ["gopher_*"], 8, exclude=["val"])
+        >>> r = winnow.weights_sample(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
     """
     return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
@@ -418,39 +418,39 @@ def scorer_params(scorers: list[str] | str, params: dict) -> list[dict]:
                                                   dict(params))]
 
 
-def list_selections(lake: Lake | str) -> list[Selection]:
+def select_list(lake: Lake | str) -> list[Selection]:
     """Every named selection (`winnow select list`): its name, SQL, pinned lake version,
     seed, documents and the selections it excludes.
 
-        >>> [s.name for s in winnow.list_selections(lake)]
+        >>> [s.name for s in winnow.select_list(lake)]
     """
     return _all_selections(_lake(lake))
 
 
-def get_selection(lake: Lake | str, name: str) -> Selection:
+def select_show(lake: Lake | str, name: str) -> Selection:
     """A named selection's definition (`winnow select show`); a UsageError naming the
     selections there are when there is none of that name.
 
-        >>> print(winnow.get_selection(lake, "top").sql)
+        >>> print(winnow.select_show(lake, "top").sql)
     """
     return _get_selection(_lake(lake), name)
 
 
-def preview_selection(lake: Lake | str, name: str, samples: int = 2) -> Preview:
+def select_preview(lake: Lake | str, name: str, samples: int = 2) -> Preview:
     """A selection at a glance (`winnow select preview`): documents, tokens, text bytes,
     shares per source, a histogram of its `score` column and `samples` documents from the
     top, middle and bottom; see `winnow.sql.preview`.
 
-        >>> p = winnow.preview_selection(lake, "top")
+        >>> p = winnow.select_preview(lake, "top")
         >>> p.documents, p.tokens, p.sources[0]["source"]
     """
     return _preview(_lake(lake), name, samples=samples)
 
 
-def diff_selections(lake: Lake | str, a: str, b: str) -> Diff:
+def select_diff(lake: Lake | str, a: str, b: str) -> Diff:
     """The overlap of two selections in documents and tokens (`winnow select diff`).
 
-        >>> d = winnow.diff_selections(lake, "top", "random")
+        >>> d = winnow.select_diff(lake, "top", "random")
         >>> d.only_a, d.both, d.only_b
     """
     return _diff(_lake(lake), a, b)
@@ -542,12 +542,12 @@ __all__ = [
     "EvalResult",
     "eval_expressions",
     "WeightsResult",
-    "fit_weights",
+    "weights_fit",
     "RunsResult",
     "SampleResult",
-    "sample_weights",
+    "weights_sample",
     "RaterResult",
-    "train_rater",
+    "rater_train",
     "FieldNames",
     "IngestResult",
     "MaterializeResult",
@@ -564,7 +564,7 @@ __all__ = [
     "materialize",
     "score",
     "select",
-    "selection",
+    "select_rows",
     "init",
     "open",
     "query",
@@ -584,11 +584,11 @@ __all__ = [
     "Selection",
     "TrainResult",
     "describe_scorer",
-    "diff_selections",
-    "get_selection",
+    "select_diff",
+    "select_show",
     "inside_lake",
-    "list_selections",
-    "preview_selection",
+    "select_list",
+    "select_preview",
     "pretrain",
     "scorer_params",
     "session",

@@ -66,7 +66,7 @@ def rater_train(
 ) -> None:
     """Train a rater on labels from the lake (--label) or on DCLM's positive and negative sets, with a
     stratified validation split; prints AUC and accuracy, writes the model and its card.json."""
-    r = winnow.train_rater(
+    r = winnow.rater_train(
         open_lake(uri, storage_option), name, kind, label=label, where=where, positive=positive, negative=negative,
         out=out_dir, seed=seed, fraction=validation, params=params(param), device=device, replace=replace,
         progress=progress_bar(progress),

@@ -51,7 +51,7 @@ def select_create(
 def select_list(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     """Every named selection."""
     t = Table("name", "documents", "lake version", "seed", "created")
-    for s in winnow.list_selections(open_lake(uri, storage_option)):
+    for s in winnow.select_list(open_lake(uri, storage_option)):
         t.add_row(s.name, f"{s.documents:,}", str(s.lake_version), str(s.seed), f"{s.created_at:%Y-%m-%d %H:%M}")
     out.print(t)
 
@@ -59,7 +59,7 @@ def select_list(uri: str, storage_option: Optional[list[str]] = StorageOption) -
 @select_app.command("show")
 def select_show(uri: str, name: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     """A selection's SQL, seed and pinned version."""
-    s = winnow.get_selection(open_lake(uri, storage_option), name)
+    s = winnow.select_show(open_lake(uri, storage_option), name)
     out.print(f"selection {s.name} · lake version {s.lake_version} · seed {s.seed} · {s.documents:,} documents"
               + (f" · excludes {', '.join(s.exclude)}" if s.exclude else ""), markup=False)
     out.print(s.sql, markup=False)
@@ -73,7 +73,7 @@ def select_preview(
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Documents, tokens, share per source, score histogram, sample documents."""
-    p = winnow.preview_selection(open_lake(uri, storage_option), name, samples=samples)
+    p = winnow.select_preview(open_lake(uri, storage_option), name, samples=samples)
     tokens = f"{p.tokens:,} tokens" if p.tokens is not None else "tokens n/a (score `tokens` first)"
     out.print(f"selection {name}: {p.documents:,} of {p.lake_documents:,} documents "
               f"({p.documents / max(p.lake_documents, 1):.1%}) · {tokens} · {p.text_bytes / 1e6:,.1f} MB of text "
@@ -98,7 +98,7 @@ def select_preview(
 @select_app.command("diff")
 def select_diff(uri: str, a: str, b: str, storage_option: Optional[list[str]] = StorageOption) -> None:
     """Overlap of two selections in documents and tokens."""
-    d = winnow.diff_selections(open_lake(uri, storage_option), a, b)
+    d = winnow.select_diff(open_lake(uri, storage_option), a, b)
 
     def tok(n):
         return f" ({n:,} tokens)" if n is not None else ""

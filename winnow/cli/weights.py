@@ -46,7 +46,7 @@ def weights_fit(
     regularization chosen by cross-validated AUC) or to proxy runs (--runs: Meta-rater's method, a regression of
     validation loss on sampled weights, minimized over the simplex); store the top documents by the weighted
     z-scores as a selection whose SQL holds the weights as literals."""
-    r = winnow.fit_weights(open_lake(uri, storage_option), name, columns, label, runs=runs, model=model,
+    r = winnow.weights_fit(open_lake(uri, storage_option), name, columns, label, runs=runs, model=model,
                            budget=budget, out=out_dir, seed=seed, replace=replace)
     if r.dropped:
         err.print(f"dropped (constant over the lake): {', '.join(r.dropped)}", markup=False)
@@ -103,7 +103,7 @@ def weights_sample(
 ) -> None:
     """Draw K weight vectors ~ Dirichlet(alpha) over score columns (Meta-rater's method) and store one selection
     per vector: the top documents by the weighted z-scores; then compare them and `weights fit --runs`."""
-    r = winnow.sample_weights(open_lake(uri, storage_option), name, columns, k, budget=budget, seed=seed,
+    r = winnow.weights_sample(open_lake(uri, storage_option), name, columns, k, budget=budget, seed=seed,
                               exclude=exclude or (), alpha=alpha, replace=replace)
     if r.dropped:
         err.print(f"dropped (constant over the lake): {', '.join(r.dropped)}", markup=False)
