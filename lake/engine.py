@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake.errors import UsageError, WinnowError, positive
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
@@ -60,8 +60,10 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
     name = name or os.environ.get(ENGINE_ENV) or "local"
     if name not in ENGINES:
         raise EngineUsageError(f"--engine {name!r}: use one of {', '.join(ENGINES)}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise EngineUsageError(f"--workers {workers!r}: give a number >= 1")
+    try:
+        positive(workers, "--workers (workers)")
+    except UsageError as e:
+        raise EngineUsageError(str(e)) from None
     if name == "local":
         if address:
             raise EngineUsageError(f"--ray-address {address}: it needs --engine ray")
