@@ -31,9 +31,10 @@ chromium:
 		exit 1; \
 	fi
 
-# The whole suite; the tests marked `measure` (recall/precision tables) are reported apart at the end.
+# The whole suite on 2 workers (pytest-xdist: each module on one worker, see tests/conftest.py); the
+# tests marked `measure` (recall/precision tables) are reported apart at the end.
 test: install chromium
-	$(BIN)/python -m pytest -q --durations=30 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=30 tests
 
 quickstart: install
 	rm -rf $(DEMO) $(DEMO)-report.html
