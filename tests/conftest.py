@@ -52,7 +52,7 @@ def pytest_unconfigure(config):
 # each resource starts once: one Ray cluster, one Chromium.
 SAME_WORKER = {
     "test_engine.py": "ray", "test_ingest_engines.py": "ray", "test_materialize_parallel.py": "ray",
-    "test_scoring_engines.py": "ray", "test_dedup_minhash.py": "ray",
+    "test_scoring_engines.py": "ray", "test_dedup_minhash.py": "ray", "test_docstrings.py": "ray",
     "test_report.py": "browser", "test_serve.py": "browser",
 }
 
@@ -62,9 +62,9 @@ SAME_WORKER = {
 # order is kept.
 LONGEST_FIRST = [
     "test_engine.py", "test_ingest_engines.py", "test_materialize_parallel.py", "test_scoring_engines.py",
-    "test_dedup_minhash.py",  # the Ray modules: ~340 s together
+    "test_dedup_minhash.py", "test_docstrings.py",  # the Ray modules: ~450 s together
     "test_train.py", "test_weights_runs.py", "test_compare.py",  # 130-150 s: torchtitan on the CPU
-    "test_model_scorer.py", "test_docstrings.py", "test_resume_and_uris.py", "test_flavors.py",
+    "test_model_scorer.py", "test_resume_and_uris.py", "test_flavors.py",
     "test_validation_set.py", "test_report.py", "test_serve.py", "test_rater_train.py",
 ]
 
