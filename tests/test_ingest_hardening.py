@@ -67,15 +67,16 @@ def _reading(worker: psutil.Process, names: set[str]) -> bool:
 
 @pytest.fixture(scope="module")
 def big_inputs(tmp_path_factory):
-    """Two ~90 MB JSON lines files of real OpenWebText documents, repeated, so that each of
-    two workers is mid-file when the runner is killed."""
+    """Two ~180 MB JSON lines files of real OpenWebText documents, repeated, so that each of
+    two workers is mid-file when the runner is killed (at ~90 MB, beside a second pytest-xdist
+    worker, an ingest once ended before both of its workers were seen reading)."""
     folder = tmp_path_factory.mktemp("big")
     owt = lines(OWT)
     paths = []
     for name, body in (("big-a.jsonl", b"".join(owt)), ("big-b.jsonl", b"".join(reversed(owt)))):
         path = folder / name
         with open(path, "wb") as f:
-            for _ in range(20):
+            for _ in range(40):
                 f.write(body)
         paths.append(path)
     return paths
