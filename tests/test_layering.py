@@ -43,6 +43,26 @@ def test_imports_go_one_way():
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
 
 
+def _names(path: Path) -> set[str]:
+    """Every module a file imports, by its absolute name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_views_sit_below_the_api_and_the_command_line():
+    """winnow/views (report, serve) read the lake through the packages, as the API does: they
+    import neither the API (`winnow` itself) nor the command line."""
+    wrong = [f"{path.relative_to(ROOT)} imports {name}"
+             for path in sorted((ROOT / "winnow" / "views").rglob("*.py"))
+             for name in _names(path) if name == "winnow" or name.startswith("winnow.cli")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_checker_sees_a_wrong_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from winnow.train.materialize.shards import x\nimport winnow\nfrom winnow.lake import Lake\n")
