@@ -349,7 +349,7 @@ def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", to
     files (compare.json, curves.png, curves.html) are in `report.out`. See
     `winnow.train.compare.compare` for the options (ngpu, out, runs, name, extra, echo).
 
-        >>> r = winnow.compare(lake, ["random", "top"], tokens=20_480, validation="val", tokenizer="sp32k.model")
+        >>> r = winnow.compare(lake, ["random", "top"], tokens=20_480, validation="val", tokenizer="../shared/tokenizers/llama-style-sp32k.model")
         >>> [(x.selection, x.speedup) for x in r.runs]
     """
     return _compare(_lake(lake), list(selections), flavor=flavor, tokens=tokens, validation=validation,
@@ -496,7 +496,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
     log; with `dry_run` nothing runs. Returns a TrainResult (losses and validation losses by
     step, tokens/s, the exit status); see `winnow.train.llm.launch`.
 
-        >>> r = winnow.pretrain(lake, "top", tokenizer="sp32k.model", ngpu=0, steps=2, out="runs/top")
+        >>> r = winnow.pretrain(lake, "top", tokenizer="../shared/tokenizers/llama-style-sp32k.model", ngpu=0, steps=2, out="runs/top")
         >>> r.returncode, r.losses
     """
     from pathlib import Path
