@@ -45,13 +45,63 @@ def batch(texts) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
+# Verbs run in a process of their own even when nothing else asks for one: they launch
+# torchrun or a server, or hold the process (signals, a Ray driver).
+OWN_PROCESS = {"train", "compare", "serve"}
+
+
 def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run the `winnow` command; its output is returned as text."""
-    env = {**kwargs.pop("env", os.environ), "COLUMNS": "200"}
-    proc = subprocess.run([str(WINNOW), *map(str, args)], capture_output=True, text=True, env=env, **kwargs)
+    """Run the `winnow` command; its output is returned as text. It runs in this process
+    (`winnow.cli.main`, as the `winnow` script calls it, with stdout and stderr captured and
+    the exit status taken from SystemExit): a new Python per call cost about 1.2 s of imports,
+    hundreds of times per suite. The command runs as the `winnow` executable instead when the
+    call needs a process (stdin, another working folder or environment, a timeout), for the
+    verbs in OWN_PROCESS and `--engine ray`, and for every call when WINNOW_TESTS_CLI=process."""
+    args = [str(a) for a in args]
+    own = (kwargs or set(args) & OWN_PROCESS or "ray" in args or os.environ.get("WINNOW_TESTS_CLI") == "process")
+    proc = _run_process(args, kwargs) if own else _run_here(args)
     if check and proc.returncode != 0:
         raise AssertionError(f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def _run_process(args: list[str], kwargs: dict) -> subprocess.CompletedProcess:
+    env = {**kwargs.pop("env", os.environ), "COLUMNS": "200"}
+    return subprocess.run([str(WINNOW), *args], capture_output=True, text=True, env=env, **kwargs)
+
+
+def _run_here(args: list[str]) -> subprocess.CompletedProcess:
+    """`winnow ARGS` through winnow.cli.main in this process; the environment, the working
+    folder and the root logger's handlers are as they were afterwards."""
+    import contextlib
+    import io
+    import logging
+    import traceback
+
+    from winnow.cli import main
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)  # .buffer for binary output
+    stderr = io.StringIO()
+    environ, cwd, handlers = dict(os.environ), os.getcwd(), list(logging.getLogger().handlers)
+    os.environ["COLUMNS"] = "200"
+    code = 0
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main(args)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except BaseException:  # noqa: BLE001 - what the executable would print: a traceback, status 1
+                traceback.print_exc(file=stderr)
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(cwd)
+        logging.getLogger().handlers[:] = handlers
+    stdout.flush()
+    return subprocess.CompletedProcess([str(WINNOW), *args], code, stdout.buffer.getvalue().decode(),
+                                       stderr.getvalue())
 
 
 def lines(path: Path) -> list[bytes]:
