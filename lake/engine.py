@@ -17,8 +17,9 @@ the job, so both engines produce the same lake.
 The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
 (the API and the command line), then handed to the job. A job never asks an engine its name:
 it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `size`,
-`threads_per_worker`, `with_workers`), so a new engine is one class in one file. A worker that dies (killed,
-out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
+`threads_per_worker`, `with_workers`), so a new engine is one class in one file.
+
+A worker that dies (killed, out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
 error raised by `fn` itself is not retried (it would fail the same way): it ends the job
 with its own message.
@@ -71,14 +72,14 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
     return RayEngine(address or os.environ.get(ADDRESS_ENV) or None, workers)
 
 
-def build(engine: "Engine | str | None" = None, address: str | None = None, workers: int | None = None) -> "Engine":
-    """`engine` as it is when it is an Engine already (then `address` and `workers` must be
+def build(given: "Engine | str | None" = None, address: str | None = None, workers: int | None = None) -> "Engine":
+    """`given` as it is when it is an Engine already (then `address` and `workers` must be
     None), else the engine of that name (see `engine`)."""
-    if isinstance(engine, Engine):
+    if isinstance(given, Engine):
         if address is not None or workers is not None:
             raise EngineUsageError("give ray_address and workers to the engine itself, not beside an Engine")
-        return engine
-    return globals()["engine"](engine, address, workers)
+        return given
+    return engine(given, address, workers)
 
 
 def reach(engine: "Engine", uri: str, error: type[Exception] = EngineUsageError) -> None:
