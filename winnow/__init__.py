@@ -363,7 +363,7 @@ def report(lake: Lake | str, out, *, selections: list[str] | str | None = None,
     score column (histograms overall and by source, null and NaN shares, quantiles, example
     documents), their correlations, the `selections` named against the lake (shares by source,
     distributions, overlaps) and the recorded runs' loss curves. `columns`: glob patterns of
-    the score columns to show (default all). Returns a ReportFile (path, bytes, seconds); see
+    the score columns to show (default all). Returns a ReportResult (path, bytes, seconds); see
     `winnow.views.report` (`render` gives the page as a string).
 
         >>> winnow.report(lake, "report.html", selections=["top", "random"], columns=["gopher_*"])

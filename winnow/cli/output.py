@@ -74,17 +74,6 @@ def number(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def size(n: Optional[int]) -> str:
-    """Bytes in kB, MB, GB or TB (powers of 1000), as the report shows them."""
-    if n is None:
-        return "–"
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def one_line(text) -> str:
     return " ".join(str(text).split())
 

@@ -10,7 +10,7 @@ import typer
 import winnow
 
 from winnow.cli.options import StorageOption, open_lake, storage_options
-from winnow.cli.output import out, size
+from winnow.cli.output import out
 
 
 def report(
@@ -28,7 +28,7 @@ def report(
     null and NaN shares, quantiles and example documents, the correlations, the selections'
     shares and overlaps, and the loss curves of recorded runs. DuckDB aggregates compute it."""
     r = winnow.report(open_lake(uri, storage_option), out_file, selections=selection, columns=columns)
-    out.print(f"wrote {r.path} ({size(r.bytes)}: {r.columns} score column(s), {r.selections} selection(s) "
+    out.print(f"wrote {r.path} ({r.size}: {r.columns} score column(s), {r.selections} selection(s) "
               f"compared) in {r.seconds:.1f} s", markup=False, highlight=False)
 
 

@@ -10,6 +10,6 @@
 """
 
 from winnow.views.report.aggregates import Report, gather, score_columns
-from winnow.views.report.page import ReportFile, html, render, vega_script, write
+from winnow.views.report.page import ReportResult, html, render, vega_script, write
 
-__all__ = ["Report", "ReportFile", "gather", "html", "render", "score_columns", "vega_script", "write"]
+__all__ = ["Report", "ReportResult", "gather", "html", "render", "score_columns", "vega_script", "write"]

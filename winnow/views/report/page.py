@@ -38,12 +38,19 @@ from winnow.views.report.aggregates import QUANTILES, Report, gather
 
 
 @dataclass
-class ReportFile:
+class ReportResult:
+    """What `winnow report` wrote."""
+
     path: Path
     bytes: int
     columns: int  # score columns shown
     selections: int  # selections compared
     seconds: float
+
+    @property
+    def size(self) -> str:
+        """The file's size as the page shows sizes (kB, MB, ...)."""
+        return size(self.bytes)
 
 
 @functools.lru_cache(maxsize=1)
@@ -199,7 +206,7 @@ def check_out(lake: Lake, out) -> Path:
     return path
 
 
-def write(lake: Lake, out, *, selections=None, columns=None) -> ReportFile:
+def write(lake: Lake, out, *, selections=None, columns=None) -> ReportResult:
     """Write the report page of `lake` to the file `out` (checked before anything is
     computed; written whole or not at all) and say what it holds.
 
@@ -216,5 +223,5 @@ def write(lake: Lake, out, *, selections=None, columns=None) -> ReportFile:
     except OSError as e:
         temporary.unlink(missing_ok=True)
         raise UsageError(f"--out {out}: {e.strerror or e}") from None
-    return ReportFile(path, path.stat().st_size, len(report.columns), len(report.selections),
+    return ReportResult(path, path.stat().st_size, len(report.columns), len(report.selections),
                       time.perf_counter() - t0)
