@@ -36,7 +36,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import re
 import time
 from collections import Counter
@@ -116,10 +115,11 @@ def score(
     """Score the rows of `docs` that lack the scorer's columns (all rows with `replace`).
 
     `engine`: where the units run (lake/engine.py; default: a local engine with a worker per
-    core); its `workers`: processes or actors. A `ScoreUsageError` (nothing written) for a bad option, parameter, tokenizer, model,
-    column or `where` filter, or an engine that cannot reach the lake; a `ScoreError` for a job that failed once it had begun writing
-    (recorded as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the
-    lake for scorers that fit on it (the API layer passes it)."""
+    core); its `workers`: processes or actors. A `ScoreUsageError` (nothing written) for a bad
+    option, parameter, tokenizer, model, column or `where` filter, or an engine that cannot
+    reach the lake; a `ScoreError` for a job that failed once it had begun writing (recorded
+    as `failed` in the catalog). `query(sql, version)` runs read-only SQL over the lake for
+    the `where` filter and for scorers that fit on it (the API layer passes it)."""
     t0 = time.perf_counter()
     positive(batch_rows, "batch_rows (--batch-rows)")
     positive(commit_rows, "commit_rows (--commit-rows)")
@@ -370,7 +370,7 @@ def _plan(docs, unscored: str | None, where: str | None, query=None, fragments=N
     `ScoreUsageError` for a `where` that DuckDB cannot parse, bind or evaluate over docs."""
     fragments = docs.get_fragments() if fragments is None else fragments
     tasks = []
-    if where is None:
+    if not where:
         for fragment in fragments:
             n = fragment.count_rows(f"{unscored} IS NULL" if unscored else None)
             for offset in range(0, n, TASK_ROWS):
@@ -409,7 +409,7 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
     with the scorer set up already; otherwise each worker (one per device for a local model
     scorer) sets up its own copy."""
     runner = runner or LocalEngine()
-    n = len(devices) if devices else (workers or os.cpu_count() or 1)
+    n = len(devices) if devices else (workers or runner.size(0))
     if runner.runs_in_process and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://")):
         docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
@@ -426,7 +426,7 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
         else:  # worker k of each pool (a new one after a death) takes device k
             deal = (devices, mp.get_context("spawn").Value("i", 0))
             job = dataclasses.replace(job, device=None)
-    if not runner.places_gpus or not devices:
+    if not runner.places_gpus:  # a worker per device dealt, else per core; one that places GPUs is sized
         runner = runner.with_workers(n)
     for _, result in runner.map(_score_unit, tasks, init=_open_worker, args=(job, deal), num_gpus=num_gpus,
                                 describe=_describe):
@@ -441,7 +441,6 @@ def _describe(task) -> str:
 
 def _score_task(docs, scorer: Scorer, job: _Job, task):
     """(table, NaN counts) for each batch of one task."""
-    fragment_id, offset, rows, positions = task
     fields = scorer.outputs()
     batches: list[pa.RecordBatch] = []
 
@@ -472,7 +471,8 @@ def _task_batches(docs, job: _Job, task):
         return
     for start in range(0, len(positions), job.batch_rows):
         part = pa.array(positions[start:start + job.batch_rows], pa.uint64())
-        yield from docs._take_rows(part, columns=list(job.columns)).append_column("_rowaddr", part).combine_chunks().to_batches()
+        table = docs._take_rows(part, columns=list(job.columns)).append_column("_rowaddr", part)
+        yield from table.combine_chunks().to_batches()
 
 
 def outputs_table(scorer: Scorer, fields: list[pa.Field], batch: pa.RecordBatch, out=None) -> pa.Table:

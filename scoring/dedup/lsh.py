@@ -76,9 +76,10 @@ def dedup(lake: Lake, *, column: str = "minhash", threshold: float = 0.8, keep_b
     """Cluster near-duplicates from the `column` signatures and write `dup_cluster` and
     `dup_keep` (only changed rows). `threshold`: the least estimated Jaccard of a pair (0:
     every LSH candidate, as datatrove). `keep_by`: an SQL expression over docs, the highest
-    kept (needs `query(sql, version)`). `engine`: where the bands are read (default: a
-    local engine; a small lake is read in this process where the engine can run there). Returns a DedupResult. A DedupUsageError (nothing written) for a missing or
-    incomplete signature column, a bad threshold or keep_by, an engine that cannot be used."""
+    kept (needs `query(sql, version)`). `engine`: where the bands are read (default: a local
+    engine; a small lake is read in this process where the engine can run there). Returns a
+    DedupResult. A DedupUsageError (nothing written) for a missing or incomplete signature
+    column, a bad threshold or keep_by, an engine that cannot be used."""
     t0 = time.perf_counter()
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise DedupUsageError(f"--threshold {threshold!r}: give an estimated Jaccard from 0 to 1")
@@ -91,7 +92,8 @@ def dedup(lake: Lake, *, column: str = "minhash", threshold: float = 0.8, keep_b
     n = docs.count_rows()
     runner = engine if engine is not None else LocalEngine()
     reach(runner, lake.uri, DedupUsageError)
-    if runner.runs_in_process and (lake.uri.startswith("memory://") or (runner.workers is None and n < IN_PROCESS_ROWS)):
+    small = runner.workers is None and n < IN_PROCESS_ROWS
+    if runner.runs_in_process and (lake.uri.startswith("memory://") or small):
         runner = runner.with_workers(1)
 
     parent = unionfind.new(n)

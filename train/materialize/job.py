@@ -181,7 +181,8 @@ def materialize(
     """Write selection `name` into folder `out` (see the module's docstring for what happens
     to what `out` already holds). `engine` says where token shards are tokenized (default: a
     local engine): its `workers`, else, on an engine that runs in this process (local), one
-    process more per 64 MB of text up to the engine's size; elsewhere (Ray), the engine's size. Returns what was written (`already` when nothing was)."""
+    process more per 64 MB of text up to the engine's size; elsewhere (Ray), the engine's
+    size. Returns what was written (`already` when nothing was)."""
     t0 = time.perf_counter()
     columns = list(columns) if columns else []
     check_options(format, tokenizer, seq_len, shuffle, order, columns, shard_tokens, shard_docs)
