@@ -3,11 +3,20 @@ lake is ever reachable.
 
 Facts this relies on, measured with duckdb 2.0: `allowed_paths` and
 `allowed_directories` can only be set before `enable_external_access = false`, and
-nothing can change once `lock_configuration = true`; DuckDB resolves `..` and symbolic
-links before it compares a path with them; they are allow-lists only (no "everywhere but
-the lake"), so a folder that holds the lake can never be allowed as a folder; COPY
-writes `tmp_NAME` beside a file it replaces; `temp_directory` (default `.tmp` under the
-current folder) is allowed implicitly, so connections set their own.
+nothing can change once `lock_configuration = true`; they are allow-lists only (no
+"everywhere but the lake"), so a folder that holds the lake can never be allowed as a
+folder; COPY writes `tmp_NAME` beside a file it replaces; `temp_directory` (default `.tmp`
+under the current folder) is allowed implicitly, so connections set their own.
+
+DuckDB checks a path and opens it differently: the check removes `..` as text first and
+then resolves the links of what remains, while the OS opens the path as written, following
+each link before the `..` after it. `OUT/link/../x`, where OUT/link leads into the lake,
+passes the check as `OUT/x` and opens the lake's `x`; so does `/proc/self/root/../../LAKE/x`
+once `/proc/LAKE/x` is allowed. So every path a statement names is resolved both ways
+(`resolutions`), and a statement with a path that the OS would open inside the lake, or
+at a folder holding it, while DuckDB's check would place it elsewhere is refused whole.
+A path assembled at run time (`'OUT/li' || 'nk/../x'`) is not seen here: it passes the
+check only through a link followed by `..` under an allowed place (see the README).
 """
 
 from __future__ import annotations
@@ -49,13 +58,25 @@ def inside_lake(path: str | os.PathLike, lake: Lake) -> bool:
     return folder is not None and _inside(os.path.realpath(os.path.expanduser(os.fspath(path))), folder)
 
 
+def resolutions(path: str) -> tuple[str, str]:
+    """(where DuckDB's check puts `path`, where the OS opens it), both absolute with links
+    resolved. DuckDB removes `..` as text, then resolves the links of what remains; the OS
+    resolves each component in turn, a link before the `..` that follows it (as
+    `os.path.realpath` does). They differ only where a link is followed by `..`."""
+    absolute = os.path.join(os.getcwd(), path)
+    return os.path.realpath(os.path.normpath(absolute)), os.path.realpath(absolute)
+
+
 def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str], list[str]]:
     """(files, folders) DuckDB may read and write for `paths`, never inside the lake.
 
-    Each path is resolved (`~`, `..`, links) the way DuckDB resolves it. A path inside the
-    lake is left out. A folder is allowed with what it holds unless it holds the lake; a
-    file by its exact path (and `tmp_NAME` beside it, which DuckDB's COPY writes first
-    when it replaces a file). A glob allows the folder it lists.
+    Each path is resolved (`~`, `..`, links) the way DuckDB's check resolves it. A path
+    inside the lake is left out (DuckDB refuses it). A path that the OS would open inside
+    the lake, or at a folder holding it, while the check places it elsewhere (a link
+    followed by `..`) is a FileAccessError for the whole statement. A folder is allowed
+    with what it holds unless it holds the lake; a file by its exact path (and `tmp_NAME`
+    beside it, which DuckDB's COPY writes first when it replaces a file). A glob allows the
+    folder it lists (DuckDB expands no `..` after a wildcard).
     """
     lake_dir = lake_folder(lake)
     files: set[str] = set()
@@ -69,19 +90,26 @@ def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str]
         glob = _GLOB.search(p)
         if glob:
             p = os.path.dirname(p[: glob.start()]) or "."
-        for real in {os.path.realpath(p), os.path.realpath(os.path.expanduser(p))}:
-            if lake_dir is not None and _inside(real, lake_dir):
+        for variant in dict.fromkeys((p, os.path.expanduser(p))):
+            checked, opened = resolutions(variant)
+            if lake_dir is not None and opened != checked and not _inside(checked, lake_dir) \
+                    and (_inside(opened, lake_dir) or _inside(lake_dir, opened)):
+                raise FileAccessError(
+                    f"cannot access {os.fspath(raw)!r}: it leads into the lake {lake.uri} through a link followed "
+                    "by '..' (DuckDB would check it as " + repr(checked) + "); SQL never reads or writes the lake's files")
+            if lake_dir is not None and _inside(checked, lake_dir):
                 continue
-            if lake_dir is None or not _inside(lake_dir, real):
-                folders.add(real)
+            if lake_dir is None or not _inside(lake_dir, checked):
+                folders.add(checked)
             if not glob:
-                files.update((real, os.path.join(os.path.dirname(real), "tmp_" + os.path.basename(real))))
+                files.update((checked, os.path.join(os.path.dirname(checked), "tmp_" + os.path.basename(checked))))
     return sorted(files), sorted(folders)
 
 
-def named_paths(sql: str) -> list[str]:
-    """The string literals (and double-quoted names) of `sql`: the files it may read or
-    write. Over-inclusive on purpose: a literal that is no path allows nothing that matters."""
+def named_paths(sql: str, _depth: int = 0) -> list[str]:
+    """The string literals (and double-quoted names) of `sql`, and those of the SQL a literal
+    holds (`query('SELECT * FROM read_text(''x'')')`): the files it may read or write.
+    Over-inclusive on purpose: a literal that is no path allows nothing that matters."""
     found = []
     try:
         tokens = duckdb.tokenize(sql)
@@ -92,6 +120,8 @@ def named_paths(sql: str) -> list[str]:
             text = _literal(sql, pos)
             if text is not None:
                 found.append(text)
+                if _depth < 4 and any(q in text for q in "'\"$"):
+                    found.extend(named_paths(text, _depth + 1))
     return list(dict.fromkeys(found))
 
 
