@@ -16,7 +16,7 @@ once `/proc/LAKE/x` is allowed. So every path a statement names is resolved both
 (`resolutions`), and a statement with a path that the OS would open inside the lake, or
 at a folder holding it, while DuckDB's check would place it elsewhere is refused whole.
 A path assembled at run time (`'OUT/li' || 'nk/../x'`) is not seen here: it passes the
-check only through a link followed by `..` under an allowed place (see the README).
+check only through a link followed by `..` under an allowed place (docs/sql.md).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import duckdb
 
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError
+from winnow.lake.outputs import inside as _inside, inside_lake, lake_folder  # noqa: F401  (inside_lake: for sql's callers)
 
 _GLOB = re.compile(r"[*?\[{]")
 _DENIED = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
@@ -36,26 +37,6 @@ _DENIED = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
 
 class FileAccessError(UsageError):
     """SQL asked for a file its connection may not read or write."""
-
-
-def lake_folder(lake: Lake) -> str | None:
-    """The lake's folder on the local disk with links resolved; None for an object store."""
-    uri = lake.uri
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    elif "://" in uri:
-        return None
-    return os.path.realpath(uri)
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def inside_lake(path: str | os.PathLike, lake: Lake) -> bool:
-    """Whether a local path (links resolved) is the lake's folder or inside it."""
-    folder = lake_folder(lake)
-    return folder is not None and _inside(os.path.realpath(os.path.expanduser(os.fspath(path))), folder)
 
 
 def resolutions(path: str) -> tuple[str, str]:
