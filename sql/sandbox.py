@@ -15,8 +15,12 @@ passes the check as `OUT/x` and opens the lake's `x`; so does `/proc/self/root/.
 once `/proc/LAKE/x` is allowed. So every path a statement names is resolved both ways
 (`resolutions`), and a statement with a path that the OS would open inside the lake, or
 at a folder holding it, while DuckDB's check would place it elsewhere is refused whole.
-A path assembled at run time (`'OUT/li' || 'nk/../x'`) is not seen here: it passes the
-check only through a link followed by `..` under an allowed place (docs/sql.md).
+A path assembled at run time (`'OUT/li' || 'nk/../x'`) is not seen here, so what is
+allowed leaves it no link to climb through: a folder only when nothing under it links to
+a folder outside it (`climbing_link`; not `/proc`, whose `self/root` is `/`, nor a folder
+holding a link into the lake), and any path only when its parent folder exists (not
+`/proc/LAKE/x`, which `/proc/self/root/../../LAKE/x` would reach). What remains is a link
+someone made outside every allowed folder, near the lake (docs/sql.md).
 """
 
 from __future__ import annotations
@@ -48,6 +52,28 @@ def resolutions(path: str) -> tuple[str, str]:
     return os.path.realpath(os.path.normpath(absolute)), os.path.realpath(absolute)
 
 
+WALK_LIMIT = 20_000  # entries looked through under one folder; a larger folder is not allowed
+
+
+def climbing_link(folder: str) -> str | None:
+    """A link under `folder` (links not followed) to a folder that `..` could climb out of
+    `folder` through: one whose target is outside `folder`, or closer to its top than the
+    link is (`LINK/../../x` goes up from the target as many levels as LINK is deep). The
+    folder itself when it holds more than WALK_LIMIT entries. None: `..` stays inside."""
+    seen = 0
+    for top, dirs, names in os.walk(folder):
+        seen += len(dirs) + len(names)
+        if seen > WALK_LIMIT:
+            return folder
+        for name in dirs:  # a link to a folder is listed here, and not walked into
+            path = os.path.join(top, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not _inside(target, folder) or target.count("/") < path.count("/"):
+                    return path
+    return None
+
+
 def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str], list[str]]:
     """(files, folders) DuckDB may read and write for `paths`, never inside the lake.
 
@@ -55,9 +81,10 @@ def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str]
     inside the lake is left out (DuckDB refuses it). A path that the OS would open inside
     the lake, or at a folder holding it, while the check places it elsewhere (a link
     followed by `..`) is a FileAccessError for the whole statement. A folder is allowed
-    with what it holds unless it holds the lake; a file by its exact path (and `tmp_NAME`
-    beside it, which DuckDB's COPY writes first when it replaces a file). A glob allows the
-    folder it lists (DuckDB expands no `..` after a wildcard).
+    with what it holds unless it holds the lake or a link `..` could climb out through
+    (`climbing_link`); a file by its exact path (and `tmp_NAME` beside it, which DuckDB's
+    COPY writes first when it replaces a file). A path whose parent folder does not exist
+    is left out. A glob allows the folder it lists (DuckDB expands no `..` after a wildcard).
     """
     lake_dir = lake_folder(lake)
     files: set[str] = set()
@@ -78,9 +105,9 @@ def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str]
                 raise FileAccessError(
                     f"cannot access {os.fspath(raw)!r}: it leads into the lake {lake.uri} through a link followed "
                     "by '..' (DuckDB would check it as " + repr(checked) + "); SQL never reads or writes the lake's files")
-            if lake_dir is not None and _inside(checked, lake_dir):
+            if lake_dir is not None and (_inside(checked, lake_dir) or not os.path.isdir(os.path.dirname(checked))):
                 continue
-            if lake_dir is None or not _inside(lake_dir, checked):
+            if lake_dir is None or not (_inside(lake_dir, checked) or climbing_link(checked)):
                 folders.add(checked)
             if not glob:
                 files.update((checked, os.path.join(os.path.dirname(checked), "tmp_" + os.path.basename(checked))))
@@ -147,5 +174,6 @@ def access_error(e: duckdb.Error, lake: Lake, sealed: bool = False) -> FileAcces
         why = "this connection has no file access: it reads only the lake's tables"
     else:
         why = ("SQL reads and writes only the files and folders its statement names as string literals, "
-               "outside the lake; not a path built by an expression, nor a glob or folder that holds the lake")
+               "outside the lake, in folders that exist; not a path built by an expression, nor a glob or folder "
+               "that holds the lake or a link to a folder outside it")
     return FileAccessError(f"cannot access {shown}: {why}")

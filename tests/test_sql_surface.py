@@ -211,6 +211,18 @@ def test_a_link_followed_by_dotdot_cannot_reach_the_lake(root, tmp_path, monkeyp
     for statement in attacks:
         with pytest.raises(FileAccessError, match="through a link followed by '..'"):
             winnow.query(lake, statement)
+    # the same paths assembled at run time, which no literal shows: nothing allowed leaves a
+    # link to climb (OUT holds one into the lake; /proc/LAKE has no parent folder; /proc holds self/root)
+    built = [
+        f"SELECT '{out}'; COPY (SELECT 'garbage' AS g) TO "
+        f"('{out}/ve' || 'rs/../_versions/18446744073709551597.manifest') (FORMAT csv, HEADER false)",
+        f"SELECT '{out}'; SELECT * FROM read_blob('{out}/ve' || 'rs/../_versions/{manifest}')",
+        f"SELECT '/proc{lake_dir}/docs.lance/x.csv', '/proc'; "
+        f"COPY (SELECT 'garbage' AS g) TO ('/proc/self/ro' || 'ot/../..' || '{lake_dir}/docs.lance/x.csv') (FORMAT csv)",
+    ]
+    for statement in built:
+        with pytest.raises(FileAccessError, match="cannot access"):
+            winnow.query(lake, statement)
     monkeypatch.chdir(out)  # relative to the working folder: '.' allows it, 'vers/..' is the lake's docs.lance
     with pytest.raises(FileAccessError, match="through a link followed by '..'"):
         winnow.query(lake, "SELECT '.'; COPY (SELECT 'garbage' AS g) TO 'vers/../x.csv' (FORMAT csv)")
