@@ -489,6 +489,17 @@ def inside_lake(lake: Lake | str, path) -> bool:
     return _inside(path, _lake(lake))
 
 
+def check_out(out, *, folder: bool, lake: Lake | str | None = None, option: str = "--out"):
+    """`out` as the local path to write (a Path), by the rule every `--out` follows: its
+    folder exists, a file is not a folder (nor a folder a file), and with `lake` a file is
+    not a hard link to one of the lake's files; a UsageError naming the fault otherwise
+    (see `winnow.lake.outputs`).
+
+        >>> path = winnow.check_out("report.html", folder=False, lake=lake)
+    """
+    return _check_out(out, folder=folder, lake=None if lake is None else _lake(lake), option=option)
+
+
 def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int | None = None,
              ngpu: int | None = None, nnodes: int = 1, rdzv_endpoint: str | None = None,
              tokenizer: str | None = None, out=None, validation: str | None = None,
@@ -597,6 +608,7 @@ __all__ = [
     "select_diff",
     "select_show",
     "inside_lake",
+    "check_out",
     "select_list",
     "select_preview",
     "pretrain",

@@ -21,7 +21,6 @@ from rich.table import Table
 import winnow
 
 from winnow.cli.options import StorageOption, open_lake
-from winnow.lake.outputs import check_out
 from winnow.cli.output import cell, err, one_line, out
 
 SQL_OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
@@ -33,7 +32,7 @@ def sql(
     query: Optional[str] = typer.Argument(
         None, help=f"SQL over the tables {TABLES}; none: an interactive shell."),
     format: str = typer.Option("table", "--format", "-f", help=" | ".join(SQL_OUTPUT_FORMATS)),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file (outside the lake)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file (its folder must exist; outside the lake)."),
     version: Optional[int] = typer.Option(None, help="Read docs as of this lake version."),
     max_rows: int = typer.Option(40, help="Rows shown in table format (>= 0)."),
     storage_option: Optional[list[str]] = StorageOption,
@@ -52,10 +51,10 @@ def sql(
     if max_rows < 0:
         raise winnow.UsageError(f"--max-rows must be >= 0, got {max_rows}")
     if out_file is not None:
-        check_out(out_file, folder=False)
+        winnow.check_out(out_file, folder=False)
     lake = open_lake(uri, storage_option)
     if out_file is not None:
-        out_file = check_out(out_file, folder=False, lake=lake)  # not a hard link to a lake file either
+        out_file = winnow.check_out(out_file, folder=False, lake=lake)  # not a hard link to a lake file either
         if winnow.inside_lake(lake, out_file):
             raise winnow.UsageError(f"--out {out_file} is inside the lake {lake.uri}: write results outside it")
     if query is None:
