@@ -19,8 +19,11 @@ A path assembled at run time (`'OUT/li' || 'nk/../x'`) is not seen here, so what
 allowed leaves it no link to climb through: a folder only when nothing under it links to
 a folder outside it (`climbing_link`; not `/proc`, whose `self/root` is `/`, nor a folder
 holding a link into the lake), and any path only when its parent folder exists (not
-`/proc/LAKE/x`, which `/proc/self/root/../../LAKE/x` would reach). What remains is a link
-someone made outside every allowed folder, near the lake (docs/sql.md).
+`/proc/LAKE/x`, which `/proc/self/root/../../LAKE/x` would reach), and neither when a
+folder above it whose way down ends like a folder of the lake holds a link to climb
+(`shifted_into_lake`: OUT/_versions when OUT holds a link into the lake). What remains: a
+link someone made, climbed to write a file whose name is none of the lake's in its own
+folder, or reached through links outside every folder looked at (docs/sql.md).
 """
 
 from __future__ import annotations
@@ -74,6 +77,48 @@ def climbing_link(folder: str) -> str | None:
     return None
 
 
+_FILES_ONLY = {"data", "_versions", "_transactions", "_deletions"}  # Lance folders of files only
+# Names of the lake's own files worth a look through the named file's folder (a manifest
+# makes a new lake version; the others are read by name).
+_LAKE_FILE = re.compile(r".*\.(manifest|txn|lance)$|latest_version_hint\.json$|card\.json$")
+
+
+def lake_folders(lake_dir: str, depth: int = 4) -> list[str]:
+    """The lake's folder and the folders in it, `depth` levels down (not inside the Lance
+    folders that hold only files)."""
+    found, level = [lake_dir], [lake_dir]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    found.append(entry.path)
+                    if entry.name not in _FILES_ONLY:
+                        below.append(entry.path)
+        level = below
+    return found
+
+
+def shifted_into_lake(folder: str, lakes: list[str]) -> str | None:
+    """A link through which `D/LINK/../REST` could open inside the lake what DuckDB checks as
+    `folder/...`: for each folder D above `folder` whose way down to `folder` also ends a
+    folder of the lake (`lakes`: `_versions` for OUT/_versions), a link under D that `..`
+    climbs out through (climbing_link). None when there is none."""
+    above = folder
+    while os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+        tail = "/" + os.path.relpath(folder, above)
+        if any(f.endswith(tail) for f in lakes):
+            link = climbing_link(above)
+            if link:
+                return link
+    return None
+
+
 def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str], list[str]]:
     """(files, folders) DuckDB may read and write for `paths`, never inside the lake.
 
@@ -84,9 +129,16 @@ def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str]
     with what it holds unless it holds the lake or a link `..` could climb out through
     (`climbing_link`); a file by its exact path (and `tmp_NAME` beside it, which DuckDB's
     COPY writes first when it replaces a file). A path whose parent folder does not exist
-    is left out. A glob allows the folder it lists (DuckDB expands no `..` after a wildcard).
+    is left out, and so is one that a link followed by `..` could shift into the lake: under
+    a folder above it whose way down matches a folder of the lake (`shifted_into_lake`), or,
+    for a file named like one of the lake's (`*.manifest`), in its own folder. A glob allows
+    the folder it lists (DuckDB expands no `..` after a wildcard).
     """
     lake_dir = lake_folder(lake)
+    lakes = lake_folders(lake_dir) if lake_dir is not None else []
+    holding = [lake_dir]  # a folder under which the lake would be, too: all it holds is allowed
+    while lake_dir is not None and os.path.dirname(holding[-1]) != holding[-1]:
+        holding.append(os.path.dirname(holding[-1]))
     files: set[str] = set()
     folders: set[str] = set()
     for raw in paths:
@@ -105,12 +157,15 @@ def allowance(paths: Iterable[str | os.PathLike], lake: Lake) -> tuple[list[str]
                 raise FileAccessError(
                     f"cannot access {os.fspath(raw)!r}: it leads into the lake {lake.uri} through a link followed "
                     "by '..' (DuckDB would check it as " + repr(checked) + "); SQL never reads or writes the lake's files")
-            if lake_dir is not None and (_inside(checked, lake_dir) or not os.path.isdir(os.path.dirname(checked))):
+            parent, name = os.path.split(checked)
+            if lake_dir is not None and (_inside(checked, lake_dir) or not os.path.isdir(parent)):
                 continue
-            if lake_dir is None or not (_inside(lake_dir, checked) or climbing_link(checked)):
+            if lake_dir is None or not (_inside(lake_dir, checked) or climbing_link(checked)
+                                        or shifted_into_lake(checked, lakes + holding)):
                 folders.add(checked)
-            if not glob:
-                files.update((checked, os.path.join(os.path.dirname(checked), "tmp_" + os.path.basename(checked))))
+            if not glob and (lake_dir is None or not (shifted_into_lake(parent, lakes)
+                                                      or (_LAKE_FILE.match(name) and climbing_link(parent)))):
+                files.update((checked, os.path.join(parent, "tmp_" + name)))
     return sorted(files), sorted(folders)
 
 

@@ -223,6 +223,15 @@ def test_a_link_followed_by_dotdot_cannot_reach_the_lake(root, tmp_path, monkeyp
     for statement in built:
         with pytest.raises(FileAccessError, match="cannot access"):
             winnow.query(lake, statement)
+    # in two steps: OUT/_versions made first (by a partitioned COPY, or already there), then
+    # named, so that the built path's check lands on an allowed file or folder
+    with pytest.raises(FileAccessError, match="cannot access"):
+        winnow.query(lake, f"COPY (SELECT 1 AS a, 1 AS g) TO '{out}/_versions' (FORMAT csv, PARTITION_BY (g))")
+    (out / "_versions").mkdir()
+    for named in (f"{out}/_versions/18446744073709551597.manifest", f"{out}/_versions"):
+        with pytest.raises(FileAccessError, match="cannot access"):
+            winnow.query(lake, f"SELECT '{named}'; COPY (SELECT 'garbage' AS g) TO "
+                               f"('{out}/ve' || 'rs/../_versions/18446744073709551597.manifest') (FORMAT csv, HEADER false)")
     monkeypatch.chdir(out)  # relative to the working folder: '.' allows it, 'vers/..' is the lake's docs.lance
     with pytest.raises(FileAccessError, match="through a link followed by '..'"):
         winnow.query(lake, "SELECT '.'; COPY (SELECT 'garbage' AS g) TO 'vers/../x.csv' (FORMAT csv)")
