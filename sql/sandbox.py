@@ -230,5 +230,5 @@ def access_error(e: duckdb.Error, lake: Lake, sealed: bool = False) -> FileAcces
     else:
         why = ("SQL reads and writes only the files and folders its statement names as string literals, "
                "outside the lake, in folders that exist; not a path built by an expression, nor a glob or folder "
-               "that holds the lake or a link to a folder outside it")
+               "that holds the lake, a link to a folder outside it or over 20,000 entries")
     return FileAccessError(f"cannot access {shown}: {why}")

@@ -242,3 +242,7 @@ def test_a_link_followed_by_dotdot_cannot_reach_the_lake(root, tmp_path, monkeyp
     (out / "away").symlink_to(tmp_path / "elsewhere" / "sub")
     winnow.query(lake, "COPY (SELECT 1 AS a) TO 'away/../a.csv' (FORMAT csv)")
     assert (tmp_path / "elsewhere" / "a.csv").is_file()
+    # a glob over a folder holding a link to a folder outside it is refused; the linked folder by its own path is not
+    with pytest.raises(FileAccessError, match="a link to a folder outside it"):
+        winnow.query(lake, f"SELECT count(*) FROM read_csv('{out}/*.csv')")
+    assert winnow.query(lake, f"SELECT count(*) AS n FROM read_csv('{tmp_path}/elsewhere/*.csv')")["n"][0].as_py() == 1
