@@ -159,8 +159,22 @@ class Lake:
 
     def check_format(self) -> None:
         """Read only: a LakeNotFound when no lake is at the URI, a LakeError when its format
-        is not the one this winnow reads."""
-        if not self._exists("lake"):
+        is not the one this winnow reads. A plain file, or a URI whose scheme no store
+        knows, holds no lake either (not the store's error about walking a folder)."""
+        local = self.uri[len("file://"):] if self.uri.startswith("file://") else None if "://" in self.uri else self.uri
+        if local is not None and os.path.exists(local) and not os.path.isdir(local):
+            raise LakeNotFound(f"no winnow lake at {self.uri}: it is a file, not a lake's folder")
+        try:
+            present = self._exists("lake")
+        except LakeError as e:
+            if "No object store provider found for scheme" in str(e):
+                scheme = self.uri.split("://", 1)[0]
+                raise LakeNotFound(f"no winnow lake at {self.uri}: no store knows the scheme {scheme}:// "
+                                   "(a local path, file://, s3://, gs://, az:// or memory://)") from e
+            if "Not a directory" in str(e):
+                raise LakeNotFound(f"no winnow lake at {self.uri}: a file is on its path") from e
+            raise
+        if not present:
             raise LakeNotFound(f"no winnow lake at {self.uri} (create one with `winnow init {self.uri}`)")
         fmt = self.dataset("lake").to_table(columns=["format_version"])["format_version"][0].as_py()
         if fmt != schema.FORMAT_VERSION:

@@ -10,9 +10,10 @@ by id (measured: 3.9 GB of hash table for 300k docs through a join, ~1 GB fetchi
 SQL cannot damage the lake. Every connection runs in DuckDB's own sandbox
 (`enable_external_access = false`), locked (`lock_configuration = true`) so that no
 statement can change it: DuckDB reads and writes only the files and folders the
-connection was opened with, and checks each path after resolving `..` and symbolic
-links. Those allowed paths never include anything inside the lake, nor a folder that holds
-it (a file there is allowed by its exact path). `connect(lake)` has no file access at all;
+connection was opened with (it checks a path with `..` removed as text, then its links
+resolved). Those allowed paths never include anything inside the lake, nor a folder that
+holds it (a file there is allowed by its exact path), and a statement naming a path that
+the OS would open inside the lake through a link followed by `..` is refused (sandbox.py). `connect(lake)` has no file access at all;
 `query()` and `Session` allow the paths their statements name as string literals
 (`COPY ... TO 'top.parquet'`, `read_parquet('scores/*.parquet')`).
 """

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from .helpers import C4, WINNOW, cli, fails
 
 
@@ -21,6 +23,25 @@ def test_a_missing_lake_is_a_usage_error(tmp_path):
     fails("info", tmp_path / "nowhere", contains="no winnow lake at")
     fails("sql", tmp_path / "nowhere", "SELECT 1", contains="winnow init")
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("verb", [["info"], ["report", "--out", "{tmp}/r.html"], ["serve"]])
+def test_a_plain_file_or_an_unknown_scheme_holds_no_lake(tmp_path, verb):
+    """Not Lance's "Unable to walk dir" (exit 1): `no winnow lake at PATH`, exit 2, from the
+    one place lakes are opened (Lake.check_format), for every verb. `serve` through its API
+    (the command would run in a process of its own, ~3 s a call here)."""
+    import winnow
+
+    plain = tmp_path / "notes.txt"
+    plain.write_text("a file\n")
+    for where in (plain, "foo://x", plain / "sub"):
+        if verb == ["serve"]:
+            with pytest.raises(winnow.UsageError, match=f"^no winnow lake at {where}"):
+                winnow.serve(str(where), port=0)
+            continue
+        line = fails(verb[0], where, *[a.format(tmp=tmp_path) for a in verb[1:]], contains=f"no winnow lake at {where}")
+        assert "Unable to walk dir" not in line and "No object store" not in line, line
+    assert plain.read_text() == "a file\n" and sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 def test_init_twice_is_refused(tmp_path):

@@ -296,3 +296,58 @@ def test_the_lake_is_unchanged_and_ctrl_c_stops_the_server(served):
     assert proc.wait(timeout=30) == 0
     assert "Traceback" not in proc.stderr.read()
     assert lake_state(lake) == before
+
+
+def _loopback_v6() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _loopback_v6(), reason="this machine has no IPv6 loopback (::1)")
+def test_the_host_check_holds_on_ipv6_and_every_address(tmp_path):
+    """`--host ::1` (or 0.0.0.0) once answered any Host header, so DNS rebinding reached the
+    lake there: a request naming another host is refused on every bind, one naming the
+    address or localhost is answered. The app and uvicorn run in this process, as serve runs them."""
+    import http.client
+    import time
+
+    import uvicorn
+
+    from winnow.views.serve.app import create_app
+
+    lake = winnow.init(tmp_path / "lake")
+    winnow.ingest_files(lake, [str(GITHUB)], workers=1)
+    for host, connect in (("::1", "::1"), ("0.0.0.0", "127.0.0.1")):
+        sock = bind(host, 0)
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(open_read_only(lake.uri), host=host), log_level="warning",
+                                               lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+
+        def status(host_header: str) -> int:
+            conn = http.client.HTTPConnection(connect, port, timeout=30)
+            conn.request("GET", "/sql", headers={"Host": host_header})
+            code = conn.getresponse().status
+            conn.close()
+            return code
+
+        try:
+            deadline = time.time() + 30
+            while not server.started and time.time() < deadline:
+                time.sleep(0.05)
+            for bad in ("evil.example", f"evil.example:{port}", "::1", f"[::1].evil.example:{port}"):
+                assert status(bad) == 400, (host, bad)
+            for good in (f"[::1]:{port}", "[::1]", f"localhost:{port}", f"127.0.0.1:{port}"):
+                assert status(good) == 200, (host, good)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()

@@ -182,3 +182,67 @@ def test_filters_on_list_columns(tmp_path):
     got = winnow.query(lake, "SELECT id, n_chars FROM docs WHERE vec[1] > 0 AND n_chars > 0")
     assert set(got["id"].to_pylist()) == positive
     assert winnow.query(lake, "SELECT count(*) AS n FROM docs WHERE vec IS NULL")["n"][0].as_py() == len(ids) - len(held)
+
+
+def test_a_link_followed_by_dotdot_cannot_reach_the_lake(root, tmp_path, monkeypatch):
+    """DuckDB checks `OUT/vers/../_versions/X` as `OUT/_versions/X` (`..` as text, then
+    links), while the OS opens the lake's `_versions/X` (the link, then `..`): every path a
+    statement names is resolved both ways, and one that would open the lake is refused."""
+    lake = winnow.open(root / "lake")
+    versions = root / "lake" / "docs.lance" / "_versions"
+    manifest = sorted(versions.iterdir())[0].name
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "vers").symlink_to(versions)
+    before, files = lake_state(lake), files_of(root / "lake")
+    # the attack of issue 21, as written, on the command line
+    fails("sql", lake.uri, f"SELECT '{out}'; COPY (SELECT 'garbage' AS g) TO "
+          f"'{out}/vers/../_versions/18446744073709551597.manifest' (FORMAT csv, HEADER false)",
+          contains="through a link followed by '..'")
+    lake_dir = str(root / "lake")
+    attacks = [
+        f"SELECT '{out}'; SELECT * FROM read_blob('{out}/vers/../_versions/{manifest}')",  # its read
+        f"SELECT '{out}'; SELECT * FROM read_blob('{out}/vers/../_versions/*.manifest')",  # a glob
+        f"SELECT '{out}'; SELECT * FROM query('SELECT * FROM read_blob(''{out}/vers/../_versions/{manifest}'')')",
+        # no link of the user's: /proc/self/root is /, so DuckDB checks /proc/LAKE/..., the OS opens LAKE/...
+        f"SELECT '/proc{lake_dir}/docs.lance/x.csv'; "
+        f"COPY (SELECT 'garbage' AS g) TO '/proc/self/root/../..{lake_dir}/docs.lance/x.csv' (FORMAT csv)",
+    ]
+    for statement in attacks:
+        with pytest.raises(FileAccessError, match="through a link followed by '..'"):
+            winnow.query(lake, statement)
+    # the same paths assembled at run time, which no literal shows: nothing allowed leaves a
+    # link to climb (OUT holds one into the lake; /proc/LAKE has no parent folder; /proc holds self/root)
+    built = [
+        f"SELECT '{out}'; COPY (SELECT 'garbage' AS g) TO "
+        f"('{out}/ve' || 'rs/../_versions/18446744073709551597.manifest') (FORMAT csv, HEADER false)",
+        f"SELECT '{out}'; SELECT * FROM read_blob('{out}/ve' || 'rs/../_versions/{manifest}')",
+        f"SELECT '/proc{lake_dir}/docs.lance/x.csv', '/proc'; "
+        f"COPY (SELECT 'garbage' AS g) TO ('/proc/self/ro' || 'ot/../..' || '{lake_dir}/docs.lance/x.csv') (FORMAT csv)",
+    ]
+    for statement in built:
+        with pytest.raises(FileAccessError, match="cannot access"):
+            winnow.query(lake, statement)
+    # in two steps: OUT/_versions made first (by a partitioned COPY, or already there), then
+    # named, so that the built path's check lands on an allowed file or folder
+    with pytest.raises(FileAccessError, match="cannot access"):
+        winnow.query(lake, f"COPY (SELECT 1 AS a, 1 AS g) TO '{out}/_versions' (FORMAT csv, PARTITION_BY (g))")
+    (out / "_versions").mkdir()
+    for named in (f"{out}/_versions/18446744073709551597.manifest", f"{out}/_versions"):
+        with pytest.raises(FileAccessError, match="cannot access"):
+            winnow.query(lake, f"SELECT '{named}'; COPY (SELECT 'garbage' AS g) TO "
+                               f"('{out}/ve' || 'rs/../_versions/18446744073709551597.manifest') (FORMAT csv, HEADER false)")
+    monkeypatch.chdir(out)  # relative to the working folder: '.' allows it, 'vers/..' is the lake's docs.lance
+    with pytest.raises(FileAccessError, match="through a link followed by '..'"):
+        winnow.query(lake, "SELECT '.'; COPY (SELECT 'garbage' AS g) TO 'vers/../x.csv' (FORMAT csv)")
+    assert lake_state(lake) == before and files_of(root / "lake") == files
+    assert winnow.info(lake.uri).documents == 50
+    # a link followed by '..' that stays outside the lake still works, as DuckDB checks it
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (out / "away").symlink_to(tmp_path / "elsewhere" / "sub")
+    winnow.query(lake, "COPY (SELECT 1 AS a) TO 'away/../a.csv' (FORMAT csv)")
+    assert (tmp_path / "elsewhere" / "a.csv").is_file()
+    # a glob over a folder holding a link to a folder outside it is refused; the linked folder by its own path is not
+    with pytest.raises(FileAccessError, match="a link to a folder outside it"):
+        winnow.query(lake, f"SELECT count(*) FROM read_csv('{out}/*.csv')")
+    assert winnow.query(lake, f"SELECT count(*) AS n FROM read_csv('{tmp_path}/elsewhere/*.csv')")["n"][0].as_py() == 1

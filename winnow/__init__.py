@@ -32,6 +32,7 @@ from winnow.ingest import ingest as _ingest
 from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
 from winnow.lake.engine import Engine
 from winnow.lake.engine import build as _build_engine
+from winnow.lake.outputs import check_out as _check_out
 from winnow.lake.vectors import IndexResult, Neighbours
 from winnow.lake.vectors import build_index as _build_index
 from winnow.scoring import ImportResult, ScoreResult
@@ -265,6 +266,7 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResul
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
     lake = _lake(lake)
+    _check_out(out, folder=True)
     with _engine_of(options) as eng:
         return _materialize(lake, name, out, engine=eng, **options)
 
@@ -281,6 +283,8 @@ def rater_train(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
         >>> r = winnow.rater_train(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
         >>> winnow.score(lake, "embedding-head", params={"model": r.out})
     """
+    if out is not None:
+        _check_out(out, folder=True)
     return _train_rater(_lake(lake), name, kind, label=label, where=where, positive=positive, negative=negative,
                         out=out, seed=seed, **options)
 
@@ -320,6 +324,8 @@ def weights_fit(lake: Lake | str, name: str, columns: list[str] | str | None = N
         >>> r.loo_spearman, r.predicted_loss
     """
     columns = [columns] if isinstance(columns, str) else list(columns or ())
+    if out is not None:
+        _check_out(out, folder=True)
     return _fit_weights(_lake(lake), name, columns, label, runs=runs, model=model, budget=budget, out=out, seed=seed,
                         replace=replace)
 
@@ -352,6 +358,8 @@ def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", to
         >>> r = winnow.compare(lake, ["random", "top"], tokens=20_480, validation="val", tokenizer="../shared/tokenizers/llama-style-sp32k.model")
         >>> [(x.selection, x.speedup) for x in r.runs]
     """
+    if options.get("out") is not None:
+        _check_out(options["out"], folder=True)
     return _compare(_lake(lake), list(selections), flavor=flavor, tokens=tokens, validation=validation,
                     tokenizer=tokenizer, seed=seed, **options)
 
@@ -481,6 +489,17 @@ def inside_lake(lake: Lake | str, path) -> bool:
     return _inside(path, _lake(lake))
 
 
+def check_out(out, *, folder: bool, lake: Lake | str | None = None, option: str = "--out"):
+    """`out` as the local path to write (a Path), by the rule every `--out` follows: its
+    folder exists, a file is not a folder (nor a folder a file), and with `lake` a file is
+    not a hard link to one of the lake's files; a UsageError naming the fault otherwise
+    (see `winnow.lake.outputs`).
+
+        >>> path = winnow.check_out("report.html", folder=False, lake=lake)
+    """
+    return _check_out(out, folder=folder, lake=None if lake is None else _lake(lake), option=option)
+
+
 def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int | None = None,
              ngpu: int | None = None, nnodes: int = 1, rdzv_endpoint: str | None = None,
              tokenizer: str | None = None, out=None, validation: str | None = None,
@@ -505,6 +524,8 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
 
     uri, options = (lake.uri, lake.storage_options) if isinstance(lake, Lake) else (lake, storage_options or {})
     launch.check_options(flavor, steps, ngpu, nnodes, rdzv_endpoint)
+    if out is not None:
+        _check_out(out, folder=True)
     run_dir = Path(out) if out is not None else Path("runs") / f"{Path(source).name}-{flavor}"
     if ngpu is None:
         import torch  # imported when asked: importing winnow does not import torch
@@ -587,6 +608,7 @@ __all__ = [
     "select_diff",
     "select_show",
     "inside_lake",
+    "check_out",
     "select_list",
     "select_preview",
     "pretrain",

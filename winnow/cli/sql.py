@@ -3,7 +3,10 @@ result as a table, CSV, JSON lines or parquet."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +32,7 @@ def sql(
     query: Optional[str] = typer.Argument(
         None, help=f"SQL over the tables {TABLES}; none: an interactive shell."),
     format: str = typer.Option("table", "--format", "-f", help=" | ".join(SQL_OUTPUT_FORMATS)),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file (outside the lake)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the result to this file (its folder must exist; outside the lake)."),
     version: Optional[int] = typer.Option(None, help="Read docs as of this lake version."),
     max_rows: int = typer.Option(40, help="Rows shown in table format (>= 0)."),
     storage_option: Optional[list[str]] = StorageOption,
@@ -48,14 +51,12 @@ def sql(
     if max_rows < 0:
         raise winnow.UsageError(f"--max-rows must be >= 0, got {max_rows}")
     if out_file is not None:
-        target = out_file.expanduser().resolve()
-        if target.is_dir():
-            raise winnow.UsageError(f"--out {out_file} is a folder: give a file name")
-        if not target.parent.is_dir():
-            raise winnow.UsageError(f"--out {out_file}: the folder {target.parent} does not exist")
+        winnow.check_out(out_file, folder=False)
     lake = open_lake(uri, storage_option)
-    if out_file is not None and winnow.inside_lake(lake, target):
-        raise winnow.UsageError(f"--out {out_file} is inside the lake {lake.uri}: write results outside it")
+    if out_file is not None:
+        out_file = winnow.check_out(out_file, folder=False, lake=lake)  # not a hard link to a lake file either
+        if winnow.inside_lake(lake, out_file):
+            raise winnow.UsageError(f"--out {out_file} is inside the lake {lake.uri}: write results outside it")
     if query is None:
         with winnow.session(lake, version) as session:
             shell(session, max_rows)
@@ -65,39 +66,50 @@ def sql(
 
 def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_rows: int) -> None:
     """A result in `format`, on stdout or into `out_file`; nothing for a statement without a
-    result set (no columns)."""
+    result set (no columns). The file is written aside and renamed over `out_file` at the
+    end: whole or not at all, and never through a hard link into another file."""
     if table is None or table.num_columns == 0:
         return
+    if out_file is None:
+        _write(table, format, None, max_rows)
+        return
     try:
-        sink = out_file.open("w" if format == "table" else "wb") if out_file else None
+        fd, aside = tempfile.mkstemp(dir=out_file.parent, prefix=f".{out_file.name}.", suffix=".tmp")
     except OSError as e:
         raise winnow.UsageError(f"--out {out_file}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w" if format == "table" else "wb") as sink:
+            _write(table, format, sink, max_rows)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(aside, 0o666 & ~umask)  # as open() would have made it; mkstemp's is private
+        os.replace(aside, out_file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+        raise
+
+
+def _write(table: pa.Table, format: str, sink, max_rows: int) -> None:
+    """`table` in `format` into the open file `sink` (stdout when None)."""
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))
         for row in table.slice(0, max_rows).to_pylist():
             shown.add_row(*(cell(v, width) for v in row.values()))
         target = Console(file=sink, width=200) if sink else out
-        try:
-            target.print(shown)
-            if table.num_rows > max_rows:
-                target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
-        finally:
-            if sink:
-                sink.close()
+        target.print(shown)
+        if table.num_rows > max_rows:
+            target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
         return
     sink = sink or sys.stdout.buffer
-    try:
-        if format == "csv":
-            pacsv.write_csv(table, sink)
-        elif format == "parquet":
-            pq.write_table(table, sink)
-        else:  # json: one object per line
-            for row in table.to_pylist():
-                sink.write(orjson.dumps(row, default=str) + b"\n")
-    finally:
-        if out_file:
-            sink.close()
+    if format == "csv":
+        pacsv.write_csv(table, sink)
+    elif format == "parquet":
+        pq.write_table(table, sink)
+    else:  # json: one object per line
+        for row in table.to_pylist():
+            sink.write(orjson.dumps(row, default=str) + b"\n")
 
 
 def shell(session, max_rows: int) -> None:

@@ -35,7 +35,7 @@ def report(
 def serve(
     uri: str,
     port: int = typer.Option(8000, "--port", help="The port to listen on (0: any free port; the line printed names it)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; 0.0.0.0 opens it to the network."),
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; 0.0.0.0 opens it to the network. A request naming another host than an address, localhost or this one is refused."),
     max_rows: int = typer.Option(1000, "--max-rows", help="Rows a query shows at most (> 0)."),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds a query may run before it is interrupted."),
     storage_option: Optional[list[str]] = StorageOption,

@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError, check
+from winnow.lake.outputs import check_out as check_output
 from winnow.lake.version import WINNOW_VERSION
 
 from winnow.sql.sandbox import inside_lake
@@ -196,12 +197,12 @@ def render(lake: Lake, *, selections=None, columns=None) -> str:
 
 
 def check_out(lake: Lake, out) -> Path:
-    """`out` as a path to write the page to: a UsageError for a folder, a missing folder or a
-    path inside the lake."""
+    """`out` as a path to write the page to: a UsageError for a folder, a missing folder, a
+    hard link to a lake file or a path inside the lake."""
     path = Path(os.fspath(out)).expanduser()
     check(str(out).strip() != "", "--out is empty: give the HTML file to write")
     check(not path.is_dir(), f"--out {out} is a folder: give a file name (e.g. {Path(out) / 'report.html'})")
-    check(path.resolve().parent.is_dir(), f"--out {out}: the folder {path.resolve().parent} does not exist")
+    check_output(out, folder=False, lake=lake)  # its folder exists; not a hard link to a lake file
     check(not inside_lake(path, lake), f"--out {out} is inside the lake {lake.uri}: write the report outside it")
     return path
 

@@ -6,13 +6,16 @@ are Vega-Lite specs (charts.py) drawn by /static/app.js. A failure is one line i
 (`error: ...`, HTTP 400 for what the user asked, 500 for a defect): never a traceback, which
 goes to the server's log only. Responses carry a Content-Security-Policy that lets a page load
 only this app's own scripts and styles, so even a page showing hostile text asks nothing of
-another host; a Host check (Starlette's TrustedHostMiddleware) refuses requests addressed to
-another name, so a web page that rebinds a DNS name to 127.0.0.1 cannot read the lake.
+another host; a Host check (HostCheck) refuses requests addressed to another name, whatever
+--host is (IPv6 and every-address binds included), so a web page that rebinds a DNS name to
+127.0.0.1 or ::1 cannot read the lake.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from importlib import resources
 from urllib.parse import quote
 
@@ -20,8 +23,9 @@ import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import PlainTextResponse
 
 from winnow.lake import Lake, WinnowError
 from winnow.lake.errors import UsageError
@@ -66,11 +70,60 @@ def _templates() -> jinja2.Environment:
 
 
 def allowed_hosts(host: str) -> list[str]:
-    """The Host header values the app answers: its own address and localhost's names; any for
-    a server bound to every address (0.0.0.0, ::) or to an IPv6 address."""
-    if host in ("0.0.0.0", "::", "") or ":" in host:  # IPv6: older Starlette splits the Host header at its first ":"
-        return ["*"]
-    return sorted({host, "127.0.0.1", "localhost"})
+    """The host names the app answers besides IP addresses (lowercase, an IPv6 address in
+    brackets, as a Host header carries it): localhost's, the `host` it serves on, and for a
+    server bound to every address (0.0.0.0, ::) the machine's own names."""
+    given = host.strip().lower().strip("[]")
+    names = {"localhost", "127.0.0.1", "[::1]"}
+    if given in ("", "0.0.0.0", "::"):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    else:
+        names.add(f"[{given}]" if ":" in given else given)
+    return sorted(names)
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a Host header without its port (`[::1]:8000` -> `[::1]`), lowercase; None
+    when there is none or it is malformed (`::1` unbracketed, an empty name)."""
+    if not header:
+        return None
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        rest = header[end + 1:]
+        ok = end > 0 and (rest == "" or (rest.startswith(":") and rest[1:].isdigit()))
+        return header[: end + 1] if ok else None
+    name, _, port = header.partition(":")
+    return name if name and (not port or port.isdigit()) else None
+
+
+def is_address(name: str) -> bool:
+    """Whether a Host header's host is an IP address (`127.0.0.1`, `[::1]`), not a name."""
+    bracketed = name.startswith("[") and name.endswith("]")
+    try:
+        address = ipaddress.ip_address(name[1:-1] if bracketed else name)
+    except ValueError:
+        return False
+    return bracketed == (address.version == 6)
+
+
+class HostCheck:
+    """ASGI middleware: a request whose Host header names neither an address nor one of
+    `allowed_hosts(host)` gets 400. A page that rebinds its DNS name to this machine sends its
+    own name in Host, never an address, so answering any address keeps rebinding out while
+    `http://[::1]:PORT/` or the machine's LAN address still work."""
+
+    def __init__(self, app, host: str):
+        self.app = app
+        self.names = set(allowed_hosts(host))
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            name = host_name(Headers(scope=scope).get("host"))
+            if name is None or not (name in self.names or is_address(name)):
+                await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(lake: Lake, *, max_rows: int = MAX_ROWS, timeout: float = TIMEOUT,
@@ -80,7 +133,7 @@ def create_app(lake: Lake, *, max_rows: int = MAX_ROWS, timeout: float = TIMEOUT
         >>> uvicorn.run(create_app(open_read_only("lake")), host="127.0.0.1", port=8000)
     """
     app = FastAPI(title="winnow", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))
+    app.add_middleware(HostCheck, host=host)
     env = _templates()
 
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
