@@ -271,7 +271,8 @@ def _train(flavor: str, shards: Path, tokenizer: str, run_folder: Path, steps: i
         echo("$ " + " ".join(cmd))
     done = launch.run(cmd, run_folder, shards, echo=echo)
     if done.returncode != 0:
-        raise CompareError(f"training {shards.parent.name} exited with status {done.returncode}; "
+        why = f": {done.error}" if done.error else ""
+        raise CompareError(f"training {shards.parent.name} exited with status {done.returncode}{why}; "
                            f"the log is {run_folder / 'train.log'}")
     log = launch.TrainResult(cmd, str(run_folder), str(shards)).read((run_folder / "train.log").read_text())
     if steps not in log.validation:

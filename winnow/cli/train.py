@@ -89,7 +89,8 @@ def train(
         return
     log = Path(report.out) / "train.log"
     if report.returncode != 0:
-        raise winnow.WinnowError(f"training exited with status {report.returncode}; the log is {log}")
+        why = f": {report.error}" if report.error else ""
+        raise winnow.WinnowError(f"training exited with status {report.returncode}{why}; the log is {log}")
     if not report.losses:
         out.print(f"trained: no step ran (already at the last step? see {log})")
         return
