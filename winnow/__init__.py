@@ -205,7 +205,14 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
     lake = _lake(lake)
     if (id is None) == (text is None):
         raise UsageError("give exactly one of --id ID or --text TEXT")
+    vectors.check_k(k)  # every option before a model is loaded to embed --text (~30 s)
     vectors.vector_field(lake, column)
+    ids = None
+    if where is not None:
+        try:
+            ids = query(lake, f"SELECT id FROM docs WHERE ({where})").column("id")
+        except (WinnowError, duckdb.Error) as e:
+            raise UsageError(f"--where {where!r} is not a filter over docs: {' '.join(str(e).split())}") from None
     if id is not None:
         vector = vectors.vector_of(lake, column, id)
     else:
@@ -213,12 +220,6 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
 
         vector = embed_query(lake, column, text)
     scores = [c for c in vectors.numeric_columns(lake.docs().schema) if c != column]
-    ids = None
-    if where is not None:
-        try:
-            ids = query(lake, f"SELECT id FROM docs WHERE ({where})").column("id")
-        except (WinnowError, duckdb.Error) as e:
-            raise UsageError(f"--where {where!r} is not a filter over docs: {' '.join(str(e).split())}") from None
     found = vectors.nearest(lake, column, vector, k, ids, columns=["id", "source", "text", *scores])
     docs = found.documents
     if id is not None and docs.num_rows:
