@@ -327,18 +327,20 @@ def weights_fit(lake: Lake | str, name: str, columns: list[str] | str | None = N
 
 def weights_sample(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
                    seed: int = 0, exclude: list[str] | tuple[str, ...] = (), alpha: float = 1.0,
-                   replace: bool = False) -> SampleResult:
+                   replace: bool = False, progress=None) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the score columns matching `columns`
     and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
     z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
     sample`, Meta-rater's method); compare them, then `weights_fit(..., runs=...)`. Returns
-    a `SampleResult`; see `winnow.train.weights.runs.sample`.
+    a `SampleResult`; see `winnow.train.weights.runs.sample`. `k` is 2 to 1,024 (`MAX_K`);
+    `progress` (a `winnow.lake.progress.Progress`) sees the selections evaluated, then stored.
 
         >>> r = winnow.weights_sample(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
     """
     return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
-                           budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace)
+                           budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace,
+                           progress=progress)
 
 
 def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,
