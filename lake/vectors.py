@@ -200,6 +200,14 @@ def nprobes(partitions: int | None) -> int:
     return max(MIN_NPROBES, math.ceil((partitions or 0) / 20))
 
 
+def check_k(k) -> int:
+    """`k` when it is a whole number > 0, else a VectorUsageError (checked before any model
+    is loaded to embed a query)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise VectorUsageError(f"-k must be a whole number > 0, got {k!r}")
+    return k
+
+
 def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, ids: pa.Array | None = None,
             columns: list[str] | tuple[str, ...] = ("id",)) -> Neighbours:
     """The `k` rows nearest to `vector` by cosine distance, nearest first, with `columns`
@@ -207,8 +215,7 @@ def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, ids: pa.Ar
     full vectors: exact distances), an exact search otherwise; with `ids` (the documents a
     filter kept: the API runs `--where` in DuckDB) only those are searched, so k rows come
     back when k match. A VectorUsageError for a bad k."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise VectorUsageError(f"-k must be a whole number > 0, got {k!r}")
+    check_k(k)
     docs = lake.docs()
     vector_field(lake, column, docs)
     table = open_docs(lake)

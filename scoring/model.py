@@ -56,7 +56,7 @@ import pyarrow as pa
 
 from winnow.lake.tokenizer import looks_like_path
 
-from winnow.scoring.scorer import Param, Scorer
+from winnow.scoring.scorer import Param, Scorer, ScoreUsageError
 
 LONG_DOCS = ("truncate", "chunks")
 AGGREGATES = ("mean", "token_mean", "max")
@@ -82,6 +82,31 @@ MODEL_PARAMETERS: dict[str, Param] = {
 def offline() -> bool:
     """True when model hubs must not be reached (HF_HUB_OFFLINE=1 or TRANSFORMERS_OFFLINE=1)."""
     return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+
+
+def check_device(device: str, option: str = "--device") -> str:
+    """`device` when torch parses it (cpu, cuda, cuda:N, mps, ...) and this machine has it (a
+    GPU torch sees, an index below the GPU count), else a ScoreUsageError naming `option`:
+    checked before a model is loaded, so a typo costs no model load."""
+    if device == "cpu":
+        return device
+    import torch
+
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ScoreUsageError(f"{option} {device!r}: not a device torch knows (use cpu, cuda or cuda:N)") from None
+    if d.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ScoreUsageError(f"{option} {device}: no CUDA device is visible on this machine (use {option} cpu)")
+        if d.index is not None and d.index >= n:
+            raise ScoreUsageError(f"{option} {device}: this machine shows {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+    elif d.type == "mps" and not torch.backends.mps.is_available():
+        raise ScoreUsageError(f"{option} {device}: no MPS device on this machine (use {option} cpu)")
+    elif d.type not in ("cuda", "mps", "cpu"):
+        raise ScoreUsageError(f"{option} {device}: use cpu, cuda, cuda:N or mps")
+    return device
 
 
 def model_identity(spec: str, revision: str | None = None) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class ScoreResult:
     nan: dict[str, int] = field(default_factory=dict)  # rows given NaN by this run, by reason
     staged: int = 0  # rows an earlier, interrupted run computed and staged, committed by this one
     engine: str = "local"
+    warning: str = ""  # what the run did not do as asked (a --device the scorer does not use)
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,15 @@ def score(
     check(isinstance(device, str) and DEVICE.fullmatch(device) is not None,
           f"device {device!r}: use cpu, cuda, cuda:N, cuda:N,M,..., mps or xpu")
     cls = resolve(spec)
+    if cls.uses_model:
+        _check_gpus(device, engine)
     params = cls.check_params(params)
     docs = lake.docs()
     scorer, fields, identity, params = _prepare(cls, params, lake, docs.version, query)
     names = [f.name for f in fields]
     report = ScoreResult(scorer=cls.name, version=cls.version, columns=names)
+    if not cls.uses_model and device != "cpu":
+        report.warning = f"scorer {cls.name} runs no model: --device {device} is not used (it runs on the CPU)"
     params_json = json.dumps(identity, sort_keys=True, default=str)
     _check_columns(docs, cls, names)
     _check_ownership(lake, cls, params_json, names, replace)
@@ -239,6 +244,23 @@ def _size_gpu_pool(runner: Engine, workers: int | None) -> Engine:
         raise ScoreUsageError(f"--device cuda: the {runner.title} cluster has no GPU (start its nodes with "
                               "GPUs, or use --device cpu)")
     return runner.with_workers(min(workers or gpus, gpus))
+
+
+def _check_gpus(device: str, runner: Engine) -> None:
+    """Refuse a CUDA device this machine lacks, before any model is loaded: no GPU for
+    `cuda`, or an index past the last GPU for `cuda:N`. An engine that places GPUs on its
+    workers (Ray) is checked when its pool is sized."""
+    kind, _, ids = device.partition(":")
+    if kind != "cuda" or runner.places_gpus:
+        return
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        raise ScoreUsageError(f"device {device}: no CUDA device is visible on this machine (use --device cpu)")
+    missing = [i for i in ids.split(",") if ids and int(i) >= n]
+    if missing:
+        raise ScoreUsageError(f"device {device}: this machine shows {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
 
 
 def _check_device(device: str, runner: Engine) -> str:

@@ -137,6 +137,22 @@ def test_a_budget_a_selection_cannot_reach_is_refused_with_nothing_written(lake,
           contains="'nope'")
 
 
+def test_a_bad_ngpu_is_refused_before_anything_is_written(lake):
+    import torch
+
+    def files():
+        return sorted(p for p in lake_dir(lake).rglob("*"))
+
+    before = files()
+    base = ("compare", lake.uri, "random", "top", "--tokens", TOKENS, "--validation", "val", "--tokenizer", SP,
+            "--name", "bad-ngpu")
+    fails(*base, "--ngpu", "-1", contains="--ngpu must be >= 0, got -1")
+    assert files() == before
+    more = torch.cuda.device_count() + 1
+    fails(*base, "--ngpu", more, contains=f"--ngpu {more}: ")
+    assert files() == before  # no run folder, no shards, no compare folder
+
+
 def test_schedule_ends_on_a_validation_and_reach_interpolates():
     assert schedule(12 * 1024, 1024) == (12, 1)
     assert schedule(20 * 1024 + 5, 1024) == (20, 2)  # a partial step is not trained

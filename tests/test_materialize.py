@@ -170,6 +170,15 @@ def test_an_id_missing_from_docs_is_one_error_before_anything_is_written(lake, t
     assert not out.exists()
 
 
+def test_an_empty_selection_is_one_usage_error_and_nothing_is_written(lake, tmp_path):
+    winnow.select(lake, "empty", "SELECT id FROM docs WHERE false")
+    for args in (("--tokenizer", SP), ("--format", "jsonl"), ("--format", "parquet", "--no-progress")):
+        out = tmp_path / args[1].rsplit("/", 1)[-1]
+        fails("materialize", lake.uri, "empty", "--out", out, *args, code=2,
+              contains="selection empty has no documents; nothing to materialize")
+        assert not out.exists()
+
+
 def test_a_damaged_finished_folder_is_refused_and_overwrite_replaces_it(lake, tmp_path):
     out = tmp_path / "s"
     winnow.materialize(lake, "sample", out, tokenizer=SP, shard_tokens=50_000)

@@ -260,6 +260,28 @@ def test_bad_input_is_one_line_and_writes_nothing(lake, args, says):
     assert not (Path(lake.uri) / "raters" / "bad_rater").exists()
 
 
+def test_a_bad_device_is_refused_before_any_model_loads(lake, monkeypatch):
+    """`--device foo` failed after 28 s of embedding, in three lines ending in a RuntimeError."""
+    import torch
+
+    from winnow.train.raters import head
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the embedding model was loaded")
+
+    monkeypatch.setattr(head, "embed_texts", loaded)
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    before = lake_state(lake)
+    # `rater train` runs as a process of its own (cli: "train" is among its words): one line, exit 2
+    fails("rater", "train", lake.uri, "dev", "--kind", "embedding-head", "--label", LABEL, "--device", "foo",
+          "--no-progress", contains="--device 'foo': not a device torch knows")
+    for device, says in (("cuda:x", "--device 'cuda:x': not a device"),
+                         (f"cuda:{n}", f"--device cuda:{n}: " + ("no CUDA device is visible" if n == 0 else "this machine shows"))):
+        with pytest.raises(winnow.UsageError, match=re.escape(says)):
+            winnow.rater_train(lake, "dev", "embedding-head", label=LABEL, device=device)
+    assert lake_state(lake) == before and not (Path(lake.uri) / "raters" / "dev").exists()
+
+
 def test_out_on_a_file_or_a_taken_folder(lake, tmp_path):
     a_file = tmp_path / "model.txt"
     a_file.write_text("not a folder")

@@ -15,7 +15,7 @@ from winnow.lake import UsageError, catalog
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.scoring import BUILTINS, Param, ScoreError, ScoreUsageError, params_for, resolve
 
-from .helpers import OWT, SHARED, cli, fails, lake_state
+from .helpers import GITHUB, OWT, SHARED, cli, fails, lake_state
 
 GPT2 = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 SCORERS = Path(__file__).parent / "scorers"
@@ -88,6 +88,26 @@ def test_usage_errors_through_the_api_write_nothing(unchanged):
         winnow.score(unchanged, UPPER, device="gpu")
     with pytest.raises(UsageError, match="workers"):
         winnow.score(unchanged, UPPER, workers=0)
+
+
+def test_a_device_is_refused_where_missing_and_named_unused_where_no_model_runs(lake):
+    """`score gopher --device cuda` exited 0 without a word; a scorer that runs no model now
+    says that the device is not used (a warning, exit 0: in `score a b --device cuda` the
+    model scorer uses it), and a model scorer is refused a GPU this machine lacks before
+    its model is loaded."""
+    import torch
+
+    winnow.ingest_files(lake, [str(GITHUB)])
+    proc = cli("score", lake.uri, "gopher", "--device", "cuda", "--no-progress")
+    assert proc.stderr.strip().splitlines() == [
+        "warning: scorer gopher runs no model: --device cuda is not used (it runs on the CPU)"]
+    assert "gopher v" in proc.stdout
+    assert "warning" not in cli("score", lake.uri, UPPER, "--no-progress").stderr  # --device cpu, the default
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    before = lake_state(lake)
+    with pytest.raises(ScoreUsageError, match="no CUDA device is visible" if n == 0 else "shows"):
+        winnow.score(lake, "hf-classifier", params={"model": "/nonexistent/model"}, device=f"cuda:{n}")
+    assert lake_state(lake) == before
 
 
 def test_load_tokenizer_names_the_path_and_what_it_expected(tmp_path):

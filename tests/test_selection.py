@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 
 import shutil
 from datetime import datetime, timezone
@@ -244,6 +245,55 @@ def test_seeds_are_0_to_2_63_minus_1_and_checked_before_anything_is_written(smal
     assert sel.seed == SEED_MAX and sorted(evaluate(small_lake, "s")["id"].to_pylist()) == sorted(want.to_pylist())
     shown = CliRunner().invoke(app, ["select", "create", "--help"], terminal_width=200).output
     assert "The seed, an integer from 0 to 2**63 - 1" in " ".join(shown.replace("│", " ").split())
+
+
+# Every budget, count and temperature of the macro library that is out of range, and the
+# error it gives (from the macro itself, so `winnow sql`, selections and the API all see it).
+OUT_OF_RANGE = {
+    "top_k(c, -5)": "top_k: the token budget must be >= 0, got -5",
+    "bottom_k(c, -1)": "bottom_k: the token budget must be >= 0, got -1",
+    "top_k_docs(c, -1)": "top_k_docs: k must be >= 0, got -1",
+    "bottom_k_docs(c, -2)": "bottom_k_docs: k must be >= 0, got -2",
+    "top_k_excluding(c, t, -3)": "top_k_excluding: the token budget must be >= 0, got -3",
+    "top_k_per_domain(c, -4)": "top_k_per_domain: the token budget must be >= 0, got -4",
+    "top_k_quota(c, q)": "top_k_quota: a quota of tokens must be >= 0, got -7",
+    "sample_docs(c, 1.0, -3, 0)": "sample_docs: k must be >= 0, got -3",
+    "sample_tokens(c, 1.0, -3, 0)": "sample_tokens: the token budget must be >= 0, got -3",
+    "sample_tokens(c, 0, 1000, 0)": "sample_tokens: the temperature tau must be > 0",
+    "sample_tokens(c, -1, 1000, 0)": "sample_tokens: the temperature tau must be > 0",
+    "sample_docs(c, 0.0, 10, 0)": "sample_docs: the temperature tau must be > 0",
+    "sample_docs(c, -0.5, 10, 0)": "sample_docs: the temperature tau must be > 0",
+}
+
+
+def test_negative_budgets_and_counts_and_temperatures_are_refused_by_the_macros(small_lake):
+    before = lake_state(small_lake)
+    cte = (CANDIDATES.rstrip().rstrip(")") + "), t AS (SELECT 'none' AS id), "
+           "q AS (SELECT 'github-sample-50' AS domain, -7 AS tokens)\n")
+    for call, message in OUT_OF_RANGE.items():
+        with pytest.raises(duckdb.InvalidInputException, match=re.escape(message)):  # the API passes DuckDB's on
+            winnow.query(small_lake, f"{cte} SELECT id FROM {call}")
+    with pytest.raises(SelectionUsageError, match="sample_docs: k must be >= 0, got -3"):
+        create(small_lake, "neg", f"{cte} SELECT id FROM sample_docs(c, 1.0, -3, seed())")
+    fails("select", "create", small_lake.uri, "neg", "--query", f"{cte} SELECT id FROM top_k(c, -5)",
+          contains="top_k: the token budget must be >= 0, got -5")
+    fails("sql", small_lake.uri, f"{cte} SELECT id FROM sample_tokens(c, 0, 1000, 7)",
+          contains="the temperature tau must be > 0")
+    assert lake_state(small_lake) == before
+    # in range, they select as before
+    assert len(q(small_lake, f"{cte} SELECT id FROM sample_docs(c, 0.5, 3, 7)")) == 3
+    assert len(q(small_lake, f"{cte} SELECT id FROM top_k(c, 0)")) == 0
+
+
+def test_an_empty_selection_is_stored_with_a_warning(small_lake):
+    for name, sql in (("none", "SELECT id FROM docs WHERE false"),
+                      ("zero", CANDIDATES + "SELECT id FROM top_k_docs(c, 0)")):
+        proc = cli("select", "create", small_lake.uri, name, "--query", sql)
+        assert f"selection {name}: 0 documents" in proc.stdout
+        assert proc.stderr.strip().splitlines() == [
+            f"warning: selection {name} has 0 documents (materialize and train refuse it): check its WHERE and budget"]
+    proc = cli("select", "create", small_lake.uri, "some", "--query", "SELECT id FROM docs LIMIT 3")
+    assert "warning" not in proc.stderr
 
 
 BAD_SELECTIONS = {

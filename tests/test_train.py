@@ -302,4 +302,34 @@ def test_a_failed_training_run_exits_with_an_error(lake, shards, tmp_path):
     proc = cli("train", lake.uri, shards, "--tokenizer", SP, "--ngpu", "0", "--out", tmp_path / "bad",
                "--training.no_such_option", "1", check=False)
     assert proc.returncode == 1, proc
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: training exited with status ")
+    last = proc.stderr.strip().splitlines()[-1]
+    # the run's own reason, not only its exit status
+    assert last.startswith("error: training exited with status 1: Unrecognized options: --training.no_such_option"), last
+    assert last.endswith(f"the log is {tmp_path / 'bad' / 'train.log'}")
+
+
+def test_a_damaged_shard_is_refused_before_torchrun_in_one_line(lake, shards, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(shards, damaged)
+    with open(damaged / "shard-00001.bin", "r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 1]))
+    run = tmp_path / "run"
+    error = fails("train", lake.uri, damaged, "--ngpu", "0", "--steps", "2", "--out", run, code=1)
+    assert error.startswith(f"error: {damaged / 'shard-00001.bin'}: checksum mismatch") and "materialize it again" in error
+    assert not run.exists()  # no torchrun: it would have written the run folder and its train.log
+
+
+def test_the_last_error_line_of_a_training_log_is_kept():
+    log = """[titan] 2026-12-07 04:40:16,305 - root - WARNING - Error running lspci: [Errno 2] No such file: 'lspci'
+[rank0]:     raise ShardError(f"{path}: checksum mismatch")
+[rank0]: winnow.train.materialize.shards.ShardError: s/shard-00001.bin: checksum mismatch: materialize it again
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError: 
+  traceback : Traceback (most recent call last):
+  winnow.train.materialize.shards.ShardError: s/shard-00002.bin: checksum mismatch: materialize it again
+============================================================"""
+    assert TrainResult([], "", "").read(log).error == "ShardError: s/shard-00002.bin: checksum mismatch: materialize it again"
+    assert TrainResult([], "", "").read("step: 1 loss: 2.0\nerror: out of memory\n").error == "out of memory"
+    assert TrainResult([], "", "").read("step: 1 loss: 2.0\n").error is None

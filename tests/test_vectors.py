@@ -121,6 +121,23 @@ def test_similar_index_and_every_verb_after_it(embedded, tmp_path):
     assert winnow.similar(lake, id=extra["id"], k=1).documents.column("id")[0].as_py() == extra["id"]
 
 
+def test_similar_checks_k_and_where_before_loading_a_model(embedded, monkeypatch):
+    """`similar --text foo -k 0` (or a bad --where) loaded the model (30-37 s, a progress bar)
+    before refusing."""
+    from winnow.scoring import similar
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded to embed --text")
+
+    monkeypatch.setattr(similar, "recorded_scorer", loaded)
+    for args, says in ((["-k", "0"], "-k must be a whole number > 0, got 0"),
+                       (["-k", "-3"], "-k must be a whole number > 0, got -3"),
+                       (["--where", "no_such_column > 1"], "--where 'no_such_column > 1' is not a filter over docs"),
+                       (["--where", "n_chars >> ("], "is not a filter over docs")):
+        line = fails("similar", embedded.uri, "--text", "foo", *args, contains=says)
+        assert "\n" not in line
+
+
 def test_bad_input_is_one_line_and_writes_nothing(embedded, tmp_path):
     bare = winnow.init(tmp_path / "bare")
     rows = [json.loads(line) for line in OWT.read_text().splitlines()[:5]]

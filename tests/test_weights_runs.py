@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import winnow
-from .helpers import C4, OWT, SHARED, cli, fails, lake_state
+from .helpers import C4, GITHUB, OWT, SHARED, cli, fails, lake_state
 
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
@@ -272,6 +272,43 @@ def test_bad_input_is_one_line_and_writes_nothing(fitted, tmp_path, args, says):
     out = ["--out", tmp_path / "out"] if args[1] == "fit" else []
     fails(*[a.format(uri=lake.uri) for a in args], *out, contains=says)
     assert lake_state(lake) == before and not (tmp_path / "out").exists()
+
+
+def test_k_is_bounded_and_a_sample_shows_its_progress(tmp_path):
+    """`--k 100000` printed nothing and still ran at 120 s (about a second per selection)."""
+    from winnow.train.weights.runs import MAX_K
+
+    lake = winnow.init(tmp_path / "lake")
+    winnow.ingest_files(lake, [str(GITHUB)], workers=1)
+    winnow.score(lake, "gopher", workers=1)
+    winnow.score(lake, "tokens", params={"tokenizer": SP}, workers=1)
+    before = lake_state(lake)
+    for k in (MAX_K + 1, 100_000):
+        fails("weights", "sample", lake.uri, "big", "--columns", "gopher_*", "--k", k,
+              contains=f"--k {k:,}: at most {MAX_K:,} weight vectors")
+    assert lake_state(lake) == before
+
+    class Seen:
+        def __init__(self):
+            self.events = []
+
+        def start(self, label, total, unit):
+            self.events.append(("start", label, total, unit))
+
+        def advance(self, done, **counts):
+            self.events.append(("advance", done))
+
+        def stop(self):
+            self.events.append(("stop",))
+
+    seen = Seen()
+    r = winnow.weights_sample(lake, "few", ["gopher_*"], 3, budget=2000, progress=seen)
+    assert [s.name for s in r.selections] == ["few-1", "few-2", "few-3"]
+    each = [("advance", 1)] * 3 + [("stop",)]
+    assert seen.events == [("start", "evaluate few-1..3", 3, "selections"), *each,
+                           ("start", "store few-1..3", 3, "selections"), *each]
+    proc = cli("weights", "sample", lake.uri, "bar", "--columns", "gopher_*", "--k", "2", "--budget", "2000")
+    assert "store bar-1..2" in proc.stderr and "2/2 selections" in proc.stderr
 
 
 def test_the_compare_folder_name_is_compares():

@@ -168,6 +168,7 @@ def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, vali
     # every check before anything is written
     check(launch.FLAVORS.get(flavor) is not None, f"--flavor {flavor!r}: use one of {', '.join(launch.FLAVORS)}")
     positive(tokens, "--tokens")
+    check_ngpu(ngpu)
     seed = check_seed(seed, "--seed")
     check(len(selections) >= 2, "compare needs two selections or more")
     check(len(set(selections)) == len(selections), f"a selection is named twice: {', '.join(selections)}")
@@ -216,6 +217,16 @@ def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, vali
     report = CompareResult(name, str(out), flavor, tokens, validation, rank(result), result)
     report.files = write_outputs(report, out)
     return report
+
+
+def check_ngpu(ngpu: int) -> None:
+    """Refuse a negative --ngpu, or more GPUs than this machine shows (every run is on it)."""
+    positive(ngpu, "--ngpu", allow_zero=True)
+    if ngpu > 0:
+        import torch  # imported when asked: only a GPU run needs it here
+
+        visible = torch.cuda.device_count()
+        check(ngpu <= visible, f"--ngpu {ngpu}: this machine shows {visible} GPU(s) (0: the CPU smoke path)")
 
 
 def _selection(lake: Lake, name: str, option: str = "selection") -> Selection:
@@ -271,7 +282,8 @@ def _train(flavor: str, shards: Path, tokenizer: str, run_folder: Path, steps: i
         echo("$ " + " ".join(cmd))
     done = launch.run(cmd, run_folder, shards, echo=echo)
     if done.returncode != 0:
-        raise CompareError(f"training {shards.parent.name} exited with status {done.returncode}; "
+        why = f": {done.error}" if done.error else ""
+        raise CompareError(f"training {shards.parent.name} exited with status {done.returncode}{why}; "
                            f"the log is {run_folder / 'train.log'}")
     log = launch.TrainResult(cmd, str(run_folder), str(shards)).read((run_folder / "train.log").read_text())
     if steps not in log.validation:

@@ -206,7 +206,14 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
     lake = _lake(lake)
     if (id is None) == (text is None):
         raise UsageError("give exactly one of --id ID or --text TEXT")
+    vectors.check_k(k)  # every option before a model is loaded to embed --text (~30 s)
     vectors.vector_field(lake, column)
+    ids = None
+    if where is not None:
+        try:
+            ids = query(lake, f"SELECT id FROM docs WHERE ({where})").column("id")
+        except (WinnowError, duckdb.Error) as e:
+            raise UsageError(f"--where {where!r} is not a filter over docs: {' '.join(str(e).split())}") from None
     if id is not None:
         vector = vectors.vector_of(lake, column, id)
     else:
@@ -214,12 +221,6 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
 
         vector = embed_query(lake, column, text)
     scores = [c for c in vectors.numeric_columns(lake.docs().schema) if c != column]
-    ids = None
-    if where is not None:
-        try:
-            ids = query(lake, f"SELECT id FROM docs WHERE ({where})").column("id")
-        except (WinnowError, duckdb.Error) as e:
-            raise UsageError(f"--where {where!r} is not a filter over docs: {' '.join(str(e).split())}") from None
     found = vectors.nearest(lake, column, vector, k, ids, columns=["id", "source", "text", *scores])
     docs = found.documents
     if id is not None and docs.num_rows:
@@ -332,18 +333,20 @@ def weights_fit(lake: Lake | str, name: str, columns: list[str] | str | None = N
 
 def weights_sample(lake: Lake | str, name: str, columns: list[str] | str, k: int, budget: int | None = None,
                    seed: int = 0, exclude: list[str] | tuple[str, ...] = (), alpha: float = 1.0,
-                   replace: bool = False) -> SampleResult:
+                   replace: bool = False, progress=None) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the score columns matching `columns`
     and store selections NAME-1 .. NAME-k, the top documents by each weighted sum of
     z-scores up to `budget` tokens, leaving out the `exclude` selections (`winnow weights
     sample`, Meta-rater's method); compare them, then `weights_fit(..., runs=...)`. Returns
-    a `SampleResult`; see `winnow.train.weights.runs.sample`.
+    a `SampleResult`; see `winnow.train.weights.runs.sample`. `k` is 2 to 1,024 (`MAX_K`);
+    `progress` (a `winnow.lake.progress.Progress`) sees the selections evaluated, then stored.
 
         >>> r = winnow.weights_sample(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
     """
     return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
-                           budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace)
+                           budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace,
+                           progress=progress)
 
 
 def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,

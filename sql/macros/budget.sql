@@ -6,6 +6,12 @@
 -- QuRating's cut: rows are taken in order until the budget is reached, and the row that
 -- reaches it is included: a row is in when the tokens before it are under the budget.
 
+-- _at_least_zero(x, what) -> x, or an error naming `what` when x < 0: a budget or a count
+-- below zero is a mistake, not an empty selection. Checked as rows are read (a relation
+-- without rows gives no rows, whatever the budget).
+CREATE OR REPLACE MACRO _at_least_zero(x, what) AS
+    CASE WHEN x < 0 THEN error(what || ' must be >= 0, got ' || x::VARCHAR) ELSE x END;
+
 -- _key_bin(k) -> INTEGER, non-decreasing in k: 256 bins per octave of |k| (each 0.27% wide),
 -- mirrored for negative k, 0 for 0. No bounds are needed, so one pass bins every row.
 CREATE OR REPLACE MACRO _key_bin(k) AS
@@ -37,24 +43,24 @@ CREATE OR REPLACE MACRO _budget_cut(rel, budget) AS TABLE
 -- top_k(rel, budget) -> rel's columns + cum_tokens: highest scores first, `budget` tokens.
 CREATE OR REPLACE MACRO top_k(rel, budget) AS TABLE
     WITH keyed AS (SELECT *, score AS _key FROM query_table(rel))
-    SELECT * FROM _budget_cut(keyed, budget);
+    SELECT * FROM _budget_cut(keyed, _at_least_zero(budget, 'top_k: the token budget'));
 
 -- bottom_k(rel, budget) -> rel's columns + cum_tokens: lowest scores first (the inverse).
 CREATE OR REPLACE MACRO bottom_k(rel, budget) AS TABLE
     WITH keyed AS (SELECT *, -score AS _key FROM query_table(rel))
-    SELECT * FROM _budget_cut(keyed, budget);
+    SELECT * FROM _budget_cut(keyed, _at_least_zero(budget, 'bottom_k: the token budget'));
 
 -- top_k_docs(rel, k) -> rel's columns + rank: the k highest scores.
 CREATE OR REPLACE MACRO top_k_docs(rel, k) AS TABLE
     SELECT * FROM (
         SELECT *, row_number() OVER (ORDER BY score DESC, id) AS rank FROM query_table(rel)
-    ) WHERE rank <= k;
+    ) WHERE rank <= _at_least_zero(k, 'top_k_docs: k');
 
 -- bottom_k_docs(rel, k) -> rel's columns + rank: the k lowest scores.
 CREATE OR REPLACE MACRO bottom_k_docs(rel, k) AS TABLE
     SELECT * FROM (
         SELECT *, row_number() OVER (ORDER BY score ASC, id) AS rank FROM query_table(rel)
-    ) WHERE rank <= k;
+    ) WHERE rank <= _at_least_zero(k, 'bottom_k_docs: k');
 
 -- top_k_excluding(rel, taken, budget) -> like top_k over the rows of rel whose id is not in
 -- `taken` (another relation with an `id` column). Chained, it mixes several criteria by
@@ -62,4 +68,4 @@ CREATE OR REPLACE MACRO bottom_k_docs(rel, k) AS TABLE
 CREATE OR REPLACE MACRO top_k_excluding(rel, taken, budget) AS TABLE
     WITH keyed AS (
         SELECT *, score AS _key FROM query_table(rel) WHERE id NOT IN (SELECT id FROM query_table(taken)))
-    SELECT * FROM _budget_cut(keyed, budget);
+    SELECT * FROM _budget_cut(keyed, _at_least_zero(budget, 'top_k_excluding: the token budget'));

@@ -9,8 +9,10 @@ from the last checkpoint in the run folder (torchtitan loads it; the dataloader 
 it makes the resume exact).
 
 Before torchrun starts, the shards are checked against the tokenizer (by sha256, both named
-in the message), the flavor's vocabulary and their manifest and files (`open_shards`
-without reading the data; each rank verifies the data itself). The run folder records the
+in the message), the flavor's vocabulary, their manifest and files and their checksums
+(`open_shards`, ~4 GB/s: a damaged shard is one error line, not a traceback per rank; each
+rank verifies the data it reads again). When the run fails, its result keeps the log's last
+error line (`TrainResult.error`), which the command line ends with. The run folder records the
 run's flavor and learning-rate schedule length (`run.json`, `total_steps`): a resumed run,
 even with a larger `--steps`, keeps the schedule it started with (past its end the learning
 rate stays at the schedule's last value); `--lr_scheduler.total_steps N` sets it explicitly.
@@ -55,6 +57,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STEP = re.compile(r"(?<!validate )step:\s*(\d+)\s+loss:\s*([0-9.naif+-]+)")
 _VAL = re.compile(r"validate step:\s*(\d+)\s+loss:\s*([0-9.naif+-]+)")
 _TPS = re.compile(r"tps:\s*([0-9,]+)")
+# a line that says why a process failed: an exception's last line (`pkg.ShardError: ...`,
+# torchrun's `[rank0]:` prefix allowed) or a winnow `error: ...` line; not an empty message
+_ERROR = re.compile(r"^(?:\[rank\d+\]:)?\s*(?:(?:[A-Za-z_]\w*\.)*([A-Z]\w*(?:Error|Exception))|error): (\S.*)$")
 
 
 @dataclass
@@ -66,6 +71,8 @@ class TrainResult:
     losses: dict[int, float] = field(default_factory=dict)
     validation: dict[int, float] = field(default_factory=dict)
     tps: list[int] = field(default_factory=list)
+    error: str | None = None  # the log's last error line (an exception's or `error: ...`), if any
+    _box: bool = field(default=False, repr=False)  # the last line opened a box (tyro's option errors)
 
     def read(self, log: str) -> TrainResult:
         """Read a whole torchtitan log (what `run` collects line by line)."""
@@ -74,8 +81,13 @@ class TrainResult:
         return self
 
     def read_line(self, line: str) -> None:
-        line = _ANSI.sub("", line)
-        if m := _VAL.search(line):
+        line = _ANSI.sub("", line).rstrip("\n")
+        box, self._box = self._box, line.startswith("╭─")
+        if m := _ERROR.match(line):
+            self.error = f"{m.group(1)}: {m.group(2)}" if m.group(1) else m.group(2)
+        elif box and line.startswith("│ "):  # the first line of an option-parsing error box
+            self.error = line.strip("│ ")
+        elif m := _VAL.search(line):
             self.validation[int(m.group(1))] = float(m.group(2))
         elif m := _STEP.search(line):
             self.losses[int(m.group(1))] = float(m.group(2))
@@ -251,10 +263,12 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
         raise ShardUsageError(f"{shards}: tokenizer {manifest['tokenizer']['name']} has "
                               f"{manifest['tokenizer']['vocab_size']:,} tokens, more than the {vocab:,} of flavor {flavor}")
     check_tokenizer(shards, manifest, tokenizer)
-    open_shards(shards, verify=False)  # every shard's files are there and match the manifest
+    # every shard's files are there, match the manifest and their checksums (~4 GB/s): a
+    # damaged shard is refused here in one line, not in a traceback of each rank
+    open_shards(shards)
     if validation is not None:
         check_tokenizer(validation, read_manifest(validation), tokenizer)
-        open_shards(validation, verify=False)
+        open_shards(validation)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(max(ngpu, 1))]
     if nnodes > 1:
         launcher += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint]

@@ -197,6 +197,8 @@ def materialize(
     tok = load_tokenizer(tokenizer) if format == "tokens" else None
     fast = byte_level_bpe(tok)[0] if tok is not None else None
     ids = ordered_ids(lake, sel, shuffle, order, desc)
+    if len(ids) == 0:
+        raise MaterializeUsageError(f"selection {sel.name} has no documents; nothing to materialize")
     offsets = _offsets(docs, sel, ids)
     plan = {
         "selection": {"name": sel.name, "sql": sel.sql, "lake_version": sel.lake_version, "seed": sel.seed,

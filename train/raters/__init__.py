@@ -62,6 +62,7 @@ from winnow.lake.errors import UsageError, check
 from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
 from winnow.scoring.card import CARD_FILE
+from winnow.scoring.model import check_device
 from winnow.scoring.scorer import Param
 from winnow.sql import check_seed
 from winnow.sql.connection import check_sql
@@ -136,6 +137,8 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
     check(isinstance(fraction, (int, float)) and 0 < fraction < 1,
           f"--validation {fraction!r}: give the held-out fraction, between 0 and 1")
     settings = _check_params(kind, params)
+    if kind == "embedding-head":  # the one kind that runs a model: a device it lacks, before loading one
+        check_device(device)
     queries = _plan(label, where, positive, negative)
     target = _target(lake, name, out, replace)
 

@@ -46,6 +46,7 @@ import math
 import os
 import re
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ import numpy as np
 
 from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, check, positive
+from winnow.lake.progress import Progress
 
 from winnow.sql import selections
 from winnow.sql.connection import connect
@@ -66,6 +68,11 @@ SAMPLE_LINE = "-- winnow weights sample: "
 _SAMPLE = re.compile(r"^-- winnow weights sample: (\{.*\})[ \t]*$", re.M)
 MODELS = ("quadratic", "gbt")
 MIN_RUNS = 3  # the fewest sampled runs a regression is fitted on
+# The most weight vectors one sample draws. Each is a selection to train a proxy run on
+# (Meta-rater drew 256), and storing one costs about a second (two evaluations and a catalog
+# commit: 53 s for 40 at 1,000 documents on 2 cores), so 1,024 is ~20 minutes of sampling
+# for 4x Meta-rater's runs; --k 100000 would have run for a day without a word.
+MAX_K = 1024
 SEARCH_DRAWS = 100_000
 RIDGE_ALPHAS = tuple(10.0 ** e for e in range(-6, 4))  # 1e-06 .. 1000
 GBT_PARAMS = {"n_estimators": 500, "learning_rate": 0.01, "max_depth": 3}
@@ -110,7 +117,7 @@ class SampleResult:
 
 
 def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None, seed: int = 0, exclude=(),
-           alpha: float = 1.0, replace: bool = False) -> SampleResult:
+           alpha: float = 1.0, replace: bool = False, progress: Progress | None = None) -> SampleResult:
     """Draw `k` weight vectors ~ Dirichlet(alpha) over the columns matching `columns` (glob
     patterns; non-negative weights summing to 1, the columns read as higher is better, as
     Meta-rater's ratings) and store selections NAME-1 .. NAME-k: the top documents by the
@@ -127,6 +134,8 @@ def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None,
           f"sample name {name!r}: use letters, digits, '-' and '_'")
     check(isinstance(k, int) and not isinstance(k, bool) and k >= 2,
           f"--k {k}: draw two weight vectors or more (the regression needs several runs)")
+    check(k <= MAX_K, f"--k {k:,}: at most {MAX_K:,} weight vectors (each is a selection to train a proxy run on; "
+                      "Meta-rater drew 256)")
     check(isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha > 0,
           f"--alpha {alpha}: the Dirichlet concentration is a number > 0")
     positive(budget, "--budget")
@@ -160,18 +169,37 @@ def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None,
     report = SampleResult(name, version, k, float(alpha), seed, int(budget), terms, dropped, exclude)
     excluded = selections.excluded_ids(lake, exclude)
     planned = []
-    for i, (n, w) in enumerate(zip(names, draws), start=1):
-        weighted = [replace_weight(t, float(x)) for t, x in zip(terms, w)]
-        sql = sample_sql(report, i, n, weighted)
-        rows = selections.run_selection(lake, sql, version, seed, excluded)  # refused here: nothing stored yet
-        tokens = int(sum(x for x in rows.column(TOKENS).to_pylist() if x is not None)) if rows.num_rows else 0
-        planned.append(Sampled(n, [t.weight for t in weighted], rows.num_rows, tokens, sql))
-    for s in planned:
-        sel = selections.create(lake, s.name, s.sql, seed=seed, replace=replace, exclude=exclude)
-        if sel.lake_version != version:
-            raise UsageError(f"the lake changed (version {version} -> {sel.lake_version}) while the sample was stored; "
-                             f"run it again with --replace so that every selection reads one version")
+    with _stage(progress, f"evaluate {name}-1..{k}", k):
+        for i, (n, w) in enumerate(zip(names, draws), start=1):
+            weighted = [replace_weight(t, float(x)) for t, x in zip(terms, w)]
+            sql = sample_sql(report, i, n, weighted)
+            rows = selections.run_selection(lake, sql, version, seed, excluded)  # refused here: nothing stored yet
+            tokens = int(sum(x for x in rows.column(TOKENS).to_pylist() if x is not None)) if rows.num_rows else 0
+            planned.append(Sampled(n, [t.weight for t in weighted], rows.num_rows, tokens, sql))
+            if progress:
+                progress.advance(1)
+    with _stage(progress, f"store {name}-1..{k}", k):
+        for s in planned:
+            sel = selections.create(lake, s.name, s.sql, seed=seed, replace=replace, exclude=exclude)
+            if sel.lake_version != version:
+                raise UsageError(f"the lake changed (version {version} -> {sel.lake_version}) while the sample was "
+                                 f"stored; run it again with --replace so that every selection reads one version")
+            if progress:
+                progress.advance(1)
     return dataclasses.replace(report, selections=planned)
+
+
+@contextmanager
+def _stage(progress: Progress | None, label: str, total: int):
+    """One stage of a job on `progress` (none: nothing shown), stopped also on failure."""
+    if progress is None:
+        yield
+        return
+    progress.start(label, total, "selections")
+    try:
+        yield
+    finally:
+        progress.stop()
 
 
 def replace_weight(term: Term, weight: float) -> Term:

@@ -53,6 +53,12 @@ class Bar:
         self.bar.stop()
 
 
+def warn(line: str) -> None:
+    """One line on stderr, `warning: LINE`: the command did what was asked, but likely not
+    what was meant (an empty selection, an option that has no effect)."""
+    err.print(f"warning: {line}", markup=False, highlight=False)
+
+
 def progress_bar(show: bool) -> Optional[Bar]:
     """A bar on stderr for `--progress`, none for `--no-progress`."""
     return Bar(err) if show else None

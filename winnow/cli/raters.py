@@ -59,7 +59,9 @@ def rater_train(
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE training parameter "
                                               "(fasttext: lr, epoch, wordNgrams, ...; embedding-head: "
                                               "embed_model, C, ...)."),
-    device: str = typer.Option("cpu", help="Device for the embedding model (embedding-head)."),
+    device: str = typer.Option("cpu", help="Device for the embedding model of embedding-head: cpu, cuda, cuda:N or mps, "
+                                           "refused before any model loads when the machine lacks it (fasttext "
+                                           "trains on the CPU)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing rater folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     storage_option: Optional[list[str]] = StorageOption,

@@ -10,7 +10,7 @@ import typer
 import winnow
 
 from winnow.cli.options import EngineOption, RayAddressOption, StorageOption, open_lake, params
-from winnow.cli.output import cell, choices, number, out, progress_bar
+from winnow.cli.output import cell, choices, number, out, progress_bar, warn
 
 
 class ScoreCommand(typer.core.TyperCommand):
@@ -36,8 +36,10 @@ def score(
     batch_rows: int = typer.Option(1024, "--batch-rows", help="Rows per batch handed to the scorer (a model "
                                                                "scorer's forward pass is -p batch_size)."),
     old_batch_size: Optional[int] = typer.Option(None, "--batch-size", hidden=True),
-    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers; "
-                                           "with --engine ray, cuda is one GPU per actor."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | cuda:0,1 (one worker per GPU), for model scorers "
+                                           "(refused when the machine has no such GPU); with --engine ray, cuda is "
+                                           "one GPU per actor. Scorers that run no model run on the CPU: they say "
+                                           "so in a warning line."),
     where: Optional[str] = typer.Option(None, help="Score only rows matching this filter (DuckDB SQL over docs, as in winnow sql)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite existing columns (a new scorer version or params)."),
     commit_rows: int = typer.Option(65536, help="Commit results every this many rows (the unit of resume)."),
@@ -66,6 +68,8 @@ def score(
             replace=replace, commit_rows=commit_rows, progress=progress_bar(progress), engine=engine,
             ray_address=ray_address,
         )
+        if r.warning:
+            warn(r.warning)
         rate = r.scored / r.seconds if r.seconds else 0.0
         note = f" ({r.note})" if r.note else ""
         if r.staged:

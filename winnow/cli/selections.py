@@ -12,7 +12,7 @@ from rich.table import Table
 import winnow
 
 from winnow.cli.options import StorageOption, open_lake
-from winnow.cli.output import out
+from winnow.cli.output import out, warn
 
 select_app = typer.Typer(no_args_is_help=True, help="Named selections: SQL pinned to a lake version.")
 
@@ -45,6 +45,8 @@ def select_create(
     sel = winnow.select(open_lake(uri, storage_option), name, text, seed=seed, replace=replace, exclude=exclude or ())
     out.print(f"selection {sel.name}: {sel.documents:,} documents, pinned to lake version {sel.lake_version}, seed {sel.seed}"
               + (f", without the documents of {', '.join(sel.exclude)}" if sel.exclude else ""), markup=False)
+    if sel.documents == 0:
+        warn(f"selection {sel.name} has 0 documents (materialize and train refuse it): check its WHERE and budget")
 
 
 @select_app.command("list")

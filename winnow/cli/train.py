@@ -89,7 +89,8 @@ def train(
         return
     log = Path(report.out) / "train.log"
     if report.returncode != 0:
-        raise winnow.WinnowError(f"training exited with status {report.returncode}; the log is {log}")
+        why = f": {report.error}" if report.error else ""
+        raise winnow.WinnowError(f"training exited with status {report.returncode}{why}; the log is {log}")
     if not report.losses:
         out.print(f"trained: no step ran (already at the last step? see {log})")
         return
@@ -113,7 +114,8 @@ def compare(
                                    help="The one validation selection, sharing no document with any selection."),
     tokenizer: str = typer.Option(..., help="Tokenizer every selection is materialized with."),
     seed: int = typer.Option(0, help="Training seed (torchtitan --debug.seed), the same for every run."),
-    ngpu: Optional[int] = typer.Option(None, help="GPUs (default: all visible; 0: the CPU smoke path)."),
+    ngpu: Optional[int] = typer.Option(None, help="GPUs, at most the visible ones (default: all visible; 0: the CPU smoke "
+                                      "path)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder of compare.json, curves.png, curves.html "
                                            "(default LAKE/compare/NAME)."),
     runs: Optional[Path] = typer.Option(None, "--runs", help="Folder of the run folders (default LAKE/runs)."),

@@ -11,7 +11,7 @@ import typer
 import winnow
 
 from winnow.cli.options import ManyValues, StorageOption, open_lake
-from winnow.cli.output import choices, err, out
+from winnow.cli.output import choices, err, out, progress_bar
 
 weights_app = typer.Typer(no_args_is_help=True, help="Weights of score columns learned from labels or from proxy "
                                                     "runs: a plain SQL selection anyone can read and edit.")
@@ -90,7 +90,8 @@ def weights_sample(
     columns: list[str] = typer.Option(..., "--columns", metavar="PATTERN...", help="Glob patterns of docs' numeric "
                                       "columns, read as higher is better, e.g. 'gopher_*' 'rps_*' (one or more, or "
                                       "--columns repeated)."),
-    k: int = typer.Option(..., "--k", help="How many weight vectors (selections, proxy runs) to draw; 2 or more."),
+    k: int = typer.Option(..., "--k", help="How many weight vectors (selections, proxy runs) to draw: 2 to 1,024 "
+                                            "(Meta-rater drew 256; each takes about a second to store)."),
     budget: Optional[int] = typer.Option(None, "--budget", metavar="TOKENS", help="Every selection's token budget "
                                          "(default: half the lake's tokens)."),
     seed: int = typer.Option(0, help="Seed of the Dirichlet draws (and the selections' seed)."),
@@ -99,12 +100,13 @@ def weights_sample(
                                                 "(repeatable)."),
     alpha: float = typer.Option(1.0, "--alpha", help="Dirichlet concentration (1: uniform on the simplex)."),
     replace: bool = typer.Option(False, "--replace", help="Redefine existing selections NAME-i."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
     """Draw K weight vectors ~ Dirichlet(alpha) over score columns (Meta-rater's method) and store one selection
     per vector: the top documents by the weighted z-scores; then compare them and `weights fit --runs`."""
     r = winnow.weights_sample(open_lake(uri, storage_option), name, columns, k, budget=budget, seed=seed,
-                              exclude=exclude or (), alpha=alpha, replace=replace)
+                              exclude=exclude or (), alpha=alpha, replace=replace, progress=progress_bar(progress))
     if r.dropped:
         err.print(f"dropped (constant over the lake): {', '.join(r.dropped)}", markup=False)
     out.print(f"sample {r.name}: {r.k} weight vectors ~ Dirichlet({r.alpha:g}) over {len(r.terms)} column(s): "
