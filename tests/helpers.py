@@ -56,9 +56,10 @@ def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     the exit status taken from SystemExit): a new Python per call cost about 1.2 s of imports,
     hundreds of times per suite. The command runs as the `winnow` executable instead when the
     call needs a process (stdin, another working folder or environment, a timeout), for the
-    verbs in OWN_PROCESS and `--engine ray`, and for every call when WINNOW_TESTS_CLI=process."""
+    verbs in OWN_PROCESS (the first word: `rater train` runs here) and `--engine ray`, and for every call when WINNOW_TESTS_CLI=process."""
     args = [str(a) for a in args]
-    own = (kwargs or set(args) & OWN_PROCESS or "ray" in args or os.environ.get("WINNOW_TESTS_CLI") == "process")
+    verb = next((a for a in args if not a.startswith("-")), "")
+    own = (kwargs or verb in OWN_PROCESS or "ray" in args or os.environ.get("WINNOW_TESTS_CLI") == "process")
     proc = _run_process(args, kwargs) if own else _run_here(args)
     if check and proc.returncode != 0:
         raise AssertionError(f"winnow {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
