@@ -27,21 +27,26 @@ with its own message.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import warnings
 from collections import Counter, deque
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from winnow.lake.errors import UsageError, WinnowError, positive
+from winnow.lake.processes import guarded
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
 ADDRESS_ENV = "WINNOW_RAY_ADDRESS"
 RETRIES = 2  # more tries per unit after its worker died
 CONNECT_SECONDS = 5.0  # how long an unreachable --ray-address is tried before the job is refused
+ANSWER_SECONDS = 3.0  # how long a listener at --ray-address has to answer as a Ray GCS
 
 
 class EngineError(WinnowError):
@@ -61,6 +66,9 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
     name = name or os.environ.get(ENGINE_ENV) or "local"
     if name not in ENGINES:
         raise EngineUsageError(f"--engine {name!r}: use one of {', '.join(ENGINES)}")
+    if address is not None and not address.strip():  # not "no address": that starts a cluster here
+        raise EngineUsageError(f"--ray-address {address!r}: give HOST:PORT (the head node's GCS port, 6379 by "
+                               "default), or leave the option out for a one-machine cluster")
     try:
         positive(workers, "--workers (workers)")
     except UsageError as e:
@@ -193,7 +201,8 @@ class LocalEngine(Engine):
             for i, unit in enumerate(units):
                 yield i, fn(state, unit)
             return
-        yield from self._pool(fn, units, init, args, n, retries, describe)
+        with guarded():  # the workers and the resource tracker end with this process, however it ends
+            yield from self._pool(fn, units, init, args, n, retries, describe)
 
     def _pool(self, fn, units, init, args, n, retries, describe):
         import multiprocessing as mp
@@ -242,11 +251,17 @@ def _ray():
     return ray
 
 
-def _reachable(address: str) -> None:
-    """An EngineUsageError unless something listens at a Ray address (host:port, ray://host:port;
-    `auto` and `local` are Ray's own)."""
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is its loopback one
+
+
+def _reachable(address: str) -> bool:
+    """An EngineUsageError unless a Ray cluster answers at a Ray address (host:port, the GCS
+    of its head; ray://host:port, its client server, is only checked for a listener; `auto`
+    and `local` are Ray's own). Whether to connect in loopback mode: the address is loopback
+    and the GCS answers there only, as one started with Ray's loopback switch does (else Ray
+    would try the machine's network address instead, and wait there for a minute)."""
     if address in ("auto", "local"):
-        return
+        return False
     parts = urlsplit(address if "://" in address else f"ray://{address}")
     try:
         host, port = parts.hostname, parts.port
@@ -260,6 +275,103 @@ def _reachable(address: str) -> None:
     except OSError as e:
         raise EngineUsageError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e}); "
                                "start one with `ray start --head` or check the address") from None
+    if "://" in address or os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return False
+    answer = _gcs_answer(host, port)
+    if answer == "token":
+        raise EngineUsageError(f"--ray-address {address}: the Ray cluster there asks for its token: set "
+                               "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it)")
+    if answer != "ray":
+        raise EngineUsageError(f"--ray-address {address}: no Ray cluster answers there (something listens, but "
+                               f"not a Ray GCS: {answer}); give the head node's GCS port (6379 by default)")
+    if not _is_loopback(host):
+        return False
+    network = _network_address()
+    return network is None or _gcs_answer(network, port) != "ray"
+
+
+def _gcs_answer(host: str, port: int) -> str:
+    """'ray' if a Ray GCS answers at host:port (its cluster id, asked with the token of
+    RAY_AUTH_MODE=token if any), 'token' if it refuses the token, else what went wrong."""
+    import grpc  # a dependency of Ray's
+
+    token = _token()
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        ask = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
+                                  request_serializer=bytes, response_deserializer=bytes)
+        try:
+            ask(b"", timeout=ANSWER_SECONDS, metadata=metadata)
+        except grpc.RpcError as e:
+            return "token" if e.code() == grpc.StatusCode.UNAUTHENTICATED else e.code().name.lower()
+    return "ray"
+
+
+def _token() -> str | None:
+    """The token Ray sends when RAY_AUTH_MODE=token: RAY_AUTH_TOKEN, the file at
+    RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return None
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
+
+
+def _network_address() -> str | None:
+    """This machine's network address, found as Ray finds it (a UDP socket's own address; nothing is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("8.8.8.8", 80))
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+@contextmanager
+def _loopback(on: bool = True):
+    """Ray in loopback mode for the time of `ray.init`, when `on`: its switch for one-machine
+    clusters (LOOPBACK_SWITCH=0, read when Ray is imported: set in the environment first, and on
+    Ray's constant if Ray was imported before) makes 127.0.0.1 the node's address, so that the
+    gcs_server, raylet, workers and agents it starts listen on 127.0.0.1 only and register
+    there, and a loopback --ray-address is not replaced by the machine's network address. The
+    processes started inherit the switch; this process gets its settings back afterwards."""
+    if not on:
+        yield _ray()
+        return
+    before, imported = os.environ.get(LOOPBACK_SWITCH), "ray" in sys.modules
+    os.environ[LOOPBACK_SWITCH] = "0"
+    ray = _ray()
+    from ray._private import ray_constants
+
+    constant = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield ray
+    finally:
+        if before is None:
+            os.environ.pop(LOOPBACK_SWITCH, None)
+        else:
+            os.environ[LOOPBACK_SWITCH] = before
+        ray_constants.ENABLE_RAY_CLUSTER = (
+            constant if imported else ray_constants.env_bool(LOOPBACK_SWITCH, not ray_constants.IS_WINDOWS_OR_OSX))
 
 
 _actor_class = None
@@ -299,22 +411,27 @@ class RayEngine(Engine):
     def __init__(self, address: str | None = None, workers: int | None = None):
         super().__init__(workers)
         self.address = address
-        ray = _ray()
-        if not ray.is_initialized():
-            if address:
-                _reachable(address)
+        if not ("ray" in sys.modules and sys.modules["ray"].is_initialized()):
+            if importlib.util.find_spec("ray") is None:
+                _ray()  # the usage error that names the extra
+            loopback = _reachable(address) if address else True
             try:
-                if address:
-                    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-                else:  # a one-machine cluster on the loopback address only (Ray's switch for laptops)
-                    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                    with warnings.catch_warnings():  # Ray forks then execs; Lance's fork warning is moot
-                        warnings.filterwarnings("ignore", message="lance is not fork-safe")
-                        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                                 logging_level="ERROR", log_to_driver=False)
+                with _loopback(loopback) as ray, warnings.catch_warnings():
+                    # Ray forks then execs; Lance's fork warning is moot
+                    warnings.filterwarnings("ignore", message="lance is not fork-safe")
+                    if address:
+                        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                    else:  # a one-machine cluster on 127.0.0.1 only, ended with this process
+                        with guarded():
+                            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
+                                     include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
                 raise EngineUsageError(f"cannot start Ray{' at ' + address if address else ''}: "
                                        f"{' '.join(str(e).split())[:300]}") from None
+            if not address and not _is_loopback(ray.util.get_node_ip_address()):
+                ray.shutdown()
+                raise EngineError("the local Ray cluster did not stay on 127.0.0.1 (its node address is "
+                                  f"{ray.util.get_node_ip_address()}); give --ray-address of a cluster of your own")
         self.actors: list = []  # the running job's actors (each has .pid.remote()), for tests that kill one
 
     def size(self, num_gpus: float = 0) -> int:
