@@ -11,8 +11,11 @@ the job, so both engines produce the same lake.
   this machine.
 - `ray`: a Ray actor pool, one actor per worker (`num_gpus=1` each for model scorers, the
   pool sized to the cluster), on the cluster at `--ray-address` (or `WINNOW_RAY_ADDRESS`),
-  or on a local one started for the job when no address is given. Ray is an extra:
-  `pip install 'winnow[ray]'`.
+  or on a local one started for the job when no address is given, which listens on
+  127.0.0.1 only. Ray is an extra: `pip install 'winnow[ray]'`.
+
+What an engine starts (workers, a Ray cluster) ends with the process that started it, however
+that process ends (lake/processes.py).
 
 The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
 (the API and the command line), then handed to the job. A job never asks an engine its name:

@@ -93,12 +93,12 @@ def _follow(proc: subprocess.Popen, seen: dict, until, deadline_s: float = 90) -
 
 def _kill(proc: subprocess.Popen, mark: str, seen: dict) -> tuple[int, float]:
     """kill -9 the command alone; (processes it had started, seconds until all were gone)."""
-    started = _alive([*seen.values(), *_carrying(mark)])
+    started = _alive({p.pid: p for p in [*seen.values(), *_carrying(mark)]}.values())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = time.time()
     while time.time() - killed < KILL_S:
-        left = _alive([*started, *_carrying(mark)])
+        left = _alive({p.pid: p for p in [*started, *_carrying(mark)]}.values())
         if not left:
             return len(started), time.time() - killed
         time.sleep(0.1)
@@ -170,6 +170,35 @@ def test_the_guard_ends_with_its_process_and_follows_only_what_it_marked(tmp_pat
         assert own.is_running()  # started outside `guarded()`: the user's own
     finally:
         own.kill()
+
+
+def test_a_killed_command_leaves_its_users_own_cluster_alone(ray_cluster, lake):
+    """kill -9 of `score --engine ray --ray-address` while its actors run on a cluster the
+    command did not start (this session's): every process of that cluster lives on, and it
+    still runs work; the killed driver's actors are ended by Ray itself."""
+    import ray
+
+    mine = {p.pid: p for p in psutil.Process().children(recursive=True)}
+    listening: set = set()
+    _sockets(mine.values(), listening, set(), set())
+    assert listening and all(_loopback(ip) for _, ip, _ in listening), listening  # started as --engine ray does
+    proc, mark = _start(["score", lake, "gopher", "--replace", "--engine", "ray", "--ray-address", ray_cluster,
+                         "--workers", "2", "--no-progress"])
+    deadline = time.time() + 90
+    while not (actors := [p for p in _alive(psutil.Process().children(recursive=True))
+                          if p.name().startswith("ray::Worker")]):  # an idle worker of the cluster, now its actor
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "its actors never ran"
+        time.sleep(0.01)
+    _kill(proc, mark, {})
+    time.sleep(1.0)  # the watchdog's sweep is over
+    cluster = [p for p in mine.values() if p not in actors]
+    assert len(_alive(cluster)) == len(cluster), "a process of the cluster was ended"
+    assert ray.get(ray.put("still here")) == "still here" and ray.cluster_resources()["CPU"] == 2
+    gone_by = time.time() + 10
+    while _alive(actors) and time.time() < gone_by:
+        time.sleep(0.1)
+    assert not _alive(actors)
 
 
 # -- a local Ray cluster listens on 127.0.0.1 only ------------------------------------------------
