@@ -40,7 +40,7 @@ FOLLOW_S = 0.5  # how often it follows its process's tree (a scan of the process
 GRACE_S = 2.0  # SIGTERM, then SIGKILL this much later
 QUIET_ROUNDS = 3  # sweeps that found nothing before the watchdog exits
 
-_guarded: tuple[int, str, subprocess.Popen] | None = None  # (pid, its mark, its watchdog)
+_guarded: tuple[int, str, subprocess.Popen | None] | None = None  # (pid, its mark, its watchdog)
 
 
 def guard() -> str:
@@ -73,9 +73,12 @@ def _mark() -> str:
     if _guarded is None or _guarded[0] != os.getpid():  # none yet, or a fork of a guarded process
         mark = f"{os.getpid()}-{secrets.token_hex(6)}"
         env = {k: v for k, v in os.environ.items() if k != MARK_ENV}  # the watchdog is never swept
-        watchdog = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), mark], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            watchdog = subprocess.Popen(
+                [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), mark], env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:  # no process to spare: the command runs unguarded rather than not at all
+            watchdog = None
         _guarded = (os.getpid(), mark, watchdog)
     return _guarded[1]
 
