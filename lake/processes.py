@@ -36,7 +36,7 @@ from contextlib import contextmanager
 
 MARK_ENV = "WINNOW_GUARD"
 POLL_S = 0.2  # how often the watchdog looks for its process, and sweeps once it is gone
-FOLLOW_S = 0.5  # how often it follows its process's tree (a scan of the process table, ~5 ms)
+FOLLOW_S = 0.5  # how often it follows its process's tree (a scan of the process table: ~5 ms for 100)
 GRACE_S = 2.0  # SIGTERM, then SIGKILL this much later
 QUIET_ROUNDS = 3  # sweeps that found nothing before the watchdog exits
 
@@ -191,13 +191,16 @@ def _watch(parent: int, mark: str) -> None:
     then someone else's child), then sweep."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     followed: dict[int, float] = {}
-    last = 0.0
+    due = 0.0
     while os.getppid() == parent:
-        if time.monotonic() - last >= FOLLOW_S:
+        if time.monotonic() >= due:
+            began = time.monotonic()
             table = processes()
             if os.getppid() != parent:  # the tree is already cut: keep what was seen
                 break
-            followed, last = follow(parent, mark, followed, table), time.monotonic()
+            followed = follow(parent, mark, followed, table)
+            took = time.monotonic() - began
+            due = began + max(FOLLOW_S, 20 * took)  # 5% of a core at most, on a machine of many processes
         time.sleep(POLL_S)
     sweep(mark, followed)
 
