@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
+from winnow.lake.processes import guarded
 from winnow.lake.progress import Progress
 
 from winnow.ingest import worker
@@ -62,15 +62,16 @@ class _Run:
 
     def execute(self, tasks, active: dict[int, Planned], n_workers: int, progress) -> None:
         ctx = mp.get_context("spawn")
-        todo, results = ctx.Queue(), ctx.Queue(maxsize=2 * n_workers + 2)
-        for t in tasks:
-            todo.put(t)
-        n_procs = min(n_workers, len(tasks))
-        for _ in range(n_procs):
-            todo.put(None)
-        procs = [ctx.Process(target=worker.run, args=(todo, results, os.getpid()), daemon=True) for _ in range(n_procs)]
-        for p in procs:
-            p.start()
+        with guarded():  # the workers and the resource tracker end with this process, however it ends
+            todo, results = ctx.Queue(), ctx.Queue(maxsize=2 * n_workers + 2)
+            for t in tasks:
+                todo.put(t)
+            n_procs = min(n_workers, len(tasks))
+            for _ in range(n_procs):
+                todo.put(None)
+            procs = [ctx.Process(target=worker.run, args=(todo, results), daemon=True) for _ in range(n_procs)]
+            for p in procs:
+                p.start()
         if progress:
             progress.start("ingest", sum(a.input.size or 0 for a in active.values()), "bytes")
         positions = {k: 0 for k in active}

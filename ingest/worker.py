@@ -8,16 +8,12 @@ writer: it deduplicates against the whole lake and commits. Messages on the resu
     ("done", key)
     ("failed", key, message)      the input could not be read at all
 
-A worker never outlives the runner: on Linux the kernel kills it when the runner dies (set
-first thing, then the runner is checked for having died before that), and wherever a worker
-waits (for a task, for room on the result queue) it checks that the runner is still there.
+A worker never outlives the runner: the runner's process guard (lake/processes.py) ends it
+when the runner ends, however the runner ends.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import queue
 import signal
 from dataclasses import dataclass
 
@@ -25,9 +21,6 @@ import fsspec
 
 from winnow.ingest.documents import BatchBuilder, FieldNames
 from winnow.ingest.readers import READERS, open_decompressed, read
-
-WAIT_S = 1.0  # how often a waiting worker checks that the runner is alive
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -42,18 +35,17 @@ class Task:
     batch_bytes: int
 
 
-def run(tasks, results, runner: int) -> None:
-    """Worker main loop: take tasks until the None sentinel. `runner` is the parent's pid."""
-    _die_with(runner)
+def run(tasks, results) -> None:
+    """Worker main loop: take tasks until the None sentinel."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the runner stops its workers
-    while (task := _get(tasks, runner)) is not None:
+    while (task := tasks.get()) is not None:
         try:
             for message in read_task(task):
-                _put(results, message, runner)
+                results.put(message)  # waits for room: the runner's backpressure
         except OSError as e:
-            _put(results, ("failed", task.key, f"{task.uri}: cannot read: {e}"), runner)
+            results.put(("failed", task.key, f"{task.uri}: cannot read: {e}"))
         except Exception as e:  # a reader bug must not hang the runner
-            _put(results, ("failed", task.key, f"{task.uri}: {type(e).__name__}: {e}"), runner)
+            results.put(("failed", task.key, f"{task.uri}: {type(e).__name__}: {e}"))
 
 
 def read_task(task: Task):
@@ -74,40 +66,3 @@ def _position(raw) -> int:
         return raw.tell()
     except (OSError, ValueError):
         return 0
-
-
-def _get(tasks, runner: int):
-    """The next task; exit when the runner is gone."""
-    while True:
-        try:
-            return tasks.get(timeout=WAIT_S)
-        except queue.Empty:
-            _exit_if_orphaned(runner)
-
-
-def _put(results, message, runner: int) -> None:
-    """Put with backpressure; exit when the runner is gone."""
-    while True:
-        try:
-            results.put(message, timeout=WAIT_S)
-            return
-        except queue.Full:
-            _exit_if_orphaned(runner)
-
-
-def _exit_if_orphaned(runner: int) -> None:
-    if os.getppid() != runner:
-        os._exit(1)
-
-
-def _die_with(runner: int) -> None:
-    """Have the kernel kill this worker when the runner dies (Linux; even by SIGKILL).
-
-    The runner may have died before this line ran (while this process was importing): the
-    signal then never comes, so check for that after asking for it.
-    """
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the waits above still notice an orphaned worker
-    _exit_if_orphaned(runner)

@@ -11,8 +11,11 @@ the job, so both engines produce the same lake.
   this machine.
 - `ray`: a Ray actor pool, one actor per worker (`num_gpus=1` each for model scorers, the
   pool sized to the cluster), on the cluster at `--ray-address` (or `WINNOW_RAY_ADDRESS`),
-  or on a local one started for the job when no address is given. Ray is an extra:
-  `pip install 'winnow[ray]'`.
+  or on a local one started for the job when no address is given, which listens on
+  127.0.0.1 only. Ray is an extra: `pip install 'winnow[ray]'`.
+
+What an engine starts (workers, a Ray cluster) ends with the process that started it, however
+that process ends (lake/processes.py).
 
 The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
 (the API and the command line), then handed to the job. A job never asks an engine its name:
@@ -27,21 +30,22 @@ with its own message.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import socket
+import sys
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from winnow.lake.errors import UsageError, WinnowError, positive
+from winnow.lake.processes import guarded
+from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
 ADDRESS_ENV = "WINNOW_RAY_ADDRESS"
 RETRIES = 2  # more tries per unit after its worker died
-CONNECT_SECONDS = 5.0  # how long an unreachable --ray-address is tried before the job is refused
 
 
 class EngineError(WinnowError):
@@ -61,6 +65,9 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
     name = name or os.environ.get(ENGINE_ENV) or "local"
     if name not in ENGINES:
         raise EngineUsageError(f"--engine {name!r}: use one of {', '.join(ENGINES)}")
+    if address is not None and not address.strip():  # not "no address": that starts a cluster here
+        raise EngineUsageError(f"--ray-address {address!r}: give HOST:PORT (the head node's GCS port, 6379 by "
+                               "default), or leave the option out for a one-machine cluster")
     try:
         positive(workers, "--workers (workers)")
     except UsageError as e:
@@ -193,7 +200,8 @@ class LocalEngine(Engine):
             for i, unit in enumerate(units):
                 yield i, fn(state, unit)
             return
-        yield from self._pool(fn, units, init, args, n, retries, describe)
+        with guarded():  # the workers and the resource tracker end with this process, however it ends
+            yield from self._pool(fn, units, init, args, n, retries, describe)
 
     def _pool(self, fn, units, init, args, n, retries, describe):
         import multiprocessing as mp
@@ -242,26 +250,6 @@ def _ray():
     return ray
 
 
-def _reachable(address: str) -> None:
-    """An EngineUsageError unless something listens at a Ray address (host:port, ray://host:port;
-    `auto` and `local` are Ray's own)."""
-    if address in ("auto", "local"):
-        return
-    parts = urlsplit(address if "://" in address else f"ray://{address}")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = port = None
-    if not host or not port:
-        raise EngineUsageError(f"--ray-address {address!r}: give HOST:PORT (the head node's GCS port, 6379 by "
-                               "default) or ray://HOST:PORT")
-    try:
-        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
-    except OSError as e:
-        raise EngineUsageError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e}); "
-                               "start one with `ray start --head` or check the address") from None
-
-
 _actor_class = None
 
 
@@ -299,22 +287,30 @@ class RayEngine(Engine):
     def __init__(self, address: str | None = None, workers: int | None = None):
         super().__init__(workers)
         self.address = address
-        ray = _ray()
-        if not ray.is_initialized():
-            if address:
-                _reachable(address)
+        if not ("ray" in sys.modules and sys.modules["ray"].is_initialized()):
+            if importlib.util.find_spec("ray") is None:
+                _ray()  # the usage error that names the extra
             try:
-                if address:
-                    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-                else:  # a one-machine cluster on the loopback address only (Ray's switch for laptops)
-                    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                    with warnings.catch_warnings():  # Ray forks then execs; Lance's fork warning is moot
-                        warnings.filterwarnings("ignore", message="lance is not fork-safe")
-                        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                                 logging_level="ERROR", log_to_driver=False)
+                on_loopback = reachable(address) if address else True
+            except AddressError as e:
+                raise EngineUsageError(str(e)) from None
+            try:
+                with loopback(on_loopback) as ray, warnings.catch_warnings():
+                    # Ray forks then execs; Lance's fork warning is moot
+                    warnings.filterwarnings("ignore", message="lance is not fork-safe")
+                    if address:
+                        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                    else:  # a one-machine cluster on 127.0.0.1 only, ended with this process
+                        with guarded():
+                            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
+                                     include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
                 raise EngineUsageError(f"cannot start Ray{' at ' + address if address else ''}: "
                                        f"{' '.join(str(e).split())[:300]}") from None
+            if not address and not is_loopback(ray.util.get_node_ip_address()):
+                ray.shutdown()
+                raise EngineError("the local Ray cluster did not stay on 127.0.0.1 (its node address is "
+                                  f"{ray.util.get_node_ip_address()}); give --ray-address of a cluster of your own")
         self.actors: list = []  # the running job's actors (each has .pid.remote()), for tests that kill one
 
     def size(self, num_gpus: float = 0) -> int:

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 
 import pytest
 
@@ -53,6 +52,7 @@ def pytest_unconfigure(config):
 SAME_WORKER = {
     "test_engine.py": "ray", "test_ingest_engines.py": "ray", "test_materialize_parallel.py": "ray",
     "test_scoring_engines.py": "ray", "test_dedup_minhash.py": "ray", "test_docstrings.py": "ray",
+    "test_process_guard.py": "ray",
     "test_report.py": "browser", "test_serve.py": "browser",
 }
 
@@ -118,17 +118,14 @@ def lake(tmp_path):
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """One local Ray cluster for the session, on 127.0.0.1 with 2 CPUs (address="local": never
-    another job's cluster that `ray start` left on this machine); the engine finds Ray started
-    and uses it. Its GCS address, for `--ray-address` in subprocesses."""
+    """One local Ray cluster for the session, with 2 CPUs, started as `--engine ray` starts one
+    (address="local": never another job's cluster that `ray start` left on this machine; it
+    listens on 127.0.0.1 only); the engine finds Ray started and uses it. Its GCS address,
+    for `--ray-address` in subprocesses."""
     import ray
 
     from winnow.lake.engine import engine
 
-    with warnings.catch_warnings():  # Ray forks then execs its processes: Lance's fork warning is moot
-        warnings.filterwarnings("ignore", message="lance is not fork-safe")
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                 _node_ip_address="127.0.0.1")
     assert engine("ray", workers=2).size(0) == 2
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

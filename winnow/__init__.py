@@ -33,6 +33,7 @@ from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, W
 from winnow.lake.engine import Engine
 from winnow.lake.engine import build as _build_engine
 from winnow.lake.outputs import check_out as _check_out
+from winnow.lake.processes import guard as _guard
 from winnow.lake.vectors import IndexResult, Neighbours
 from winnow.lake.vectors import build_index as _build_index
 from winnow.scoring import ImportResult, ScoreResult
@@ -101,6 +102,14 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
         ('local', 2, True)
     """
     return _build_engine(name, address, workers)
+
+
+def guard() -> None:
+    """Have whatever this process starts from now on end with it, however it ends (even by
+    SIGKILL): workers, torchrun, a Ray cluster. Every `winnow` command does this first; an
+    engine does it for the workers or the cluster it starts. One watchdog per process
+    (lake/processes.py)."""
+    _guard()
 
 
 @contextmanager
@@ -552,6 +561,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
 __all__ = [
     "Engine",
     "engine",
+    "guard",
     "report",
     "serve",
     "IndexResult",

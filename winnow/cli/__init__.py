@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 
+import winnow
 from winnow.cli import ingest, lake, raters, scoring, selections, sql, train, views, weights
 from winnow.cli.options import ManyValues
 from winnow.cli.output import error_line, err, out
@@ -56,6 +57,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     cut = args.index("--") if "--" in args else len(args)
     debug = "--debug" in args[:cut] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     args = [a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]
+    winnow.guard()  # whatever the command starts ends with it, even after kill -9 (lake/processes.py)
     try:
         code = app(args, prog_name="winnow", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130) and, out of standalone mode, returns it

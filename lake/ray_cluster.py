@@ -1,0 +1,156 @@
+"""How winnow reaches a Ray cluster, or starts one that only this machine can reach.
+
+- `reachable(address)`: before Ray is asked to connect, the address is asked whether a Ray
+  GCS answers there (its cluster id, over gRPC, with the token of RAY_AUTH_MODE=token if
+  any). Nothing listening, something else listening, a token missing or refused: one
+  EngineUsageError within seconds (Ray itself would retry for a minute or more, warning
+  about the machine's network address).
+- `loopback()`: Ray's switch for one-machine clusters, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+  for the time of `ray.init`. Ray 2.60 chooses a node's address in Python (a loopback
+  `_node_ip_address` is replaced by the machine's network address unless the switch is off)
+  and every server it starts listens on all interfaces unless that address is loopback
+  (gcs_server, raylet and core workers on `::`, the runtime-env agent on the node's
+  address). With the switch off the node is 127.0.0.1 and all of them listen there only.
+  The switch is read once, when Ray is imported: it is set in the environment first (the
+  processes Ray starts inherit it) and, if Ray was imported already, on Ray's constant.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from winnow.lake.errors import UsageError
+
+CONNECT_SECONDS = 5.0  # how long an unreachable --ray-address is tried before the job is refused
+ANSWER_SECONDS = 3.0  # how long a listener at --ray-address has to answer as a Ray GCS
+
+
+class AddressError(UsageError):
+    """A --ray-address where no Ray cluster answers (or one that wants a token)."""
+
+
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is its loopback one
+
+
+def reachable(address: str) -> bool:
+    """An AddressError unless a Ray cluster answers at a Ray address (host:port, the GCS
+    of its head; ray://host:port, its client server, is only checked for a listener; `auto`
+    and `local` are Ray's own). Whether to connect in loopback mode: the address is loopback
+    and the GCS answers there only, as one started with Ray's loopback switch does (else Ray
+    would try the machine's network address instead, and wait there for a minute)."""
+    if address in ("auto", "local"):
+        return False
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise AddressError(f"--ray-address {address!r}: give HOST:PORT (the head node's GCS port, 6379 by "
+                           "default) or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except OSError as e:
+        raise AddressError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e}); "
+                           "start one with `ray start --head` or check the address") from None
+    if "://" in address or os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return False
+    answer = _gcs_answer(host, port)
+    if answer == "token":
+        raise AddressError(f"--ray-address {address}: the Ray cluster there asks for its token: set "
+                               "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it)")
+    if answer != "ray":
+        raise AddressError(f"--ray-address {address}: no Ray cluster answers there (something listens, but "
+                               f"not a Ray GCS: {answer}); give the head node's GCS port (6379 by default)")
+    if not is_loopback(host):
+        return False
+    network = _network_address()
+    return network is None or _gcs_answer(network, port) != "ray"
+
+
+def _gcs_answer(host: str, port: int) -> str:
+    """'ray' if a Ray GCS answers at host:port (its cluster id, asked with the token of
+    RAY_AUTH_MODE=token if any), 'token' if it refuses the token, else what went wrong."""
+    import grpc  # a dependency of Ray's
+
+    token = _token()
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        ask = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
+                                  request_serializer=bytes, response_deserializer=bytes)
+        try:
+            ask(b"", timeout=ANSWER_SECONDS, metadata=metadata)
+        except grpc.RpcError as e:
+            return "token" if e.code() == grpc.StatusCode.UNAUTHENTICATED else e.code().name.lower()
+    return "ray"
+
+
+def _token() -> str | None:
+    """The token Ray sends when RAY_AUTH_MODE=token: RAY_AUTH_TOKEN, the file at
+    RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return None
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
+
+
+def _network_address() -> str | None:
+    """This machine's network address, found as Ray finds it (a UDP socket's own address; nothing is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("8.8.8.8", 80))
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+@contextmanager
+def loopback(on: bool = True):
+    """Ray (the module) in loopback mode for the time of the block, when `on` (see the module):
+    the node's address is 127.0.0.1, so that the servers Ray starts listen there only and a
+    loopback --ray-address is not replaced by the machine's network address. The processes
+    started inherit the switch; this process gets its settings back afterwards."""
+    if not on:
+        import ray
+
+        yield ray
+        return
+    before, imported = os.environ.get(LOOPBACK_SWITCH), "ray" in sys.modules
+    os.environ[LOOPBACK_SWITCH] = "0"
+    import ray
+    from ray._private import ray_constants
+
+    constant = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield ray
+    finally:
+        if before is None:
+            os.environ.pop(LOOPBACK_SWITCH, None)
+        else:
+            os.environ[LOOPBACK_SWITCH] = before
+        ray_constants.ENABLE_RAY_CLUSTER = (
+            constant if imported else ray_constants.env_bool(LOOPBACK_SWITCH, not ray_constants.IS_WINDOWS_OR_OSX))
