@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import winnow
+from winnow.lake import atomic
 
 from winnow.cli.options import StorageOption, open_lake
 from winnow.cli.output import cell, err, one_line, out
@@ -68,36 +69,36 @@ def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_r
     result set (no columns)."""
     if table is None or table.num_columns == 0:
         return
-    try:
-        sink = out_file.open("w" if format == "table" else "wb") if out_file else None
+    if out_file is None:
+        _write(table, format, None, max_rows)
+        return
+    try:  # whole or not at all, and never through a link to another file (lake/atomic.py)
+        with atomic.file(out_file, "w" if format == "table" else "wb") as sink:
+            _write(table, format, sink, max_rows)
     except OSError as e:
         raise winnow.UsageError(f"--out {out_file}: {e.strerror or e}") from None
+
+
+def _write(table: pa.Table, format: str, sink, max_rows: int) -> None:
+    """`table` in `format` into `sink` (None: stdout)."""
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))
         for row in table.slice(0, max_rows).to_pylist():
             shown.add_row(*(cell(v, width) for v in row.values()))
         target = Console(file=sink, width=200) if sink else out
-        try:
-            target.print(shown)
-            if table.num_rows > max_rows:
-                target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
-        finally:
-            if sink:
-                sink.close()
+        target.print(shown)
+        if table.num_rows > max_rows:
+            target.print(f"({table.num_rows:,} rows, {max_rows} shown)")
         return
     sink = sink or sys.stdout.buffer
-    try:
-        if format == "csv":
-            pacsv.write_csv(table, sink)
-        elif format == "parquet":
-            pq.write_table(table, sink)
-        else:  # json: one object per line
-            for row in table.to_pylist():
-                sink.write(orjson.dumps(row, default=str) + b"\n")
-    finally:
-        if out_file:
-            sink.close()
+    if format == "csv":
+        pacsv.write_csv(table, sink)
+    elif format == "parquet":
+        pq.write_table(table, sink)
+    else:  # json: one object per line
+        for row in table.to_pylist():
+            sink.write(orjson.dumps(row, default=str) + b"\n")
 
 
 def shell(session, max_rows: int) -> None:
