@@ -38,11 +38,11 @@ Kinds:
 
 Modules: `data` (the rows, the split, the metrics), one per kind (`fasttext`, `head`).
 
-The folder is written beside its place, as `.NAME.tmp-PID-RANDOM`, and renamed into place at the
-end (lake/atomic.py): a failure or a kill leaves no rater folder (a killed run's temporary
-is removed by the next run). When another run put a rater there meanwhile, this one ends
-with an error and leaves it whole; with `replace` the last one wins. Its default is
-LAKE/raters/NAME for a lake on the local disk.
+The folder is written beside its place (`.NAME.tmp-PID-RANDOM`) and renamed into place at
+the end (lake/atomic.py): a failure or a kill leaves no rater folder (a killed run's
+temporary is removed by the next run). When another run put a rater there meanwhile, this
+one ends with an error and leaves it whole; with `replace` the last one wins. Its default
+is LAKE/raters/NAME for a lake on the local disk.
 """
 
 from __future__ import annotations
