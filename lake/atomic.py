@@ -15,10 +15,10 @@ disk (fsync of every file, of the folder), then renamed into place as the last s
 A process killed before the rename leaves only its temporary sibling; the next write of
 the same target removes temporaries whose process is gone (`clear_leftovers`).
 
-    >>> with atomic.folder(Path("raters/rq")) as tmp:
-    ...     (tmp / "model.bin").write_bytes(model)
-    >>> with atomic.file(Path("top.csv"), "w", replace=True) as f:
-    ...     f.write("id\\n")
+    >>> with folder(Path("raters/rq")) as tmp:
+    ...     _ = (tmp / "model.bin").write_bytes(b"weights")
+    >>> with file(Path("top.csv"), "w") as f:
+    ...     _ = f.write("id\\n")
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 import winnow
-from winnow.lake import atomic
 
 from winnow.cli.options import StorageOption, open_lake
 from winnow.cli.output import cell, err, one_line, out
@@ -72,8 +71,8 @@ def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_r
     if out_file is None:
         _write(table, format, None, max_rows)
         return
-    try:  # whole or not at all, and never through a link to another file (lake/atomic.py)
-        with atomic.file(out_file, "w" if format == "table" else "wb") as sink:
+    try:  # whole or not at all, and never through a link to another file
+        with winnow.output_file(out_file, "w" if format == "table" else "wb") as sink:
             _write(table, format, sink, max_rows)
     except OSError as e:
         raise winnow.UsageError(f"--out {out_file}: {e.strerror or e}") from None
