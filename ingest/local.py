@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.processes import guarded
+from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 
 from winnow.ingest import worker
@@ -183,10 +184,13 @@ class _Run:
         if self.pending_rejects:
             self.lake.append("rejects", pa.Table.from_pylist(self.pending_rejects, schema=schema.REJECTS))
             self.pending_rejects = []
+            step("ingest:rejects")
         if self.pending_docs:
             self.lake.append("docs", pa.concat_tables(self.pending_docs))
             self.pending_docs, self.pending_bytes = [], 0
+            step("ingest:docs")
         if self.ended:
             version = self.lake.docs().version
             catalog.record_ingests(self.lake, [a.catalog_row(status, version) for a, status in self.ended])
             self.ended = []
+            step("ingest:ended")

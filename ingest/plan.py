@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog
+from winnow.lake.killpoints import step
 from winnow.lake.version import WINNOW_VERSION
 
 from winnow.ingest import identity
@@ -145,6 +146,7 @@ def plan(lake: Lake, inputs: list[Input], report: IngestResult, *, source: str |
         planned.append(p)
     if running_rows:
         catalog.record_ingests(lake, running_rows)
+        step("ingest:claimed")
     return planned
 
 

@@ -64,6 +64,7 @@ from lance.file import LanceFileSession, LanceFileWriter
 from lance.fragment import DataFile
 
 from winnow.lake.columns import RETRIES, write_columns
+from winnow.lake.killpoints import step
 from winnow.lake.lake import Lake, LakeError
 
 OFFSET_MASK = (1 << 32) - 1  # a row address is fragment id << 32 | physical row offset
@@ -329,6 +330,7 @@ class ColumnWriter:
                 self.current[fid] = None  # by id from now on: what is written is in the lake
                 self.pieces[fid] = []
         self.dirty = set()
+        step("columns:commit")
         for fid in [f for f in self.pieces if self.got[f] == self.expected.get(f, 0)]:
             del self.pieces[fid]  # complete and committed: its values are in the lake
         self.pending = 0
@@ -362,5 +364,6 @@ class ColumnWriter:
         staged = None
         if stage and self.staging:
             staged = self.staging.put(fid, fragment.physical_rows, self.got[fid], base, file)
+            step("columns:staged")
         self.written[fid] = (file, staged, fragment.physical_rows)
         self.dirty.discard(fid)

@@ -8,8 +8,10 @@ The file is read and checked whole before the lake changes: its id column (prese
 nulls, no repeats), the columns asked for, the splits, the column names (never one of the
 documents' own columns) and whether they exist already. `replace=True` drops an existing
 column and writes it again from the file alone, as `score --replace` does: rows the file
-does not cover are null afterwards. A failure once writing began is recorded as `failed`
-in the catalog.
+does not cover are null afterwards. The catalog's `running` rows are written before any
+column is added; a failure once writing began is recorded as `failed`. The same import
+(same file, same --on) run again after a failure or a kill writes its columns again from
+the start, without --replace.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pyarrow.parquet as pq
 
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
 
@@ -79,30 +82,37 @@ def import_scores(
     scores = _scores(table, path, on, columns, split or {})
     names = [n for n in scores.column_names if n != "id"]
     docs = lake.docs()
+    params = json.dumps({"file": path, "on": on}, sort_keys=True)
     clash = [n for n in names if n in docs.schema.names]
-    if clash and not replace:
+    if clash and not replace and not _unfinished(lake, clash, params):
         raise ScoreUsageError(f"column(s) {', '.join(clash)} already exist: pass --replace to overwrite them")
     known = pc.is_in(scores["id"], value_set=docs.to_table(columns=["id"])["id"])
     matched = scores.filter(known)
     report = ImportResult(columns=names, read=scores.num_rows, matched=matched.num_rows)
     report.unknown_ids = scores.num_rows - matched.num_rows
-    params = json.dumps({"file": path, "on": on}, sort_keys=True)
 
-    # From here on the lake changes.
+    # From here on the lake changes. The claim (running rows) comes first: a column this
+    # import added is never without its owner's row, so the same import run again after a
+    # kill finds it its own and writes it again from the start.
     now = datetime.now(timezone.utc)
     version = docs.version
     try:
+        _record(lake, names, params, "running", now, None, None, None)
+        step("import:claimed")
         if clash:
             drop_columns(lake, clash)  # as `score --replace`: the file alone says what the column holds
+            step("import:dropped")
         add_columns(lake, [pa.field(n, scores[n].type) for n in names])
+        step("import:columns")
         version = lake.docs().version
         for start in range(0, matched.num_rows, CHUNK_ROWS):
             version = write_columns(lake, matched.slice(start, CHUNK_ROWS))
+            step("import:commit")
     except Exception as e:
         message = clean_message(e)
         _record(lake, names, params, "failed", now, None, time.perf_counter() - t0, version, message)
         raise ScoreError(f"importing {path} failed ({type(e).__name__}: {message}); recorded as failed in the "
-                         "catalog; run it again with --replace") from e
+                         "catalog; run it again") from e
     report.seconds = time.perf_counter() - t0
     report.lake_version = version
     _record(lake, names, params, "done", now, matched.num_rows, report.seconds, version)
@@ -173,6 +183,16 @@ def _scores(table: pa.Table, path: str, on: str, columns: list[str] | None, spli
     return pa.table(out).combine_chunks()
 
 
+def _unfinished(lake: Lake, names: list[str], params: str) -> bool:
+    """Whether every column of `names` belongs to an import of the same file that did not
+    finish (running: killed; failed): this import may write them again without --replace."""
+    for name in names:
+        owner = catalog.metric(lake, name)
+        if owner is None or owner["scorer"] != "import" or owner["params"] != params or owner["status"] == "done":
+            return False
+    return True
+
+
 def _record(lake, names, params, status, at, rows, seconds, version, error=None) -> None:
     rows_ = [
         {"metric": n, "scorer": "import", "scorer_version": "1", "params": params, "status": status,
@@ -184,5 +204,5 @@ def _record(lake, names, params, status, at, rows, seconds, version, error=None)
     try:
         catalog.record_metrics(lake, rows_)
     except Exception:
-        if status == "done":
+        if status != "failed":  # a failed row is best effort: the import's own error is reported
             raise

@@ -52,6 +52,7 @@ from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import WinnowError, check, positive
 from winnow.lake.fragments import ColumnWriter, Staging, commit_staged
+from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
@@ -170,11 +171,17 @@ def score(
         if replace:
             staging.clear()
             drop_columns(lake, names)
-        add_columns(lake, fields)
+            step("score:dropped")
+        # The claim comes before the columns: a column this job added is never without its
+        # owner's row, so a run after a kill finds it its own and resumes.
         catalog.record_metrics(lake, [_metric_row(cls, n, params_json, "running", now) for n in names])
+        step("score:claimed")
+        add_columns(lake, fields)
+        step("score:columns")
         version = lake.docs().version
         if staged:  # committed as they are; what they lack (another `where`) is planned now
             version, report.staged = commit_staged(lake, staging, staged, version, names)
+            step("score:staged-committed")
             docs = lake.docs(version)
             tasks += _plan(docs, names[0], where, query, [docs.get_fragment(f) for f in sorted(skip)
                                                           if docs.get_fragment(f) is not None])
@@ -185,7 +192,7 @@ def score(
         for fragment_id, _, n, _ in tasks:
             rows[fragment_id] += n
         writer = ColumnWriter(lake, fields, version, rows, staging)
-        if progress:
+        if progress and total:  # none when an interrupted run's staged files held every row
             progress.start(f"{cls.name} v{cls.version}", total, "rows")
             started = True
         nan: Counter = Counter()
@@ -204,6 +211,7 @@ def score(
         version = writer.commit()
         committed += pending
         staging.clear()
+        step("score:written")
     except BaseException as e:
         message = _failure(e)
         _record_failure(lake, cls, names, params_json, now, version, t0, message)

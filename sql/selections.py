@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, WinnowError
+from winnow.lake.killpoints import step
 from winnow.lake.version import WINNOW_VERSION
 
 from winnow.sql import stats
@@ -216,6 +217,7 @@ def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False
     }], schema=schema)
     before = lake.docs().tags.list().get(sel.tag)
     lake.pin(sel.tag, version)
+    step("select:pinned")
     try:
         lake.append("selections", record)
     except BaseException as e:

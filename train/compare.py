@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from winnow.lake import Lake, catalog
+from winnow.lake import Lake, atomic, catalog
 from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.lake.version import WINNOW_VERSION
@@ -312,9 +312,12 @@ def write_outputs(report: CompareResult, out: Path) -> list[str]:
                          "tokens_per_second": r.row["tokens_per_second"], "run_folder": r.row["run_folder"]}
                         for r in report.runs]}
     paths = [out / "compare.json", out / "curves.png", out / "curves.html"]
-    paths[0].write_text(json.dumps(summary, indent=1) + "\n")
-    _png(report, paths[1])
-    paths[2].write_text(_html(report))
+    with atomic.file(paths[0], "w") as f:  # each whole or not at all
+        f.write(json.dumps(summary, indent=1) + "\n")
+    with atomic.file(paths[1], "wb") as f:
+        _png(report, f)
+    with atomic.file(paths[2], "w") as f:
+        f.write(_html(report))
     return [str(p) for p in paths]
 
 
@@ -325,7 +328,7 @@ def _title(report: CompareResult) -> str:
     return f"{report.flavor}, {report.tokens:,} tokens: validation loss on {report.validation}"
 
 
-def _png(report: CompareResult, path: Path) -> None:
+def _png(report: CompareResult, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -342,7 +345,7 @@ def _png(report: CompareResult, path: Path) -> None:
     ax.set_title(_title(report), fontsize=10)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 

@@ -512,6 +512,21 @@ def check_out(out, *, folder: bool, lake: Lake | str | None = None, option: str 
     return _check_out(out, folder=folder, lake=None if lake is None else _lake(lake), option=option)
 
 
+def output_file(path, mode: str = "wb"):
+    """A file opened for writing that appears at `path` whole when the `with` block ends, and
+    not at all when it raises or the process is killed: written beside it, fsynced, renamed
+    in last (`winnow sql --out`). It replaces `path` itself, never writing through a link.
+
+        >>> with winnow.output_file("top.csv", "w") as f:
+        ...     f.write("id\\n")
+    """
+    from pathlib import Path
+
+    from winnow.lake import atomic
+
+    return atomic.file(Path(path), mode)
+
+
 def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int | None = None,
              ngpu: int | None = None, nnodes: int = 1, rdzv_endpoint: str | None = None,
              tokenizer: str | None = None, out=None, validation: str | None = None,
@@ -622,6 +637,7 @@ __all__ = [
     "select_show",
     "inside_lake",
     "check_out",
+    "output_file",
     "select_list",
     "select_preview",
     "pretrain",

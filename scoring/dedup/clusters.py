@@ -38,6 +38,7 @@ from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.fragments import ColumnWriter
+from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
 
@@ -210,18 +211,24 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
                          clusters=int(np.count_nonzero(clusters[clusters >= 0] == np.flatnonzero(clusters >= 0))),
                          duplicates=int(np.count_nonzero(~keep)), changed=int(np.count_nonzero(changed)),
                          lake_version=version)
+    params_json = json.dumps(params, sort_keys=True, default=str)
+    now = datetime.now(timezone.utc)
     if not report.changed:
+        if not _recorded(lake, names, scorer, params_json):  # a run killed after its last write
+            _record(lake, scorer, names, params_json, "done", now, version, t0, n)
         report.seconds = time.perf_counter() - t0
         return report
 
     # From here on the lake changes.
-    params_json = json.dumps(params, sort_keys=True, default=str)
-    now = datetime.now(timezone.utc)
     written = version
     started = False
     try:
-        add_columns(lake, fields)
+        # The claim comes before the columns: a column this job added is never without its
+        # owner's row, so a run after a kill finds it its own and writes it again.
         catalog.record_metrics(lake, [_metric_row(scorer, c, params_json, "running", now) for c in names])
+        step("dedup:claimed")
+        add_columns(lake, fields)
+        step("dedup:columns")
         written = lake.docs().version
         at = np.flatnonzero(changed)
         addr = table.column("_rowaddr").combine_chunks().to_numpy()[at]
@@ -253,6 +260,7 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
     finally:
         if started:
             progress.stop()
+    step("dedup:written")
     report.seconds = time.perf_counter() - t0
     report.lake_version = written
     _record(lake, scorer, names, params_json, "done", now, written, t0, n)
@@ -272,6 +280,12 @@ def _check_existing(lake: Lake, docs, fields: list[pa.Field], scorer: str) -> No
             by = "no dedup job" if owner is None else f"scorer {owner['scorer']}"
             raise DedupUsageError(f"column {f.name!r} exists and {by} wrote it, not {scorer}; choose another "
                                   "column name")
+
+
+def _recorded(lake: Lake, names, scorer: str, params_json: str) -> bool:
+    """Whether the catalog says these columns are done, by this job with these parameters."""
+    rows = [catalog.metric(lake, c) for c in names]
+    return all(r is not None and (r["scorer"], r["params"], r["status"]) == (scorer, params_json, "done") for r in rows)
 
 
 def _metric_row(scorer, name, params_json, status, at, rows=None, seconds=None, version=None, error=None) -> dict:

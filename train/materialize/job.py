@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 from winnow.lake import Lake
 from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import UsageError, WinnowError, check, positive
+from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.lake.version import WINNOW_VERSION
@@ -212,10 +213,12 @@ def materialize(
     }
     state, found = _existing(out, plan)
     if state == "finished" and not overwrite:
+        (out / "progress.json").unlink(missing_ok=True)  # a run killed right after its manifest
         return MaterializeResult(str(out), format, found["documents"], found["tokens"],
                                  len(found["shards"]), time.perf_counter() - t0, already=True, engine=eng.name)
     created = not out.exists()
     done = _prepare(out, plan, state, found, overwrite)
+    step("materialize:started")
     start_doc = sum(s["documents"] for s in done)
     used = 1
     if progress:
@@ -245,6 +248,7 @@ def materialize(
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
         _write_json(out / "manifest.json", manifest)
+        step("materialize:manifest")
     except BaseException as e:
         kept = _after_failure(out, created)
         if isinstance(e, OSError):
@@ -420,6 +424,7 @@ def _write_tokens(eng: Engine, job, ids, offsets, nbytes, out, plan, done, start
                 for entry in writer.add_many(units[k].ids, tokens, lengths):
                     shards.append(entry)
                     _record(out, plan, shards)
+                    step("materialize:shard")
                 if progress:
                     progress.advance(len(lengths), tokens=int(lengths.sum()))
         last = writer.close_shard()
@@ -451,6 +456,7 @@ def _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress) -
         os.replace(tmp, out / name)
         shards.append({"file": name, "documents": end - pos, CHECKSUM: file_checksum(out / name)})
         _record(out, plan, shards)
+        step("materialize:shard")
         if progress:
             progress.advance(end - pos)
         pos, index = end, index + 1

@@ -38,8 +38,11 @@ Kinds:
 
 Modules: `data` (the rows, the split, the metrics), one per kind (`fasttext`, `head`).
 
-The folder is written in a temporary folder and moved into place at the end: a failure
-leaves nothing behind. Its default is LAKE/raters/NAME for a lake on the local disk.
+The folder is written beside its place (`.NAME.tmp-PID-RANDOM`) and renamed into place at
+the end (lake/atomic.py): a failure or a kill leaves no rater folder (a killed run's
+temporary is removed by the next run). When another run put a rater there meanwhile, this
+one ends with an error and leaves it whole; with `replace` the last one wins. Its default
+is LAKE/raters/NAME for a lake on the local disk.
 """
 
 from __future__ import annotations
@@ -47,8 +50,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -57,8 +58,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from winnow.lake import WINNOW_VERSION, Lake
+from winnow.lake import WINNOW_VERSION, Lake, atomic
 from winnow.lake.errors import UsageError, check
+from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
 from winnow.scoring.card import CARD_FILE
@@ -144,10 +146,10 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
 
     version = lake.docs().version
     examples = load(lake, version, queries, positive is not None)
-    tmp = Path(tempfile.mkdtemp(prefix=f"winnow-rater-{name}-"))
-    try:
+    with atomic.folder(target, replace=replace) as tmp:
         card, metrics, examples, is_val = TRAINERS[kind](examples, settings, seed, fraction, tmp, name, device,
                                                          progress)
+        step("rater:model")
         counts = np.bincount(examples.y, minlength=len(examples.classes))
         val_counts = np.bincount(examples.y[is_val], minlength=len(examples.classes))
         card = {
@@ -176,9 +178,8 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
             "winnow_version": WINNOW_VERSION,
         }
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=1, default=_json) + "\n")
-        _move(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        step("rater:card")
+        _readable(tmp)
     return RaterResult(
         name=name, kind=kind, out=str(target), lake_version=version, classes=examples.classes,
         class_rows=counts.tolist(), validation_class_rows=val_counts.tolist(), train_rows=int((~is_val).sum()),
@@ -273,16 +274,12 @@ def _within(path: Path, folder: Path | None) -> bool:
     return folder is not None and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
-def _move(tmp: Path, target: Path) -> None:
-    """The finished folder into place (replacing a rater folder there)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(tmp, target)
+def _readable(folder: Path) -> None:
+    """The folder and its files with the umask's permissions (safetensors makes them private)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(target, 0o777 & ~umask)  # mkdtemp (and safetensors) made them private
-    for path in target.iterdir():
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.iterdir():
         os.chmod(path, 0o666 & ~umask)
 
 

@@ -40,12 +40,14 @@ import fnmatch
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake import Lake
+from winnow.lake import Lake, atomic
 from winnow.lake.errors import UsageError, check, positive
+from winnow.lake.killpoints import step
 
 from winnow.sql import selections
 from winnow.sql.connection import connect
@@ -192,11 +194,10 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
         budget=int(budget))
     score_sql = score_expression(report)
     sql = selection_sql(report, score_sql)
-    sel = selections.create(lake, name, sql, seed=seed, replace=replace)
-    report = _with(report, score_sql=score_sql, sql=sql, documents=sel.documents)
-    if out is not None:
+    if out is not None:  # before the selection: a run killed between the two is run again whole
         report = _with(report, files=write(out, name, sql, score_sql))
-    return report
+    sel = selections.create(lake, name, sql, seed=seed, replace=replace)
+    return _with(report, score_sql=score_sql, sql=sql, documents=sel.documents)
 
 
 def _with(report: WeightsResult, **changes) -> WeightsResult:
@@ -347,10 +348,12 @@ def top_k_sql(score_sql: str, budget: int) -> str:
 
 
 def write(out, name: str, sql: str, score_sql: str) -> list[str]:
-    """Write out/NAME.sql and out/NAME.score.sql; returns their paths."""
+    """Write out/NAME.sql and out/NAME.score.sql, each whole or not at all (lake/atomic.py);
+    returns their paths."""
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, f"{name}.sql"), os.path.join(out, f"{name}.score.sql")]
     for path, text in zip(paths, (sql, score_sql + "\n")):
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic.file(Path(path), "w", encoding="utf-8") as f:
             f.write(text)
+        step("weights:file")
     return paths

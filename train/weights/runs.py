@@ -362,11 +362,10 @@ def fit_runs(lake: Lake, name: str, runs, *, model: str = "quadratic", columns=N
                                            f"winnow weights fit --runs), constants of lake version "
                                            f"{report.lake_version}")
     sql = runs_sql(report, score_sql)
-    sel = selections.create(lake, name, sql, seed=seed, replace=replace, exclude=report.exclude)
-    report = dataclasses.replace(report, score_sql=score_sql, sql=sql, documents=sel.documents)
-    if out is not None:
+    if out is not None:  # before the selection: a run killed between the two is run again whole
         report = dataclasses.replace(report, files=write(out, name, sql, score_sql))
-    return report
+    sel = selections.create(lake, name, sql, seed=seed, replace=replace, exclude=report.exclude)
+    return dataclasses.replace(report, score_sql=score_sql, sql=sql, documents=sel.documents)
 
 
 def compare_file(lake: Lake, runs) -> Path:

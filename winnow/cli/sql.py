@@ -3,10 +3,7 @@ result as a table, CSV, JSON lines or parquet."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -73,25 +70,15 @@ def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_r
     if out_file is None:
         _write(table, format, None, max_rows)
         return
-    try:
-        fd, aside = tempfile.mkstemp(dir=out_file.parent, prefix=f".{out_file.name}.", suffix=".tmp")
+    try:  # whole or not at all, and never through a link to another file
+        with winnow.output_file(out_file, "w" if format == "table" else "wb") as sink:
+            _write(table, format, sink, max_rows)
     except OSError as e:
         raise winnow.UsageError(f"--out {out_file}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w" if format == "table" else "wb") as sink:
-            _write(table, format, sink, max_rows)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(aside, 0o666 & ~umask)  # as open() would have made it; mkstemp's is private
-        os.replace(aside, out_file)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(aside)
-        raise
 
 
 def _write(table: pa.Table, format: str, sink, max_rows: int) -> None:
-    """`table` in `format` into the open file `sink` (stdout when None)."""
+    """`table` in `format` into `sink` (None: stdout)."""
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))

@@ -28,7 +28,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from winnow.lake import Lake
+from winnow.lake import Lake, atomic
 from winnow.lake.errors import UsageError, check
 from winnow.lake.outputs import check_out as check_output
 from winnow.lake.version import WINNOW_VERSION
@@ -217,12 +217,10 @@ def write(lake: Lake, out, *, selections=None, columns=None) -> ReportResult:
     t0 = time.perf_counter()
     report = gather(lake, selections=selections, columns=columns)
     text = html(report)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        with atomic.file(path, "w", encoding="utf-8") as f:
+            f.write(text)
     except OSError as e:
-        temporary.unlink(missing_ok=True)
         raise UsageError(f"--out {out}: {e.strerror or e}") from None
     return ReportResult(path, path.stat().st_size, len(report.columns), len(report.selections),
                       time.perf_counter() - t0)
