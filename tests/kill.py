@@ -7,9 +7,9 @@ The steps are lake/killpoints.py's `step()` calls. `VERBS` declares each verb's 
 order a clean run on the tiny lakes below reaches them; the first test of each verb runs it
 once with WINNOW_STEPS_LOG and checks that declaration, so a step added to the code and not
 here fails. A step reached several times (a commit per fragment, a shard) is killed at its
-first and its last hit. The killed run is a real process (`winnow` with
-WINNOW_KILL_AT=STEP:N); the clean run and the run after the kill go through `cli()` in the
-test's process.
+first hit, and at the later hits declared with WINNOW_TESTS_KILL=all. The killed run is a
+real process (`winnow` with WINNOW_KILL_AT=STEP:N); the clean run and the run after the kill
+go through `cli()` in the test's process.
 
 Not covered: `compare` and `train` (torchtitan runs, ~1 minute each on 2 cores: killed at
 each step, minutes per verb), `score --engine ray` and `materialize --format tokens` (their
@@ -82,8 +82,11 @@ VERBS = {
 
 
 def trials(names) -> list[tuple[str, str]]:
-    """(verb, step) for every declared step of the verbs `names`."""
-    return [(name, step) for name in names for step in VERBS[name].steps]
+    """(verb, step) for every declared step of the verbs `names`: its first hit only, unless
+    WINNOW_TESTS_KILL=all asks for the later hits too (a commit per fragment, a shard: the
+    same window again, ~3 s per trial)."""
+    every = os.environ.get("WINNOW_TESTS_KILL") == "all"
+    return [(name, step) for name in names for step in VERBS[name].steps if every or _hits(step)[1] == 1]
 
 
 def _hits(step: str) -> tuple[str, int]:

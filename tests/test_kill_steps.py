@@ -1,4 +1,5 @@
-"""The kill suite, verbs that write the lake: ingest, score (a heuristic scorer and minhash),
+"""The kill suite, verbs that write the lake: ingest, score (minhash; a heuristic
+scorer writes through the same steps, `score-gopher` in tests/kill.py),
 import-scores, dedup --method minhash, select create. Each is killed (SIGKILL) at each of its
 write steps, then run again: the run completes without --replace and leaves what a clean
 run leaves.
@@ -13,7 +14,7 @@ import pytest
 
 from . import kill
 
-NAMES = ['ingest', 'score-gopher', 'score-minhash', 'import-scores', 'dedup-minhash', 'select-create']
+NAMES = ['ingest', 'score-minhash', 'import-scores', 'dedup-minhash', 'select-create']
 FIGURES = {"trials": 0, "killed": 0, "completed": 0, "equal": 0}
 TRIALS = kill.trials(NAMES)
 

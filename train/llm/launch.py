@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from winnow.lake.errors import check, positive
+from winnow.lake.processes import guarded
 from winnow.lake.tokenizer import load_tokenizer
 
 from winnow.train.materialize.shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
@@ -303,7 +304,8 @@ def run(cmd: list[str], out: Path, shards: Path, echo=None) -> TrainResult:
     run folder records the flavor and schedule length (`run.json`) for a later resume."""
     report = TrainResult(cmd, str(out), str(shards))
     record_run(out, cmd)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with guarded():  # torchrun and its ranks end with this process, however it ends (from the API too)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(out / "train.log", "a") as log, subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1) as proc:
         log.write("$ " + shlex.join(cmd) + "\n")
