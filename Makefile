@@ -37,7 +37,7 @@ test: install chromium
 	$(BIN)/python -m pytest -q -n 2 --durations=30 tests
 
 quickstart: install
-	rm -rf $(DEMO) $(DEMO)-report.html
+	rm -rf $(DEMO) $(DEMO)-report.html $(DEMO)-shards $(DEMO)-run
 	$(BIN)/winnow init $(DEMO)
 	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/openwebtext-1000.jsonl --source openwebtext
 	$(BIN)/winnow ingest $(DEMO) $(SHARED)/data/c4-sample-449.jsonl --source c4
@@ -75,10 +75,10 @@ quickstart: install
 	$(BIN)/winnow compare $(DEMO) random-30 metarater-top --flavor tiny --tokens 8192 --validation val --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --ngpu 0
 	$(BIN)/winnow sql $(DEMO) "SELECT selection, flavor, tokens, len(validation_loss) AS validations, round(tokens_per_second) AS tokens_per_s FROM runs"
 	# materialize: token shards for training
-	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)/shards/metarater-style --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --shard-tokens 100000 --overwrite
+	$(BIN)/winnow materialize $(DEMO) metarater-style --out $(DEMO)-shards --tokenizer $(SHARED)/tokenizers/llama-style-sp32k.model --seq-len 256 --shard-tokens 100000 --overwrite
 	# train: the real torchtitan Trainer, tiny flavor, on the CPU (the last shard held out for validation loss);
 	# on GPUs: --flavor metarater-1.3b (see docs/train.md for multi-node)
-	$(BIN)/winnow train $(DEMO) $(DEMO)/shards/metarater-style --flavor tiny --steps 20 --ngpu 0 --out $(DEMO)/runs/tiny --metrics.disable_color_printing
+	$(BIN)/winnow train $(DEMO) $(DEMO)-shards --flavor tiny --steps 20 --ngpu 0 --out $(DEMO)-run --metrics.disable_color_printing
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -45,9 +45,10 @@ def batch(texts) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({"text": list(texts)})
 
 
-# Verbs run in a process of their own even when nothing else asks for one: they launch
-# torchrun or a server, or hold the process (signals, a Ray driver).
-OWN_PROCESS = {"train", "compare", "serve"}
+# Verbs run in a process of their own even when nothing else asks for one: serve holds the
+# process. train and compare run here (their torchrun is a process of its own anyway): a
+# refusal before torchrun costs ~0.1 s here, ~7 s as a new process importing torch.
+OWN_PROCESS = {"serve"}
 
 
 def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -56,7 +57,7 @@ def cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     the exit status taken from SystemExit): a new Python per call cost about 1.2 s of imports,
     hundreds of times per suite. The command runs as the `winnow` executable instead when the
     call needs a process (stdin, another working folder or environment, a timeout), for the
-    verbs in OWN_PROCESS (the first word: `rater train` runs here) and `--engine ray`, and for every call when WINNOW_TESTS_CLI=process."""
+    verbs in OWN_PROCESS (the first word) and `--engine ray`, and for every call when WINNOW_TESTS_CLI=process."""
     args = [str(a) for a in args]
     verb = next((a for a in args if not a.startswith("-")), "")
     own = (kwargs or verb in OWN_PROCESS or "ray" in args or os.environ.get("WINNOW_TESTS_CLI") == "process")
