@@ -157,11 +157,19 @@ class Lake:
                 lake._add_missing_fields(name)
         return lake
 
+    @property
+    def local_path(self) -> str | None:
+        """The lake's folder on the local disk, as given (`file://` taken off); None when the
+        lake is in an object store."""
+        if self.uri.startswith("file://"):
+            return self.uri[len("file://"):]
+        return None if "://" in self.uri else self.uri
+
     def check_format(self) -> None:
         """Read only: a LakeNotFound when no lake is at the URI, a LakeError when its format
         is not the one this winnow reads. A plain file, or a URI whose scheme no store
         knows, holds no lake either (not the store's error about walking a folder)."""
-        local = self.uri[len("file://"):] if self.uri.startswith("file://") else None if "://" in self.uri else self.uri
+        local = self.local_path
         if local is not None and os.path.exists(local) and not os.path.isdir(local):
             raise LakeNotFound(f"no winnow lake at {self.uri}: it is a file, not a lake's folder")
         try:

@@ -16,12 +16,7 @@ from winnow.lake.errors import check
 
 def lake_folder(lake) -> str | None:
     """The lake's folder on the local disk with links resolved; None for an object store."""
-    uri = lake.uri
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    elif "://" in uri:
-        return None
-    return os.path.realpath(uri)
+    return None if lake.local_path is None else os.path.realpath(lake.local_path)
 
 
 def inside(path: str, folder: str) -> bool:

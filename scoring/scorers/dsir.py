@@ -342,10 +342,10 @@ class DSIR(Scorer):
     def _out_folder(self, lake, target: np.ndarray, raw: np.ndarray) -> Path:
         if self.param("out") is not None:
             return Path(self.param("out"))
-        if "://" in lake.uri and not lake.uri.startswith("file://"):
+        if lake.local_path is None:
             raise ValueError(f"the lake at {lake.uri} is not a local folder: give -p out=DIR for the fitted models")
         digest = hashlib.sha256(target.tobytes() + raw.tobytes()).hexdigest()[:12]
-        return Path(lake.uri.removeprefix("file://")) / "models" / f"dsir-{self.target_name}-{digest}"
+        return Path(lake.local_path) / "models" / f"dsir-{self.target_name}-{digest}"
 
     def _save(self, folder: Path, target: np.ndarray, raw: np.ndarray, card: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
