@@ -205,3 +205,18 @@ def wordpiece(vocab_size: int = 2000, max_length: int = 128):
     backend = Tokenizer.from_str(_wordpiece_backend(vocab_size))
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length)
+
+
+def alive(procs) -> list:
+    """The psutil processes of `procs` still running (a zombie waiting for PID 1 to reap it,
+    which this container's PID 1 never does, is gone)."""
+    import psutil
+
+    left = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                left.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return left

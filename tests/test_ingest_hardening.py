@@ -23,7 +23,7 @@ from winnow.ingest import READERS, FieldNames, Reader, format_of
 from winnow.ingest.readers import Reject, read
 from winnow.lake import UsageError
 
-from .helpers import C4, GITHUB, OWT, WARCS, WINNOW, cli, fails, lake_state, lines
+from .helpers import C4, GITHUB, OWT, WARCS, WINNOW, alive, cli, fails, lake_state, lines
 
 # -- workers never outlive the runner ---------------------------------------------------------
 
@@ -44,18 +44,6 @@ def _workers(pid: int) -> list[psutil.Process]:
         except psutil.Error:
             pass
     return found
-
-
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running (a zombie waiting for PID 1 to reap it is gone)."""
-    left = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                left.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 def _reading(worker: psutil.Process, names: set[str]) -> bool:
@@ -112,15 +100,15 @@ def test_workers_die_with_their_runner(tmp_path, big_inputs, moment):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         gone_by = time.time() + 15
-        while _alive(children) and time.time() < gone_by:
+        while alive(children) and time.time() < gone_by:
             time.sleep(0.1)
-        left = _alive(children)
+        left = alive(children)
         assert not left, f"alive after the runner was killed ({moment}): {[p.cmdline() for p in left]}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for p in _alive(children):
+        for p in alive(children):
             p.kill()
 
 

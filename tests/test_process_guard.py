@@ -23,7 +23,7 @@ import pytest
 
 import winnow
 
-from .helpers import C4, OWT, SHARED, WINNOW, cli, fails
+from .helpers import C4, OWT, SHARED, WINNOW, alive, cli, fails
 
 MARK = "WINNOW_TEST_MARK"
 KILL_S = 5.0  # everything a killed command started is gone this soon
@@ -58,17 +58,6 @@ def _carrying(mark: str) -> list[psutil.Process]:
     return found
 
 
-def _alive(procs) -> list[psutil.Process]:
-    left = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                left.append(p)
-        except psutil.Error:
-            pass
-    return left
-
-
 def _follow(proc: subprocess.Popen, seen: dict, until, deadline_s: float = 90) -> None:
     """Add the command's descendants to `seen` (pid -> Process) until `until(command lines)`."""
     deadline = time.time() + deadline_s
@@ -81,7 +70,7 @@ def _follow(proc: subprocess.Popen, seen: dict, until, deadline_s: float = 90) -
         except psutil.NoSuchProcess:
             pass
         lines = []
-        for p in _alive(seen.values()):
+        for p in alive(seen.values()):
             try:
                 lines.append(" ".join(p.cmdline()))
             except psutil.Error:
@@ -93,12 +82,12 @@ def _follow(proc: subprocess.Popen, seen: dict, until, deadline_s: float = 90) -
 
 def _kill(proc: subprocess.Popen, mark: str, seen: dict) -> tuple[int, float]:
     """kill -9 the command alone; (processes it had started, seconds until all were gone)."""
-    started = _alive({p.pid: p for p in [*seen.values(), *_carrying(mark)]}.values())
+    started = alive({p.pid: p for p in [*seen.values(), *_carrying(mark)]}.values())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = time.time()
     while time.time() - killed < KILL_S:
-        left = _alive({p.pid: p for p in [*started, *_carrying(mark)]}.values())
+        left = alive({p.pid: p for p in [*started, *_carrying(mark)]}.values())
         if not left:
             return len(started), time.time() - killed
         time.sleep(0.1)
@@ -178,7 +167,7 @@ def test_a_killed_command_leaves_its_users_own_cluster_alone(ray_cluster, lake):
     still runs work; the killed driver's actors are ended by Ray itself."""
     import ray
 
-    mine = {p.pid: p for p in _alive(psutil.Process().children(recursive=True))}
+    mine = {p.pid: p for p in alive(psutil.Process().children(recursive=True))}
     names = {pid: p.name() for pid, p in mine.items()}
     listening: set = set()
     _sockets(mine.values(), listening, set(), set())
@@ -186,7 +175,7 @@ def test_a_killed_command_leaves_its_users_own_cluster_alone(ray_cluster, lake):
     proc, mark = _start(["score", lake, "gopher", "--replace", "--engine", "ray", "--ray-address", ray_cluster,
                          "--workers", "2", "--no-progress"])
     deadline = time.time() + 90
-    while not (actors := [p for p in _alive(psutil.Process().children(recursive=True))
+    while not (actors := [p for p in alive(psutil.Process().children(recursive=True))
                           if p.name().startswith("ray::Worker")]):  # an idle worker of the cluster, now its actor
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.time() < deadline, "its actors never ran"
@@ -196,13 +185,13 @@ def test_a_killed_command_leaves_its_users_own_cluster_alone(ray_cluster, lake):
     # its workers come and go as Ray sees fit (the killed job's actors among them); the rest stay
     cluster = [p for pid, p in mine.items() if not names[pid].startswith(("ray::IDLE", "ray::Worker"))]
     assert {"gcs_server", "raylet"} <= {names[p.pid] for p in cluster}
-    ended = [p for p in cluster if p not in _alive(cluster)]
+    ended = [p for p in cluster if p not in alive(cluster)]
     assert not ended, f"processes of the cluster were ended: {ended}"
     assert ray.get(ray.put("still here")) == "still here" and ray.cluster_resources()["CPU"] == 2
     gone_by = time.time() + 10
-    while _alive(actors) and time.time() < gone_by:
+    while alive(actors) and time.time() < gone_by:
         time.sleep(0.1)
-    assert not _alive(actors)
+    assert not alive(actors)
 
 
 # -- a local Ray cluster listens on 127.0.0.1 only ------------------------------------------------
@@ -241,8 +230,8 @@ def test_a_ray_cluster_started_for_a_job_listens_on_loopback_only_and_ends_with_
     try:
         while reading is None or time.time() < reading + 1.0:  # a second of the actors at work
             _follow(proc, seen, lambda lines: True)
-            _sockets([psutil.Process(proc.pid), *_alive(seen.values())], listening, talking, node_ips)
-            if reading is None and any(p.name().startswith("ray::Worker") for p in _alive(seen.values())):
+            _sockets([psutil.Process(proc.pid), *alive(seen.values())], listening, talking, node_ips)
+            if reading is None and any(p.name().startswith("ray::Worker") for p in alive(seen.values())):
                 reading = time.time()
             time.sleep(0.1)
         try:
