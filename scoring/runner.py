@@ -57,6 +57,7 @@ from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
 
+from winnow.scoring.model import check_device
 from winnow.scoring.registry import resolve
 from winnow.scoring.scorer import ScoreError, Scorer, ScoreUsageError
 
@@ -261,14 +262,8 @@ def _check_gpus(device: str, runner: Engine) -> None:
     kind, _, ids = device.partition(":")
     if kind != "cuda" or runner.places_gpus:
         return
-    import torch
-
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if n == 0:
-        raise ScoreUsageError(f"device {device}: no CUDA device is visible on this machine (use --device cpu)")
-    missing = [i for i in ids.split(",") if ids and int(i) >= n]
-    if missing:
-        raise ScoreUsageError(f"device {device}: this machine shows {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+    for one in [f"cuda:{i}" for i in ids.split(",")] if ids else ["cuda"]:
+        check_device(one)
 
 
 def _check_device(device: str, runner: Engine) -> str:
