@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +15,9 @@ import winnow
 
 from winnow.cli.options import StorageOption, open_lake
 from winnow.cli.output import cell, err, one_line, out
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SQL_OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 TABLES = ", ".join(winnow.TABLES)
@@ -79,6 +78,10 @@ def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_r
 
 def _write(table: pa.Table, format: str, sink, max_rows: int) -> None:
     """`table` in `format` into `sink` (None: stdout)."""
+    import orjson
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))
