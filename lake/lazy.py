@@ -9,10 +9,10 @@ imported the first time the name is read (`winnow.Lake`, `from winnow.lake impor
 after `import winnow.lake`), as they did when the package imported them itself. A value is
 kept in the package once read, so the table is consulted once per name.
 
-A name that is also a module's name (`winnow.sql.preview`, the function of the module
-`winnow.sql.preview`) is the function when the package gives it, but the module once
-`import winnow.sql.preview` has run first: Python sets a package's attribute to each
-submodule it imports.
+A name that is also its module's name (`winnow.sql.preview`, the function of the module
+`winnow.sql.preview`) is the name, as before, once any name of that module has been read
+through the package; until then, an `import winnow.sql.preview` elsewhere leaves the module
+there (Python sets a package's attribute to each submodule it imports).
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def names(package: str, table: dict[str, str], submodules: tuple[str, ...] = ())
             return importlib.import_module(f"{package}.{name}")  # which sets it in the package
         if name not in table:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(table[name]), name)
+        module = importlib.import_module(table[name])
+        own = module.__name__.rpartition(".")[2]
+        if table.get(own) == module.__name__:  # `preview` of the module `preview`: the name, not the module
+            setattr(sys.modules[package], own, getattr(module, own))
+        value = getattr(module, name)
         setattr(sys.modules[package], name, value)
         return value
 
