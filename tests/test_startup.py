@@ -70,7 +70,7 @@ def test_every_name_offered_resolves():
         assert getattr(winnow, name) is not None, name
     for package in (winnow, winnow.lake, winnow.ingest, winnow.scoring, winnow.sql, winnow.train.materialize,
                     winnow.train.raters):
-        for name in dir(package):
+        for name in [*getattr(package, "__all__", ()), *dir(package)]:
             assert hasattr(package, name), f"{package.__name__}.{name}"
     assert winnow.Lake.__module__ == "winnow.lake.lake" and winnow.sql.preview.__name__ == "preview"
     assert winnow.__version__ == winnow.lake.WINNOW_VERSION
