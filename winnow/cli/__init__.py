@@ -9,8 +9,6 @@ group of verbs, registered here in the order `winnow --help` lists them.
     options.py     options verbs share, KEY=VALUE pairs, flags that take several values
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from typing import Optional

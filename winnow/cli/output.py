@@ -1,8 +1,6 @@
 """What the command line prints: the two consoles, the progress bar, cells and numbers in
 tables, lists of choices in help texts, and the one line a failure says."""
 
-from __future__ import annotations
-
 import sys
 import time
 from typing import Optional
