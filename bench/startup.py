@@ -13,8 +13,9 @@ whose `winnow/` folder would be imported instead of the environment's). The comm
 is a process apart and is not counted.
 
 Python compiles a module's source on each import when its bytecode cache is missing, as it
-is here when PYTHONDONTWRITEBYTECODE is set (the test machines set it); --pyc lets this
-checkout write its caches first (into __pycache__/, ignored by git), as a pip install does.
+is for a checkout's own modules when PYTHONDONTWRITEBYTECODE is set (the test machines set
+it). --pyc runs every command with caches, as after a pip install: written by the first,
+unmeasured run into a temporary PYTHONPYCACHEPREFIX (so no checkout gets a __pycache__).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 import argparse  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 HEAVY = ("lance", "pyarrow", "duckdb", "numpy", "pandas", "torch", "transformers", "sentence_transformers",
@@ -86,18 +89,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--before", type=Path, help="another environment (its bin/python, bin/winnow) to compare with")
-    ap.add_argument("--pyc", action="store_true", help="let this checkout write its bytecode caches first")
+    ap.add_argument("--pyc", action="store_true", help="run with bytecode caches (in a temporary folder)")
     args = ap.parse_args()
     env = dict(os.environ)
+    if args.pyc:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="winnow-startup-pyc-")  # removed at the end
     here = Path(sys.prefix)  # the environment running this script
     venvs = {"after": here} if args.before is None else {"before": args.before, "after": here}
-    if args.pyc:
-        warm = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        subprocess.run(command(here, ["--help"]), env=warm, cwd="/", stdout=subprocess.DEVNULL, check=True)
-        for argv in COMMANDS.values():
-            subprocess.run([str(here / "bin" / "python"), "-c", PROBE.format(args=argv, heavy=HEAVY)], env=warm,
-                           cwd="/", stderr=subprocess.DEVNULL, check=True)
-    for argv in COMMANDS.values():  # once each, unmeasured: the files in the page cache
+    for argv in COMMANDS.values():  # once each, unmeasured: the files in the page cache (and --pyc's caches)
         for venv in venvs.values():
             subprocess.run(command(venv, argv), env=env, cwd="/", stdout=subprocess.DEVNULL, check=True)
     times = {(name, label): [] for name in COMMANDS for label in venvs}
@@ -107,7 +107,7 @@ def main() -> None:
                 times[name, label].append(timed(command(venv, argv), env))
     print(f"{args.runs} runs each, median; {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode caches: "
-          f"{'written first' if args.pyc else 'as found'}"
+          f"{'all, in ' + env['PYTHONPYCACHEPREFIX'] if args.pyc else 'as found'}"
           f"{' (PYTHONDONTWRITEBYTECODE set)' if env.get('PYTHONDONTWRITEBYTECODE') else ''}")
     print(f"{'command':<30} {'env':<7} {'wall s':>7} {'cpu s':>7} {'modules':>8}  heavy modules loaded")
     for name, argv in COMMANDS.items():
@@ -116,6 +116,8 @@ def main() -> None:
             count, heavy = modules(venv, argv, env)
             print(f"{name:<30} {label:<7} {statistics.median(walls):>7.3f} {statistics.median(cpus):>7.3f} "
                   f"{count:>8}  {heavy}")
+    if args.pyc:
+        shutil.rmtree(env["PYTHONPYCACHEPREFIX"])
 
 
 if __name__ == "__main__":
