@@ -37,9 +37,9 @@ GPT2 = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 
 def loaded_after(code: str) -> list[str]:
     """The HEAVY modules a fresh Python has loaded after running `code`."""
-    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    probe = f"{code}\nimport sys\nprint('loaded:', *(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return done.stderr.split()
+    return done.stderr.splitlines()[-1].split()[1:]
 
 
 @pytest.mark.parametrize("code", [
@@ -137,7 +137,8 @@ def test_core_verbs_run_without_the_extras(tmp_path):
     pq.write_table(pj.read_json(GITHUB).slice(0, 15), tmp_path / "github.parquet")
     (tmp_path / "target.jsonl").write_text("".join(C4.read_text().splitlines(keepends=True)[30:40]))
     script = textwrap.dedent(VERBS).format(extras=EXTRAS, warc=str(WARCS[0]), gpt2=str(GPT2))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(tmp_path / "site"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "loaded:"  # nothing of the extras came in some other way
