@@ -9,11 +9,26 @@ one writer) or `ray` (ingest/partitioned.py: units spread over a cluster, dedup 
 by key, fragments written by the workers); both give the same lake.
 """
 
-from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
-from winnow.ingest.inputs import Input, InputError, expand, fingerprint, format_of
-from winnow.ingest.readers import READERS, Reader
-from winnow.ingest.result import FileResult, IngestError, IngestResult
-from winnow.ingest.runner import DEFAULT_COMMIT_BYTES, ingest
+from winnow.lake import lazy
+
+DEFAULT_MAX_DOC_BYTES = 64 << 20  # a document with more text is rejected (`--max-doc-bytes`)
+DEFAULT_COMMIT_BYTES = 128 << 20  # text committed at a time, the unit of resume (`--commit-mb`)
+
+# name -> its module, imported when the name is first read (lake/lazy.py)
+__getattr__, __dir__ = lazy.names(__name__, {
+    "FieldNames": "winnow.ingest.documents",
+    "Input": "winnow.ingest.inputs",
+    "InputError": "winnow.ingest.inputs",
+    "expand": "winnow.ingest.inputs",
+    "fingerprint": "winnow.ingest.inputs",
+    "format_of": "winnow.ingest.inputs",
+    "READERS": "winnow.ingest.readers",
+    "Reader": "winnow.ingest.readers",
+    "FileResult": "winnow.ingest.result",
+    "IngestError": "winnow.ingest.result",
+    "IngestResult": "winnow.ingest.result",
+    "ingest": "winnow.ingest.runner",
+})
 
 __all__ = [
     "DEFAULT_COMMIT_BYTES",

@@ -27,7 +27,6 @@ from winnow.lake import schema
 from winnow.ingest.readers import Reject
 
 META_FIELDS = ("meta", "metadata")
-DEFAULT_MAX_DOC_BYTES = 64 << 20
 
 PARTIAL = pa.schema(  # what a worker parses; final_docs adds id, source and ingest_id
     [

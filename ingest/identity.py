@@ -18,7 +18,8 @@ import orjson
 
 from winnow.lake import Lake, catalog
 
-from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
+from winnow.ingest import DEFAULT_MAX_DOC_BYTES
+from winnow.ingest.documents import FieldNames
 from winnow.ingest.readers import READERS
 
 OPTIONS = "options"  # the catalog column holding an ingest's options

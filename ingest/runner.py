@@ -39,14 +39,13 @@ from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import UsageError, check, positive
 from winnow.lake.progress import Progress
 
-from winnow.ingest import local, partitioned
-from winnow.ingest.documents import DEFAULT_MAX_DOC_BYTES, FieldNames
+from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, local, partitioned
+from winnow.ingest.documents import FieldNames
 from winnow.ingest.inputs import expand
 from winnow.ingest.plan import plan
 from winnow.ingest.ranges import DEFAULT_RANGE_BYTES
 from winnow.ingest.result import FileResult, IngestResult
 
-DEFAULT_COMMIT_BYTES = 128 << 20
 DEFAULT_BATCH_DOCS = 8192
 
 

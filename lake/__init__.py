@@ -5,11 +5,19 @@ both scoring and training use.
 Imports none of winnow's other packages; they all build on this one.
 """
 
-from winnow.lake import catalog, schema
+from winnow.lake import lazy
 from winnow.lake.errors import UsageError, WinnowError
-from winnow.lake.info import LakeInfo, describe
-from winnow.lake.lake import Lake, LakeError, LakeNotFound, storage_options_from_env
-from winnow.lake.version import WINNOW_VERSION
+
+# name -> its module, imported when the name is first read (lazy.py): not Lance until a lake is used
+__getattr__, __dir__ = lazy.names(__name__, {
+    "LakeInfo": "winnow.lake.info",
+    "describe": "winnow.lake.info",
+    "Lake": "winnow.lake.lake",
+    "LakeError": "winnow.lake.lake",
+    "LakeNotFound": "winnow.lake.lake",
+    "storage_options_from_env": "winnow.lake.lake",
+    "WINNOW_VERSION": "winnow.lake.version",  # importlib.metadata: ~30 ms
+}, submodules=("catalog", "schema"))
 
 __all__ = [
     "Lake",

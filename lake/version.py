@@ -6,3 +6,5 @@ try:
     WINNOW_VERSION = version("winnow")
 except PackageNotFoundError:  # running from a source tree that is not installed
     WINNOW_VERSION = "0+unknown"
+
+__version__ = WINNOW_VERSION  # winnow.__version__

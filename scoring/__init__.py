@@ -6,10 +6,22 @@ columns, resumes, and records provenance in the catalog. Built-in scorers live i
 scoring/scorers/, one file each, and are listed in scoring/registry.py.
 """
 
-from winnow.scoring.import_scores import ImportResult, import_scores
+from winnow.lake import lazy
 from winnow.scoring.registry import BUILTINS, ENTRY_POINT_GROUP, ScorerNotFound, names, params_for, resolve
-from winnow.scoring.runner import ScoreResult, score
-from winnow.scoring.scorer import Param, ScoreError, Scorer, ScoreUsageError, TextStatsScorer
+
+# name -> its module, imported when the name is first read (lake/lazy.py): the registry above
+# is light, a scorer's module is imported when it is resolved
+__getattr__, __dir__ = lazy.names(__name__, {
+    "ImportResult": "winnow.scoring.import_scores",
+    "import_scores": "winnow.scoring.import_scores",
+    "ScoreResult": "winnow.scoring.runner",
+    "score": "winnow.scoring.runner",
+    "Param": "winnow.scoring.scorer",
+    "ScoreError": "winnow.scoring.scorer",
+    "Scorer": "winnow.scoring.scorer",
+    "ScoreUsageError": "winnow.scoring.scorer",
+    "TextStatsScorer": "winnow.scoring.scorer",
+})
 
 __all__ = [
     "BUILTINS",

@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from winnow.lake.errors import UsageError
 
-from winnow.scoring.scorer import Scorer, ScoreUsageError
+if TYPE_CHECKING:  # the registry itself stays light: `winnow --help` lists BUILTINS
+    from winnow.scoring.scorer import Scorer
 
 ENTRY_POINT_GROUP = "winnow.scorers"
 
@@ -46,11 +46,15 @@ class ScorerNotFound(UsageError, LookupError):
 
 def names() -> list[str]:
     """Every scorer name known here: built-ins and entry points."""
+    from importlib.metadata import entry_points
+
     return sorted(set(BUILTINS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def resolve(spec: str) -> type[Scorer]:
     """The scorer class for a name, an entry point, or `path/to/file.py:ClassName`."""
+    from importlib.metadata import entry_points
+
     path, sep, cls = spec.rpartition(":")
     if sep and path.endswith(".py"):
         if not os.path.isfile(path):
@@ -77,6 +81,8 @@ def params_for(specs: list[str], params: dict[str, Any]) -> list[tuple[type[Scor
     """Each scorer with the parameters it declares, checked; a name that none of them
     declares is refused with the names they do declare. For one command line that runs
     several scorers with one set of `-p NAME=VALUE`."""
+    from winnow.scoring.scorer import ScoreUsageError
+
     classes = [resolve(spec) for spec in specs]
     if len(classes) == 1:
         return [(classes[0], classes[0].check_params(params))]
@@ -90,6 +96,8 @@ def params_for(specs: list[str], params: dict[str, Any]) -> list[tuple[type[Scor
 
 
 def _check(spec: str, cls) -> type[Scorer]:
+    from winnow.scoring.scorer import Scorer
+
     if not (isinstance(cls, type) and issubclass(cls, Scorer)):
         raise ScorerNotFound(f"{spec} is not a winnow.scoring.Scorer subclass")
     return cls

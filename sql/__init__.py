@@ -6,30 +6,36 @@ random, budget, sample, domains). Its file access is DuckDB's sandbox, locked, a
 reaches inside the lake (see `connection`).
 """
 
-from winnow.sql.connection import (
-    MACRO_FILES,
-    TABLES,
-    FileAccessError,
-    Session,
-    connect,
-    load_macros,
-    macros,
-    named_paths,
-    query,
-)
-from winnow.sql.preview import Diff, Preview, diff, preview
-from winnow.sql.selections import (
-    SEED_MAX,
-    Selection,
-    SelectionError,
-    SelectionUsageError,
-    all_selections,
-    check_seed,
-    create,
-    documents,
-    evaluate,
-    get,
-)
+from winnow.lake import lazy
+
+# The tables every connection registers, in the order the help texts list them.
+TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
+
+# name -> its module, imported when the name is first read (lake/lazy.py): not DuckDB until a query
+__getattr__, __dir__ = lazy.names(__name__, {
+    "MACRO_FILES": "winnow.sql.connection",
+    "FileAccessError": "winnow.sql.connection",
+    "Session": "winnow.sql.connection",
+    "connect": "winnow.sql.connection",
+    "load_macros": "winnow.sql.connection",
+    "macros": "winnow.sql.connection",
+    "named_paths": "winnow.sql.connection",
+    "query": "winnow.sql.connection",
+    "Diff": "winnow.sql.preview",
+    "Preview": "winnow.sql.preview",
+    "diff": "winnow.sql.preview",
+    "preview": "winnow.sql.preview",
+    "SEED_MAX": "winnow.sql.selections",
+    "Selection": "winnow.sql.selections",
+    "SelectionError": "winnow.sql.selections",
+    "SelectionUsageError": "winnow.sql.selections",
+    "all_selections": "winnow.sql.selections",
+    "check_seed": "winnow.sql.selections",
+    "create": "winnow.sql.selections",
+    "documents": "winnow.sql.selections",
+    "evaluate": "winnow.sql.selections",
+    "get": "winnow.sql.selections",
+})
 
 __all__ = [
     "MACRO_FILES",

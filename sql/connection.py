@@ -33,11 +33,9 @@ import pyarrow as pa
 from winnow.lake import Lake, LakeError, catalog
 from winnow.lake.errors import UsageError
 
+from winnow.sql import TABLES  # the tables every connection registers, in the order the help lists them
 from winnow.sql.sandbox import FileAccessError, access_error, allowance, named_paths
 from winnow.sql.scan import for_duckdb
-
-# The tables every connection registers, in the order the help texts list them.
-TABLES = ("docs", "rejects", "ingests", "metrics", "selections", "runs", "column_stats")
 
 # The macro library, in load order (later files use earlier ones).
 MACRO_FILES = ("normalize.sql", "random.sql", "budget.sql", "sample.sql", "domains.sql")

@@ -388,10 +388,15 @@ def _module_file(dotted: str) -> Path | None:
 
 
 def _defines(path: Path, name: str) -> bool:
-    """Whether a module's top level defines or imports `name` (read, not imported: no torch)."""
+    """Whether a module's top level defines or imports `name`, or lists it in `__all__` (a
+    package whose names are imported when first read, lake/lazy.py; tests/test_startup.py
+    reads each of them); read, not imported: no torch."""
     import ast
 
     for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+                and name in ast.literal_eval(node.value)):
+            return True
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
             return True
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(

@@ -19,74 +19,96 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 # Lance logs a warning on every DataReplacement commit (scoring's column files: "not stable
 # yet"); it reads LANCE_LOG once, when it is first imported, so this precedes every import.
 os.environ.setdefault("LANCE_LOG", "warn,lance_table::transaction::manifest_build=error")
 
-import duckdb  # noqa: E402
-import pyarrow as pa  # noqa: E402
+from winnow.lake import lazy  # noqa: E402
 
-from winnow.ingest import FieldNames, IngestResult
-from winnow.ingest import ingest as _ingest
-from winnow.lake import WINNOW_VERSION, Lake, LakeError, LakeInfo, UsageError, WinnowError, describe
-from winnow.lake.engine import Engine
-from winnow.lake.engine import build as _build_engine
-from winnow.lake.outputs import check_out as _check_out
-from winnow.lake.processes import guard as _guard
-from winnow.lake.vectors import IndexResult, Neighbours
-from winnow.lake.vectors import build_index as _build_index
-from winnow.scoring import ImportResult, ScoreResult
-from winnow.scoring import import_scores as _import_scores
-from winnow.scoring import score as _score
-from winnow.scoring.dedup.clusters import DedupResult
-from winnow.sql import Selection, connect
-from winnow.sql import query as _query
-from winnow.sql import create as _create_selection
-from winnow.sql import evaluate as _evaluate
-from winnow.train.eval import Agreement, EvalResult
-from winnow.train.eval import evaluate as _eval_expressions
-from winnow.train.weights.labels import WeightsResult
-from winnow.train.weights.labels import fit as _fit_weights
-from winnow.train.weights.runs import RunsResult, SampleResult
-from winnow.train.weights.runs import sample as _sample_weights
-from winnow.train.materialize import MaterializeResult
-from winnow.train.compare import CompareResult
-from winnow.train.compare import compare as _compare
-from winnow.train.materialize import materialize as _materialize
-from winnow.train.raters import RaterResult
-from winnow.train.raters import train_rater as _train_rater
-# for the command line: the registries its help lists, and what its verbs show
-from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES
-from winnow.lake.engine import ENGINES
-from winnow.scoring import BUILTINS as _BUILTIN_SCORERS
-from winnow.scoring import params_for as _params_for
-from winnow.scoring import resolve as _resolve_scorer
-from winnow.sql import TABLES, Diff, Preview, Session
-from winnow.sql import all_selections as _all_selections
-from winnow.sql import diff as _diff
-from winnow.sql import get as _get_selection
-from winnow.sql import preview as _preview
-from winnow.train.llm.launch import FLAVORS as _FLAVORS
-from winnow.train.llm.launch import TrainResult
-from winnow.train.materialize.job import OUTPUT_FORMATS as MATERIALIZE_FORMATS
-from winnow.train.raters import KINDS as RATER_KINDS
-from winnow.train.weights.runs import MODELS as WEIGHT_MODELS
+# The names the API offers, each imported from its module when it is first read (PEP 562,
+# lake/lazy.py): `import winnow` and `winnow --help` load none of Lance, DuckDB, pyarrow,
+# numpy or torch, and a verb loads what it runs when it is called.
+__getattr__, __dir__ = lazy.names(__name__, {
+    "__version__": "winnow.lake.version",
+    "WINNOW_VERSION": "winnow.lake.version",
+    "Lake": "winnow.lake",
+    "LakeError": "winnow.lake",
+    "LakeInfo": "winnow.lake",
+    "UsageError": "winnow.lake",
+    "WinnowError": "winnow.lake",
+    "describe": "winnow.lake",
+    "Engine": "winnow.lake.engine",
+    "IndexResult": "winnow.lake.vectors",
+    "Neighbours": "winnow.lake.vectors",
+    "FieldNames": "winnow.ingest",
+    "IngestResult": "winnow.ingest",
+    "ImportResult": "winnow.scoring",
+    "ScoreResult": "winnow.scoring",
+    "DedupResult": "winnow.scoring.dedup.clusters",
+    "Diff": "winnow.sql",
+    "Preview": "winnow.sql",
+    "Selection": "winnow.sql",
+    "Session": "winnow.sql",
+    "connect": "winnow.sql",
+    "Agreement": "winnow.train.eval",
+    "EvalResult": "winnow.train.eval",
+    "CompareResult": "winnow.train.compare",
+    "MaterializeResult": "winnow.train.materialize",
+    "RaterResult": "winnow.train.raters",
+    "WeightsResult": "winnow.train.weights.labels",
+    "RunsResult": "winnow.train.weights.runs",
+    "SampleResult": "winnow.train.weights.runs",
+    "TrainResult": "winnow.train.llm.launch",
+}, submodules=("lake", "ingest", "scoring", "sql", "train"))
 
-__version__ = WINNOW_VERSION
+if TYPE_CHECKING:  # the names the signatures below show
+    import pyarrow
+
+    from winnow.ingest import IngestResult
+    from winnow.lake import Lake, LakeInfo
+    from winnow.lake.engine import Engine
+    from winnow.lake.vectors import IndexResult, Neighbours
+    from winnow.scoring import ImportResult, ScoreResult
+    from winnow.scoring.dedup.clusters import DedupResult
+    from winnow.sql import Diff, Preview, Selection, Session
+    from winnow.train.compare import CompareResult
+    from winnow.train.eval import EvalResult
+    from winnow.train.llm.launch import TrainResult
+    from winnow.train.materialize import MaterializeResult
+    from winnow.train.raters import RaterResult
+    from winnow.train.weights.labels import WeightsResult
+    from winnow.train.weights.runs import RunsResult, SampleResult
+
+# for the command line: the registries its help lists (each in a module that imports nothing heavy)
+from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES  # noqa: E402
+from winnow.lake.engine import ENGINES  # noqa: E402
+from winnow.scoring.registry import BUILTINS as _BUILTIN_SCORERS  # noqa: E402
+from winnow.sql import TABLES  # noqa: E402
+from winnow.train.llm import FLAVORS as _FLAVORS  # noqa: E402
+from winnow.train.materialize import OUTPUT_FORMATS as MATERIALIZE_FORMATS  # noqa: E402
+from winnow.train.raters import KINDS as RATER_KINDS  # noqa: E402
+from winnow.train.weights import MODELS as WEIGHT_MODELS  # noqa: E402
 
 
 def init(uri, storage_options: dict[str, str] | None = None, compress_text: bool = False) -> Lake:
     """Create an empty lake at a path or URI (s3://, gs://, az://, memory://)."""
+    from winnow.lake import Lake
+
     return Lake.create(uri, storage_options, compress_text)
 
 
 def open(uri, storage_options: dict[str, str] | None = None) -> Lake:  # noqa: A001
     """Open an existing lake."""
+    from winnow.lake import Lake
+
     return Lake.open(uri, storage_options)
 
 
 def _lake(lake: Lake | str) -> Lake:
+    from winnow.lake import Lake
+
     return lake if isinstance(lake, Lake) else Lake.open(lake)
 
 
@@ -101,6 +123,8 @@ def engine(name: str | None = None, address: str | None = None, workers: int | N
         >>> (eng.name, eng.workers, eng.runs_in_process)
         ('local', 2, True)
     """
+    from winnow.lake.engine import build as _build_engine
+
     return _build_engine(name, address, workers)
 
 
@@ -109,6 +133,8 @@ def guard() -> None:
     SIGKILL): workers, torchrun, a Ray cluster. Every `winnow` command does this first; an
     engine does it for the workers or the cluster it starts. One watchdog per process
     (lake/processes.py)."""
+    from winnow.lake.processes import guard as _guard
+
     _guard()
 
 
@@ -116,6 +142,8 @@ def guard() -> None:
 def _engine_of(options: dict):
     """The engine that `options` name (`engine`, an Engine or a name, `ray_address`,
     `workers`: taken out of `options`), built once here at the edge and handed to the job."""
+    from winnow.lake.engine import build as _build_engine
+
     given = options.pop("engine", None)
     eng = _build_engine(given, options.pop("ray_address", None), options.pop("workers", None))
     try:
@@ -128,6 +156,8 @@ def _engine_of(options: dict):
 def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestResult:
     """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options
     (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake)."""
+    from winnow.ingest import ingest as _ingest
+
     lake = _lake(lake)
     with _engine_of(options) as eng:
         return _ingest(lake, [inputs] if isinstance(inputs, str) else list(inputs), engine=eng, **options)
@@ -135,6 +165,8 @@ def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> Ingest
 
 def info(lake: Lake | str) -> LakeInfo:
     """Documents, sources, bytes, columns, versions and size on disk of a lake."""
+    from winnow.lake import describe
+
     return describe(_lake(lake))
 
 
@@ -142,6 +174,8 @@ def score(lake: Lake | str, scorer: str, **options) -> ScoreResult:
     """Add a scorer's columns to the rows that lack them, on `engine` (local, the default, or
     ray at `ray_address`, with `workers`; or an Engine); see `winnow.scoring.score` for the
     other options."""
+    from winnow.scoring import score as _score
+
     lake = _lake(lake)
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
     with _engine_of(options) as eng:
@@ -164,6 +198,8 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupResult:
     """
     import importlib
     import inspect
+
+    from winnow.lake import UsageError
 
     methods = _DEDUP_MODULES
     if method not in methods:
@@ -195,6 +231,8 @@ def index(lake: Lake | str, column: str = "embedding", *, partitions: int | None
         >>> winnow.score(lake, "embed")
         >>> winnow.index(lake, "embedding").partitions
     """
+    from winnow.lake.vectors import build_index as _build_index
+
     return _build_index(_lake(lake), column, partitions=partitions, sub_vectors=sub_vectors)
 
 
@@ -210,7 +248,10 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
         >>> winnow.similar(lake, id="owt-1000-0005", k=5).documents.column("id")
         >>> winnow.similar(lake, text="a recipe for bread", where="source = 'c4'").documents
     """
-    from winnow.lake import vectors
+    import duckdb
+    import pyarrow as pa
+
+    from winnow.lake import UsageError, WinnowError, vectors
 
     lake = _lake(lake)
     if (id is None) == (text is None):
@@ -243,13 +284,17 @@ def similar(lake: Lake | str, *, id: str | None = None, text: str | None = None,
 
 def import_scores(lake: Lake | str, path: str, **options) -> ImportResult:
     """Import scores computed elsewhere; see `winnow.scoring.import_scores`."""
+    from winnow.scoring.import_scores import import_scores as _import_scores
+
     return _import_scores(_lake(lake), path, **options)
 
 
-def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pa.Table:
+def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pyarrow.Table:
     """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections,
     runs, column_stats); an Arrow table back. It reads and writes only the files it names, never inside the
     lake (`files=` sets them; see `winnow.sql.connection.query`)."""
+    from winnow.sql import query as _query
+
     return _query(_lake(lake), statement, version, **options)
 
 
@@ -263,11 +308,15 @@ def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool =
         >>> winnow.select(lake, "top", "WITH c AS (SELECT id, n_tokens, fasttext_oh_eli5 AS score FROM docs) "
         ...                            "SELECT id FROM top_k(c, 1e8)", exclude=["val"])
     """
+    from winnow.sql import create as _create_selection
+
     return _create_selection(_lake(lake), name, sql, seed=seed, replace=replace, exclude=exclude)
 
 
-def select_rows(lake: Lake | str, name: str) -> pa.Table:
+def select_rows(lake: Lake | str, name: str) -> pyarrow.Table:
     """A named selection's rows, from its pinned lake version."""
+    from winnow.sql import evaluate as _evaluate
+
     return _evaluate(_lake(lake), name)
 
 
@@ -275,6 +324,9 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResul
     """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
+    from winnow.lake.outputs import check_out as _check_out
+    from winnow.train.materialize import materialize as _materialize
+
     lake = _lake(lake)
     _check_out(out, folder=True)
     with _engine_of(options) as eng:
@@ -293,6 +345,9 @@ def rater_train(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
         >>> r = winnow.rater_train(lake, "hq", "embedding-head", label="(meta->>'label')::INT")
         >>> winnow.score(lake, "embedding-head", params={"model": r.out})
     """
+    from winnow.lake.outputs import check_out as _check_out
+    from winnow.train.raters import train_rater as _train_rater
+
     if out is not None:
         _check_out(out, folder=True)
     return _train_rater(_lake(lake), name, kind, label=label, where=where, positive=positive, negative=negative,
@@ -308,6 +363,8 @@ def eval_expressions(lake: Lake | str, label: str, expressions: list[str] | str,
         >>> r = winnow.eval_expressions(lake, "(meta->>'label')::INT", ["gopher_word_count", "-gopher_dup_line_frac"])
         >>> [(a.expression, round(a.auc, 3)) for a in r.agreements]
     """
+    from winnow.train.eval import evaluate as _eval_expressions
+
     return _eval_expressions(_lake(lake), label, [expressions] if isinstance(expressions, str) else list(expressions),
                              where=where, version=version)
 
@@ -333,6 +390,9 @@ def weights_fit(lake: Lake | str, name: str, columns: list[str] | str | None = N
         >>> r = winnow.weights_fit(lake, "learned", runs="s")
         >>> r.loo_spearman, r.predicted_loss
     """
+    from winnow.lake.outputs import check_out as _check_out
+    from winnow.train.weights.labels import fit as _fit_weights
+
     columns = [columns] if isinstance(columns, str) else list(columns or ())
     if out is not None:
         _check_out(out, folder=True)
@@ -353,6 +413,8 @@ def weights_sample(lake: Lake | str, name: str, columns: list[str] | str, k: int
         >>> r = winnow.weights_sample(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> winnow.compare(lake, [x.name for x in r.selections], tokens=4096, validation="val", tokenizer=sp, name="s")
     """
+    from winnow.train.weights.runs import sample as _sample_weights
+
     return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
                            budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace,
                            progress=progress)
@@ -370,6 +432,9 @@ def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", to
         >>> r = winnow.compare(lake, ["random", "top"], tokens=20_480, validation="val", tokenizer="../shared/tokenizers/llama-style-sp32k.model")
         >>> [(x.selection, x.speedup) for x in r.runs]
     """
+    from winnow.lake.outputs import check_out as _check_out
+    from winnow.train.compare import compare as _compare
+
     if options.get("out") is not None:
         _check_out(options["out"], folder=True)
     return _compare(_lake(lake), list(selections), flavor=flavor, tokens=tokens, validation=validation,
@@ -400,6 +465,7 @@ def serve(lake: Lake | str, *, port: int = 8000, host: str = "127.0.0.1", **opti
 
         >>> winnow.serve("demo", port=8000)   # then open http://127.0.0.1:8000/
     """
+    from winnow.lake import Lake
     from winnow.views.serve import serve as _serve  # imported when asked: the web stack loads only here
 
     if isinstance(lake, Lake):
@@ -423,7 +489,9 @@ def describe_scorer(scorer: str) -> str:
         >>> winnow.describe_scorer("gopher").startswith("scorer gopher v")
         True
     """
-    return _resolve_scorer(scorer).describe()
+    from winnow.scoring.registry import resolve
+
+    return resolve(scorer).describe()
 
 
 def scorer_params(scorers: list[str] | str, params: dict) -> list[dict]:
@@ -434,6 +502,8 @@ def scorer_params(scorers: list[str] | str, params: dict) -> list[dict]:
         >>> winnow.scorer_params(["gopher", "tokens"], {"tokenizer": "gpt2"})
         [{}, {'tokenizer': 'gpt2'}]
     """
+    from winnow.scoring.registry import params_for as _params_for
+
     return [checked for _, checked in _params_for([scorers] if isinstance(scorers, str) else list(scorers),
                                                   dict(params))]
 
@@ -444,7 +514,9 @@ def select_list(lake: Lake | str) -> list[Selection]:
 
         >>> [s.name for s in winnow.select_list(lake)]
     """
-    return _all_selections(_lake(lake))
+    from winnow.sql import all_selections
+
+    return all_selections(_lake(lake))
 
 
 def select_show(lake: Lake | str, name: str) -> Selection:
@@ -453,6 +525,8 @@ def select_show(lake: Lake | str, name: str) -> Selection:
 
         >>> print(winnow.select_show(lake, "top").sql)
     """
+    from winnow.sql import get as _get_selection
+
     return _get_selection(_lake(lake), name)
 
 
@@ -464,6 +538,8 @@ def select_preview(lake: Lake | str, name: str, samples: int = 2) -> Preview:
         >>> p = winnow.select_preview(lake, "top")
         >>> p.documents, p.tokens, p.sources[0]["source"]
     """
+    from winnow.sql.preview import preview as _preview
+
     return _preview(_lake(lake), name, samples=samples)
 
 
@@ -473,6 +549,8 @@ def select_diff(lake: Lake | str, a: str, b: str) -> Diff:
         >>> d = winnow.select_diff(lake, "top", "random")
         >>> d.only_a, d.both, d.only_b
     """
+    from winnow.sql import diff as _diff
+
     return _diff(_lake(lake), a, b)
 
 
@@ -486,6 +564,8 @@ def session(lake: Lake | str, version: int | str | None = None) -> Session:
         ...     s.sql("CREATE TABLE few AS SELECT id FROM docs ORDER BY id LIMIT 3")
         ...     s.sql("SELECT count(*) FROM few").fetchall()
     """
+    from winnow.sql import Session
+
     return Session(_lake(lake), version)
 
 
@@ -509,6 +589,8 @@ def check_out(out, *, folder: bool, lake: Lake | str | None = None, option: str 
 
         >>> path = winnow.check_out("report.html", folder=False, lake=lake)
     """
+    from winnow.lake.outputs import check_out as _check_out
+
     return _check_out(out, folder=folder, lake=None if lake is None else _lake(lake), option=option)
 
 
@@ -547,6 +629,8 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
     """
     from pathlib import Path
 
+    from winnow.lake import Lake
+    from winnow.lake.outputs import check_out as _check_out
     from winnow.train.llm import launch
 
     uri, options = (lake.uri, lake.storage_options) if isinstance(lake, Lake) else (lake, storage_options or {})
@@ -569,7 +653,7 @@ def pretrain(lake: Lake | str, source: str, *, flavor: str = "tiny", steps: int 
     if echo:
         echo("$ " + " ".join(cmd))
     if dry_run:
-        return TrainResult(cmd, str(run_dir), str(shards))
+        return launch.TrainResult(cmd, str(run_dir), str(shards))
     return launch.run(cmd, run_dir, shards, echo=echo)
 
 

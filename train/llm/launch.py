@@ -44,14 +44,9 @@ from winnow.lake.errors import check, positive
 from winnow.lake.processes import guarded
 from winnow.lake.tokenizer import load_tokenizer
 
+from winnow.train.llm import FLAVORS
 from winnow.train.materialize.shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
 
-# flavor -> (config function in winnow.train.llm.config_registry, vocabulary, sequence length,
-# training steps); written out so the launcher need not import torchtitan (~7 s); a test
-# keeps it equal to what the config functions return
-FLAVORS = {"tiny": ("tiny", 32_000, 256, 20), "metarater-1.3b": ("metarater_1_3b", 32_000, 1024, 7153),
-           "proxy-20m": ("proxy_20m", 32_000, 1024, 1526), "proxy-60m": ("proxy_60m", 32_000, 1024, 4578),
-           "proxy-150m": ("proxy_150m", 32_000, 1024, 11445)}
 RUN_RECORD = "run.json"  # in the run folder: flavor and total_steps of the run's schedule
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -4,8 +4,19 @@
 self-describing token-shard format, `bpe` the exact fast encoder of byte-level BPE files.
 """
 
-from winnow.train.materialize.job import MaterializeError, MaterializeResult, MaterializeUsageError, materialize
-from winnow.train.materialize.shards import ShardError, ShardUsageError
+from winnow.lake import lazy
+
+OUTPUT_FORMATS = ("tokens", "parquet", "jsonl")  # what `--format` writes
+
+# name -> its module, imported when the name is first read (lake/lazy.py)
+__getattr__, __dir__ = lazy.names(__name__, {
+    "MaterializeError": "winnow.train.materialize.job",
+    "MaterializeResult": "winnow.train.materialize.job",
+    "MaterializeUsageError": "winnow.train.materialize.job",
+    "materialize": "winnow.train.materialize.job",
+    "ShardError": "winnow.train.materialize.shards",
+    "ShardUsageError": "winnow.train.materialize.shards",
+})
 
 __all__ = ["MaterializeError", "MaterializeResult", "MaterializeUsageError", "ShardError", "ShardUsageError",
            "materialize"]

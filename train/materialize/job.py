@@ -57,11 +57,10 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, check_seed, evaluate, get
 
-from winnow.train.materialize import encode
+from winnow.train.materialize import OUTPUT_FORMATS, encode
 from winnow.train.materialize.bpe import byte_level_bpe
 from winnow.train.materialize.shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
 
-OUTPUT_FORMATS = ("tokens", "parquet", "jsonl")
 DEFAULT_SHARD_TOKENS = 1 << 28
 DEFAULT_SHARD_DOCS = 100_000  # parquet / jsonl
 CHUNK_DOCS = 1024  # parquet / jsonl: documents taken from Lance at a time

@@ -61,12 +61,12 @@ from winnow.sql.connection import connect
 from winnow.train.eval import spearman
 from winnow.sql.sandbox import lake_folder
 from winnow.train.compare import COMPARE_FOLDER
+from winnow.train.weights import MODELS
 from winnow.train.weights.labels import (TOKENS, Z_LINE, Term, _check_out, check_tokens, lake_constants, literal, match_columns,
                       top_k_sql, write)
 
 SAMPLE_LINE = "-- winnow weights sample: "
 _SAMPLE = re.compile(r"^-- winnow weights sample: (\{.*\})[ \t]*$", re.M)
-MODELS = ("quadratic", "gbt")
 MIN_RUNS = 3  # the fewest sampled runs a regression is fitted on
 # The most weight vectors one sample draws. Each is a selection to train a proxy run on
 # (Meta-rater drew 256), and storing one costs about a second (two evaluations and a catalog

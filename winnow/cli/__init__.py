@@ -7,9 +7,12 @@ group of verbs, registered here in the order `winnow --help` lists them.
     raters.py      eval, rater train        weights.py  weights fit, weights sample
     views.py       report, serve            output.py   consoles, progress, cells, the error line
     options.py     options verbs share, KEY=VALUE pairs, flags that take several values
-"""
 
-from __future__ import annotations
+`winnow --help` imports no Lance, DuckDB or pyarrow (tests/test_startup.py): a command
+imports what it runs inside its function. These modules do without `from __future__ import
+annotations`: typer reads the annotations of every command to build the help, and would
+compile each string (~20 ms of `winnow --help`); an annotation naming an API type is quoted.
+"""
 
 import os
 import sys

@@ -1,7 +1,5 @@
 """`winnow ingest`: documents into the lake, and the balance of each input's counts."""
 
-from __future__ import annotations
-
 import math
 from typing import Optional
 
@@ -72,7 +70,7 @@ def balance(r) -> str:
     return f"read {r.read:,} = written {r.written:,} + duplicates {r.duplicates:,} + rejected {r.rejected:,}"
 
 
-def print_summary(report: winnow.IngestResult, uri: str) -> None:
+def print_summary(report: "winnow.IngestResult", uri: str) -> None:
     """The first rejects on stderr, then one line per input and the total."""
     for line in report.first_rejects:
         err.print(f"reject: {line}", markup=False)

@@ -1,7 +1,5 @@
 """The lake's own verbs: `init` and `info`."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 import typer

@@ -1,8 +1,6 @@
 """What several verbs share: the object-store and engine options, KEY=VALUE pairs, opening
 the lake a verb names, and options that take several values after one flag."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 import typer
@@ -37,7 +35,7 @@ def params(given: Optional[list[str]]) -> dict[str, str]:
     return pairs(given, "parameter")
 
 
-def open_lake(uri: str, given: Optional[list[str]]) -> winnow.Lake:
+def open_lake(uri: str, given: Optional[list[str]]) -> "winnow.Lake":
     """The lake at `uri`, with the `--storage-option`s given."""
     return winnow.open(uri, storage_options(given))
 

@@ -1,15 +1,11 @@
 """What the command line prints: the two consoles, the progress bar, cells and numbers in
 tables, lists of choices in help texts, and the one line a failure says."""
 
-from __future__ import annotations
-
 import sys
 import time
 from typing import Optional
 
-import duckdb
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 import winnow
 
@@ -32,6 +28,8 @@ class Bar:
         self.counts: dict[str, int] = {}
 
     def start(self, label: str, total: Optional[int], unit: str) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.unit, self.t0 = unit, time.perf_counter()
         done = DownloadColumn() if unit == "bytes" else TextColumn("{task.completed:,}/{task.total:,} " + unit)
         self.bar = Progress(TextColumn(label), BarColumn(), done, TextColumn("{task.fields[counts]}"),
@@ -92,7 +90,8 @@ def error_line(e: Exception) -> tuple[str, int]:
         return one_line(e.format_message()) + hint, e.exit_code
     if isinstance(e, winnow.WinnowError):
         return one_line(e), e.exit_code
-    if isinstance(e, duckdb.Error):  # the user's SQL
+    duckdb = sys.modules.get("duckdb")  # not imported: not its error (the help imports no DuckDB)
+    if duckdb is not None and isinstance(e, duckdb.Error):  # the user's SQL
         return one_line(e), winnow.UsageError.exit_code
     # a defect or an unforeseen failure: still one line
     return f"{type(e).__name__}: {one_line(e)} (run with --debug for the traceback)", winnow.WinnowError.exit_code

@@ -1,8 +1,6 @@
 """Raters measured and trained against labels: `eval` (how well columns or expressions agree
 with labels) and `rater train` (a model that `winnow score` then reads)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Optional
 

@@ -1,8 +1,6 @@
 """Verbs that add columns to the documents or search them: `score`, `import-scores`,
 `dedup`, `index`, `similar`."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 import typer

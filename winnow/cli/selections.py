@@ -1,8 +1,6 @@
 """`winnow select ...`: named selections, SQL pinned to a lake version (create, list, show,
 preview, diff)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Optional
 

@@ -1,16 +1,10 @@
 """`winnow sql`: DuckDB SQL over the lake's tables, one query or an interactive shell, its
 result as a table, CSV, JSON lines or parquet."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +13,9 @@ import winnow
 
 from winnow.cli.options import StorageOption, open_lake
 from winnow.cli.output import cell, err, one_line, out
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SQL_OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 TABLES = ", ".join(winnow.TABLES)
@@ -61,7 +58,7 @@ def sql(
     emit(winnow.query(lake, query, version), format, out_file, max_rows)
 
 
-def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_rows: int) -> None:
+def emit(table: "Optional[pa.Table]", format: str, out_file: Optional[Path], max_rows: int) -> None:
     """A result in `format`, on stdout or into `out_file`; nothing for a statement without a
     result set (no columns). The file is written aside and renamed over `out_file` at the
     end: whole or not at all, and never through a hard link into another file."""
@@ -77,8 +74,12 @@ def emit(table: Optional[pa.Table], format: str, out_file: Optional[Path], max_r
         raise winnow.UsageError(f"--out {out_file}: {e.strerror or e}") from None
 
 
-def _write(table: pa.Table, format: str, sink, max_rows: int) -> None:
+def _write(table: "pa.Table", format: str, sink, max_rows: int) -> None:
     """`table` in `format` into `sink` (None: stdout)."""
+    import orjson
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     if format == "table":
         shown = Table(*table.column_names)
         width = max(12, (out.width - 3 * max(table.num_columns, 1)) // max(table.num_columns, 1))

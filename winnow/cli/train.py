@@ -1,8 +1,6 @@
 """From selections to models: `materialize` (token shards), `train` (torchtitan) and
 `compare` (one proxy run per selection)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Optional
 

@@ -1,7 +1,5 @@
 """Views of the lake: `report` (one HTML file) and `serve` (a local web app)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Optional
 

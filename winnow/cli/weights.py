@@ -1,8 +1,6 @@
 """`winnow weights ...`: weights of score columns learned from labels or from proxy runs,
 stored as a plain SQL selection (fit, sample)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Optional
 
@@ -63,7 +61,7 @@ def weights_fit(
               + (f"; wrote {', '.join(r.files)}" if r.files else ""), markup=False)
 
 
-def print_runs_fit(r: winnow.RunsResult) -> None:
+def print_runs_fit(r: "winnow.RunsResult") -> None:
     """`weights fit --runs`: the regression, its points, the minimizing weights, the selection."""
     left = f" · left out (not sampled): {', '.join(r.left_out)}" if r.left_out else ""
     out.print(f"weights {r.name}: from {len(r.points)} runs of sample {r.sample} ({r.compare}){left}", markup=False)
