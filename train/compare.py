@@ -166,6 +166,7 @@ def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, vali
     options for every run (part of the config hash). Bad input raises a UsageError before
     anything is written."""
     # every check before anything is written
+    need("train", "winnow compare")
     check(launch.FLAVORS.get(flavor) is not None, f"--flavor {flavor!r}: use one of {', '.join(launch.FLAVORS)}")
     positive(tokens, "--tokens")
     check_ngpu(ngpu)

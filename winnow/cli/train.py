@@ -12,6 +12,7 @@ import winnow
 
 from winnow.cli.options import EngineOption, RayAddressOption, StorageOption, open_lake, storage_options
 from winnow.cli.output import choices, err, out, progress_bar
+from winnow.lake.extras import need
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}  # --section.key args for torchtitan
 
@@ -126,6 +127,7 @@ def compare(
 
     Runs already in the lake's `runs` table are reused. Extra --section.key args go to torchtitan."""
     if ngpu is None:
+        need("train", "winnow compare")  # before torch is imported to count the GPUs
         import torch  # imported when asked: the other verbs start without it
 
         ngpu = torch.cuda.device_count()
