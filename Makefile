@@ -5,15 +5,17 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 DEMO ?= demo
 
-.PHONY: install chromium test quickstart bench clean
+.PHONY: install chromium test core-smoke quickstart bench clean
 
-# torch first, pinned to the wheel on local disk: torchtitan 0.3.0 needs torch >= 2.14
-# (torch.distributed.set_timeout), and an unpinned requirement would pull a newer multi-GB build.
+# Everything: the core and every extra (pyproject.toml: raters, weights, train, app, ray) and the
+# test tools. torch first, pinned to the wheel on local disk (the extras ask for torch >= 2.11,
+# which that wheel satisfies; an unpinned requirement would pull a newer multi-GB build).
+# `pip install winnow` alone is the light core, without torch (.ci/core-smoke installs and runs it).
 $(BIN)/winnow: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1
-	$(BIN)/pip install -q -e '.[dev,ray]'
+	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $@
 
 install: $(BIN)/winnow
@@ -35,6 +37,12 @@ chromium:
 # tests marked `measure` (recall/precision tables) are reported apart at the end.
 test: install chromium
 	$(BIN)/python -m pytest -q -n 2 --durations=30 tests
+
+# The wheel with only the light core (no torch), in a fresh virtualenv: the core's verbs on
+# ../shared/data, and the one-line refusal of each verb whose extra is missing (CI runs it too,
+# also with every dependency at its lower bound: .ci/core-smoke --lowest).
+core-smoke:
+	bash .ci/core-smoke
 
 quickstart: install
 	rm -rf $(DEMO) $(DEMO)-report.html $(DEMO)-shards $(DEMO)-run

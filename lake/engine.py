@@ -30,7 +30,6 @@ with its own message.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import warnings
@@ -39,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from winnow.lake.errors import UsageError, WinnowError, positive
+from winnow.lake.extras import MissingExtra, need
 from winnow.lake.processes import guarded
 from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
 
@@ -242,11 +242,17 @@ class LocalEngine(Engine):
 
 # -- ray -------------------------------------------------------------------------------------
 
-def _ray():
+def _need_ray() -> None:
     try:
-        import ray
-    except ImportError:
-        raise EngineUsageError("--engine ray needs Ray: pip install 'winnow[ray]'") from None
+        need("ray", "--engine ray")
+    except MissingExtra as e:  # an engine's usage error, as the engine's other ones
+        raise EngineUsageError(str(e)) from None
+
+
+def _ray():
+    _need_ray()
+    import ray
+
     return ray
 
 
@@ -287,9 +293,8 @@ class RayEngine(Engine):
     def __init__(self, address: str | None = None, workers: int | None = None):
         super().__init__(workers)
         self.address = address
-        if not ("ray" in sys.modules and sys.modules["ray"].is_initialized()):
-            if importlib.util.find_spec("ray") is None:
-                _ray()  # the usage error that names the extra
+        if not (sys.modules.get("ray") is not None and sys.modules["ray"].is_initialized()):
+            _need_ray()  # ray is imported by loopback(), after the variable it reads once is set
             try:
                 on_loopback = reachable(address) if address else True
             except AddressError as e:

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from winnow.lake.errors import UsageError
+from winnow.lake.extras import missing
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -161,11 +162,10 @@ def load_tokenizer(spec: str | os.PathLike) -> Tokenizer:
                                  f"({' '.join(str(e).split())[:160]})") from None
     if not os.path.isdir(spec) and looks_like_path(spec):
         raise TokenizerError(f"tokenizer {spec}: no such file or folder; expected {EXPECTED}")
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise TokenizerError(f"tokenizer {spec}: not a tokenizer.json or .model file, and transformers (needed for "
-                             "a folder or a Hugging Face id) is not installed") from None
+    if missing(["transformers"]):
+        raise TokenizerError(f"tokenizer {spec}: not a tokenizer.json or .model file; a folder or a Hugging Face id "
+                             "needs the 'raters' extra (transformers not installed): pip install 'winnow[raters]'")
+    from transformers import AutoTokenizer
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     what = "a folder that transformers' AutoTokenizer cannot load" if os.path.isdir(spec) else \
         "not a file or folder here, and not a Hugging Face id transformers can load" + (" offline" if offline else "")

@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from winnow.lake import schema
 from winnow.lake.errors import UsageError
+from winnow.lake.extras import need
 from winnow.lake.lake import Lake, LakeError, clean_message
 
 DISTANCE = "cosine"
@@ -135,6 +136,7 @@ def build_index(lake: Lake, column: str = "embedding", *, partitions: int | None
     """Build (or build again) an IVF-PQ cosine index on a vector column through lancedb;
     returns an IndexResult. A VectorUsageError (nothing written) for a missing or non-vector
     column, too few vectors, or partitions / sub-vectors that do not fit."""
+    need("raters", "winnow index", ["lancedb"])
     from lancedb.index import IvfPq
 
     t0 = time.perf_counter()
@@ -215,6 +217,7 @@ def nearest(lake: Lake, column: str, vector: np.ndarray, k: int = 10, ids: pa.Ar
     full vectors: exact distances), an exact search otherwise; with `ids` (the documents a
     filter kept: the API runs `--where` in DuckDB) only those are searched, so k rows come
     back when k match. A VectorUsageError for a bad k."""
+    need("raters", "winnow similar", ["lancedb"])
     check_k(k)
     docs = lake.docs()
     vector_field(lake, column, docs)

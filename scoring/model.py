@@ -155,6 +155,8 @@ class ModelScorer(Scorer):
     """A transformer rater: tokenizer + model + post-processing (see the module docstring)."""
 
     uses_model = True
+    extra = "raters"
+    needs = ("torch", "transformers")
     default_model: ClassVar[str | None] = None
     default_max_length: ClassVar[int] = 512
     default_long_docs: ClassVar[str] = "truncate"

@@ -51,6 +51,7 @@ from winnow.lake import Lake, catalog, schema
 from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import WinnowError, check, positive
+from winnow.lake.extras import need
 from winnow.lake.fragments import ColumnWriter, Staging, commit_staged
 from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
@@ -132,6 +133,8 @@ def score(
     check(isinstance(device, str) and DEVICE.fullmatch(device) is not None,
           f"device {device!r}: use cpu, cuda, cuda:N, cuda:N,M,..., mps or xpu")
     cls = resolve(spec)
+    if cls.extra:
+        need(cls.extra, f"the {cls.name} scorer", cls.needs or None)
     if cls.uses_model:
         _check_gpus(device, engine)
     params = cls.check_params(params)

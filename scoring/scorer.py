@@ -121,6 +121,8 @@ class Scorer:
     version: ClassVar[str] = "1"
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     uses_model: ClassVar[bool] = False  # True: batched on --device, one worker per device
+    extra: ClassVar[str | None] = None  # the optional part of winnow it needs (lake/extras.py), if any
+    needs: ClassVar[tuple[str, ...]] = ()  # the modules of that extra it imports (default: all of them)
     parameters: ClassVar[Mapping[str, Param]] = {}  # what -p NAME=VALUE may set
 
     def __init__(self, **params: Any):

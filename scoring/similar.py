@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from winnow.lake import Lake, catalog
+from winnow.lake.extras import need
 
 from winnow.scoring.registry import resolve
 from winnow.scoring.scorer import ScoreUsageError
@@ -33,6 +34,8 @@ def recorded_scorer(lake: Lake, column: str):
     params = json.loads(row["params"] or "{}")
     recorded = params.pop("fingerprint", None)
     cls = resolve(row["scorer"])
+    if cls.extra:
+        need(cls.extra, f"--text (embedded with the {cls.name} scorer)", cls.needs or None)
     try:
         scorer = cls(**params)
         fingerprint = scorer.fingerprint() if hasattr(scorer, "fingerprint") else None

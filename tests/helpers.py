@@ -220,3 +220,19 @@ def alive(procs) -> list:
         except psutil.NoSuchProcess:
             pass
     return left
+
+
+def light_env(folder: Path) -> dict:
+    """The environment of a light install (`pip install winnow`, no extra) inside the suite: a
+    `sitecustomize.py` in `folder`, first on PYTHONPATH (worker processes inherit it), marks
+    every extra's package absent (`sys.modules[name] = None`, what Python records for a package
+    that is not there: `import` raises ModuleNotFoundError, `importlib.util.find_spec` says None).
+    .ci/core-smoke runs the real one, from the wheel in a fresh virtualenv."""
+    from winnow.lake.extras import EXTRAS
+
+    modules = sorted({m for ms in EXTRAS.values() for m in ms})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        f"import sys\nfor name in {modules!r}:\n    sys.modules[name] = None  # as for a package not installed\n")
+    paths = [str(folder), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}

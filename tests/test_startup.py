@@ -2,10 +2,8 @@
 (the API's names are imported when first read: lake/lazy.py), every name the packages offer
 still resolves, and the core verbs run with none of the optional extras' packages there.
 
-The light install is stood in for inside the suite: a Python whose `sitecustomize` marks the
-extras' packages as absent (`sys.modules[name] = None`, which is what Python itself records
-for a package that is not there: `import` raises ModuleNotFoundError and
-`importlib.util.find_spec` says None). Worker processes inherit it through PYTHONPATH.
+The light install is stood in for inside the suite by `helpers.light_env`: a Python whose
+`sitecustomize` marks the extras' packages as absent (tests/test_extras.py uses it too).
 bench/startup.py measures the times.
 """
 
@@ -23,15 +21,16 @@ import pytest
 
 import winnow
 
-from .helpers import C4, GITHUB, SHARED, WARCS
+from winnow.lake.extras import EXTRAS as EXTRA_MODULES
+
+from .helpers import C4, GITHUB, SHARED, WARCS, light_env
 
 # what `import winnow` and `winnow --help` must not load
 HEAVY = ("lance", "pyarrow", "duckdb", "numpy", "pandas", "torch", "transformers", "sentence_transformers",
          "sklearn", "matplotlib", "torchtitan", "lancedb", "fastapi", "uvicorn", "ray", "altair", "vl_convert",
          "tokenizers", "tiktoken", "sentencepiece", "rensa", "fastwarc", "resiliparse")
 # the optional extras' packages: the core verbs must run without them
-EXTRAS = ("torch", "transformers", "sentence_transformers", "sklearn", "matplotlib", "torchtitan", "lancedb",
-          "fastapi", "uvicorn", "ray")
+EXTRAS = tuple(sorted({m for modules in EXTRA_MODULES.values() for m in modules}))
 GPT2 = SHARED / "tokenizers" / "gpt2-tokenizer.json"
 
 
@@ -84,12 +83,6 @@ def test_rater_kinds_are_the_trainers():
     assert tuple(trainer.KINDS_TABLE) == KINDS == winnow.RATER_KINDS
 
 
-LIGHT = """
-import sys
-for name in {extras!r}:
-    sys.modules[name] = None  # as for a package that is not installed
-"""
-
 # The core verbs, one Python for all (a process each would cost ~1 s of imports apiece).
 VERBS = """
 import sys
@@ -131,14 +124,11 @@ print("loaded: " + " ".join(m for m in {extras!r} if sys.modules.get(m) is not N
 
 
 def test_core_verbs_run_without_the_extras(tmp_path):
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(LIGHT.format(extras=EXTRAS))
     (tmp_path / "c4.jsonl").write_text("".join(C4.read_text().splitlines(keepends=True)[:30]))
     pq.write_table(pj.read_json(GITHUB).slice(0, 15), tmp_path / "github.parquet")
     (tmp_path / "target.jsonl").write_text("".join(C4.read_text().splitlines(keepends=True)[30:40]))
     script = textwrap.dedent(VERBS).format(extras=EXTRAS, warc=str(WARCS[0]), gpt2=str(GPT2))
-    paths = [str(tmp_path / "site"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    env = light_env(tmp_path / "site")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "loaded:"  # nothing of the extras came in some other way

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from winnow.lake import Lake, atomic, catalog
 from winnow.lake.errors import UsageError, WinnowError, check, positive
+from winnow.lake.extras import need
 from winnow.lake.tokenizer import load_tokenizer
 from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.sandbox import lake_folder
@@ -158,14 +159,20 @@ def _digest(value) -> str:
 # -- the comparison -----------------------------------------------------------------------
 
 def compare(lake: Lake, selections: list[str], *, flavor: str, tokens: int, validation: str, tokenizer: str,
-            seed: int = 0, ngpu: int = 0, out: str | Path | None = None, runs: str | Path | None = None,
+            seed: int = 0, ngpu: int | None = 0, out: str | Path | None = None, runs: str | Path | None = None,
             name: str | None = None, extra: list[str] | None = None, echo=None) -> CompareResult:
     """Train (or reuse) one run per selection and compare them; returns a `CompareResult`
     whose files (compare.json, curves.png, curves.html) are in `out` (default
-    LAKE/compare/NAME). Run folders go under `runs` (default LAKE/runs). `extra`: torchtitan
+    LAKE/compare/NAME). Run folders go under `runs` (default LAKE/runs). `ngpu`: None for every
+    visible GPU, 0 for the CPU smoke path. `extra`: torchtitan
     options for every run (part of the config hash). Bad input raises a UsageError before
     anything is written."""
     # every check before anything is written
+    need("train", "winnow compare")
+    if ngpu is None:  # every visible GPU
+        import torch  # imported when asked, once the extra is known to be there
+
+        ngpu = torch.cuda.device_count()
     check(launch.FLAVORS.get(flavor) is not None, f"--flavor {flavor!r}: use one of {', '.join(launch.FLAVORS)}")
     positive(tokens, "--tokens")
     check_ngpu(ngpu)

@@ -466,6 +466,9 @@ def serve(lake: Lake | str, *, port: int = 8000, host: str = "127.0.0.1", **opti
         >>> winnow.serve("demo", port=8000)   # then open http://127.0.0.1:8000/
     """
     from winnow.lake import Lake
+    from winnow.lake.extras import need
+
+    need("app", "winnow serve")
     from winnow.views.serve import serve as _serve  # imported when asked: the web stack loads only here
 
     if isinstance(lake, Lake):

@@ -111,16 +111,16 @@ def keep_flags(cluster_of: np.ndarray, ids: pa.Array, values: pa.Array | None) -
     if not len(members):
         return keep
     columns = {"cluster": pa.array(cluster_of[members]), "id": ids.take(pa.array(members))}
-    order = [("cluster", "ascending", "at_end")]
+    order = [("cluster", "ascending")]
     if values is not None:
         v = values.take(pa.array(members))
         if pa.types.is_floating(v.type):
             v = pc.if_else(pc.is_nan(v), pa.scalar(None, v.type), v)
         columns["v"] = v
-        order.append(("v", "descending", "at_end"))
-    order.append(("id", "ascending", "at_end"))
+        order.append(("v", "descending"))
+    order.append(("id", "ascending"))
     table = pa.table(columns)
-    sorted_at = pc.sort_indices(table, sort_keys=order).to_numpy()
+    sorted_at = pc.sort_indices(table, sort_keys=order, null_placement="at_end").to_numpy()  # per-key placement needs pyarrow 22
     clusters = cluster_of[members][sorted_at]
     first = np.ones(len(sorted_at), dtype=bool)
     first[1:] = clusters[1:] != clusters[:-1]

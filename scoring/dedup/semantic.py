@@ -43,6 +43,7 @@ import numpy as np
 
 from winnow.lake import Lake
 from winnow.lake.errors import UsageError
+from winnow.lake.extras import need
 from winnow.lake.vectors import vector_field
 
 from winnow.scoring.dedup import unionfind
@@ -74,6 +75,7 @@ def dedup(lake: Lake, *, column: str = "embedding", threshold: float = DEFAULT_T
     (nothing written) for a missing or non-vector column, rows not embedded yet, or a bad
     option."""
     t0 = time.perf_counter()
+    need("raters", "winnow dedup --method semantic", ["sklearn"])
     threshold = _threshold(threshold)
     if clusters is not None and (isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 1):
         raise DedupUsageError(f"--clusters must be a whole number > 0, got {clusters!r}")

@@ -43,6 +43,7 @@ def default_model() -> str:
 class Embedding(ModelScorer):
     name = "embed"
     version = "1"
+    needs = ("torch", "sentence_transformers")
     inputs = ("text",)
     parameters = {
         **MODEL_PARAMETERS,

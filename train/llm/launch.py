@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from winnow.lake.errors import check, positive
+from winnow.lake.extras import need
 from winnow.lake.processes import guarded
 from winnow.lake.tokenizer import load_tokenizer
 
@@ -233,6 +234,7 @@ def total_steps(out: Path, flavor: str, steps: int | None, extra: list[str]) -> 
 def check_options(flavor: str, steps: int | None, ngpu: int | None, nnodes: int = 1,
                   rdzv_endpoint: str | None = None) -> None:
     """Refuse a bad option of `winnow train` (before anything is materialized or started)."""
+    need("train", "winnow train", ["torch", "torchtitan"])
     check(flavor in FLAVORS, f"--flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
     positive(steps, "--steps")
     positive(ngpu, "--ngpu", allow_zero=True)

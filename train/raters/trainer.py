@@ -60,6 +60,7 @@ import numpy as np
 
 from winnow.lake import WINNOW_VERSION, Lake, atomic
 from winnow.lake.errors import UsageError, check
+from winnow.lake.extras import need
 from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
@@ -132,6 +133,8 @@ def train_rater(lake: Lake, name: str, kind: str = "fasttext", *, label: str | N
     """
     t0 = time.perf_counter()
     check(kind in KINDS, f"--kind {kind!r}: use {' or '.join(KINDS)}")
+    if kind == "embedding-head":
+        need("raters", "winnow rater train --kind embedding-head", ["torch", "sentence_transformers", "sklearn"])
     check(isinstance(name, str) and _NAME.fullmatch(name) is not None,
           f"rater name {name!r}: use letters, digits and _ (not first): it names a column and a folder")
     check(name not in DOCS.names, f"rater name {name!r} is a column of the documents themselves; choose another")

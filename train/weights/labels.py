@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from winnow.lake import Lake, atomic
 from winnow.lake.errors import UsageError, check, positive
+from winnow.lake.extras import need
 from winnow.lake.killpoints import step
 
 from winnow.sql import selections
@@ -134,6 +135,7 @@ def fit(lake: Lake, name: str, columns=None, label: str | None = None, *, runs=N
         >>> r = fit(lake, "learned", ["gopher_*"], "(meta->>'label')::INT")
         >>> r.cv_score, r.regularization
     """
+    need("weights", "winnow weights fit")
     check(label is None or runs is None, "give --label or --runs, not both: labels and proxy runs are two ways to "
                                          "learn the weights")
     check(label is not None or runs is not None, "give --label SQL_EXPR (weights from labels) or --runs COMPARE "

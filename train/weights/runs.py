@@ -54,6 +54,7 @@ import numpy as np
 
 from winnow.lake import Lake, catalog
 from winnow.lake.errors import UsageError, check, positive
+from winnow.lake.extras import need
 from winnow.lake.progress import Progress
 
 from winnow.sql import selections
@@ -130,6 +131,7 @@ def sample(lake: Lake, name: str, columns, k: int, *, budget: int | None = None,
         >>> r = sample(lake, "s", ["gopher_*"], 8, exclude=["val"])
         >>> [s.name for s in r.selections]
     """
+    need("weights", "winnow weights sample")  # its runs are fitted with scikit-learn: no sample without it
     check(isinstance(name, str) and _NAME.fullmatch(name) is not None,
           f"sample name {name!r}: use letters, digits, '-' and '_'")
     check(isinstance(k, int) and not isinstance(k, bool) and k >= 2,

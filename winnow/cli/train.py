@@ -123,10 +123,6 @@ def compare(
     """Train a proxy run per selection (same budget, config, seed, validation set) and compare them.
 
     Runs already in the lake's `runs` table are reused. Extra --section.key args go to torchtitan."""
-    if ngpu is None:
-        import torch  # imported when asked: the other verbs start without it
-
-        ngpu = torch.cuda.device_count()
     report = winnow.compare(open_lake(uri, storage_option), selections, flavor=flavor, tokens=tokens,
                             validation=validation, tokenizer=tokenizer, seed=seed, ngpu=ngpu, out=out_dir, runs=runs,
                             name=name, extra=ctx.args, echo=lambda line: err.print(line, markup=False, highlight=False))
