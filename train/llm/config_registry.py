@@ -38,6 +38,10 @@ import functools
 import math
 from dataclasses import dataclass
 
+from winnow.train.llm import compat
+
+compat.install()  # before torchtitan is imported: what an older torch lacks (winnow.train.llm.compat)
+
 from torchtitan.components.checkpoint import CheckpointManager
 from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss
 from torchtitan.components.metrics import MetricsProcessor
@@ -125,11 +129,12 @@ def llama(flavor: str, *, dim: int, n_layers: int, n_heads: int, n_kv_heads: int
 def _trainer(spec: ModelSpec, *, lr: float, warmup: int, steps: int, seq_len: int, local_batch: int,
              global_batch: int, val_every: int, val_batches: int, ckpt_every: int, log_every: int,
              weight_decay: float = 0.1, min_lr_factor: float = 0.1) -> Trainer.Config:
+    loss = CrossEntropyLoss.Config(global_vocab_size=spec.model.vocab_size)
     return Trainer.Config(
         model_spec=spec,
         hf_assets_path="",
         tokenizer=WinnowTokenizer.Config(),
-        loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=spec.model.vocab_size)),
+        loss=ChunkedLossWrapper.Config(loss_fn=loss) if compat.CHUNKED_LOSS else loss,  # see compat.CHUNKED_LOSS
         optimizer=default_adamw(lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay),
         lr_scheduler=HeldLRSchedule(warmup_steps=warmup, decay_type="cosine", min_lr_factor=min_lr_factor),
         training=TrainingConfig(local_batch_size=local_batch, global_batch_size=global_batch, seq_len=seq_len,
