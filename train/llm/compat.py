@@ -14,7 +14,7 @@ changes nothing; `missing()` lists what it would add.
   `distributed/fsdp.py` and `distributed/full_dtensor.py`, so torchtitan does not import
   without it): the name only. An older `fully_shard` takes no `dp_mesh_dims`, so FSDP over a
   full SPMD mesh (spmd_backend `spmd_types` or `full_dtensor` with more than one
-  data-parallel rank) cannot be given back: making one raises `UnsupportedOnThisTorch`, which
+  data-parallel rank) cannot be given back: making one raises `UnsupportedTorchError`, which
   names the torch needed and the backend that does work (`partial_dtensor`). With one
   data-parallel rank torchtitan makes none, and nothing is lost.
 - `create_block_mask(..., separate_full_blocks=...)` (torch 2.14's keyword; torchtitan
@@ -52,7 +52,7 @@ NEEDS = "torch>=2.14"  # where torchtitan 0.3.0 finds all it uses
 CHUNKED_LOSS = torch.torch_version.TorchVersion(torch.__version__) >= (2, 14)
 
 
-class UnsupportedOnThisTorch(NotImplementedError):
+class UnsupportedTorchError(NotImplementedError):
     """A torchtitan feature the installed torch cannot provide, even with the shims."""
 
 
@@ -76,7 +76,7 @@ class DataParallelMeshDims:
     replicate: str | tuple[str, ...] | None = None
 
     def __post_init__(self):
-        raise UnsupportedOnThisTorch(
+        raise UnsupportedTorchError(
             f"FSDP over a full SPMD mesh (DataParallelMeshDims(shard={self.shard!r}, replicate={self.replicate!r})) "
             f"needs {NEEDS}; torch {torch.__version__} is installed: use it with "
             "--parallelism.spmd_backend partial_dtensor, or install torch 2.14")

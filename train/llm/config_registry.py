@@ -2,12 +2,13 @@
 
 torchtitan loads them by module path, so a winnow run is a plain torchtitan run:
 
-    torchrun --nproc_per_node 8 -m torchtitan.train \\
+    torchrun --nproc_per_node 8 -m winnow.train.llm.titan \\
         --module winnow.train.llm.config_registry --config metarater_1_3b \\
         --dataloader.dataset_path shards/ --validator.dataloader.dataset_path shards/ \\
         --hf_assets_path tokenizer.model
 
-(`winnow train` writes that command for you.)
+(`winnow train` writes that command for you; `winnow.train.llm.titan` is `torchtitan.train`
+after the shims of `winnow.train.llm.compat`, which this module installs too.)
 
 `metarater_1_3b` is the Meta-rater model card's 1.3B llama-style model: hidden 2,048,
 24 layers, 16 heads, 16 KV heads, SwiGLU width 5,504 (8/3 · 2,048 rounded up to a multiple
