@@ -6,29 +6,30 @@ Each shim is installed only when torch lacks the name, and says which torchtitan
 and which torch release has it. On torch 2.14.1 (what winnow is tested on) `install()`
 changes nothing; `missing()` lists what it would add.
 
-- `torch.distributed.set_timeout(timeout, group=None)` (torch 2.14's public function;
-  torchtitan `distributed/utils.py` `set_pg_timeouts`, called by the Trainer after its first
-  step): on older torch the same operation, `ProcessGroup.set_timeout`, which torch 2.14's
+- `torch.distributed.set_timeout(timeout, group=None)` (torch 2.14's public function, not in
+  2.13.0; torchtitan `distributed/utils.py` `set_pg_timeouts`, called by the Trainer after its
+  first step): on older torch the same operation, `ProcessGroup.set_timeout`, which torch 2.14's
   function calls too and torch 2.11 already has (it sets every backend's default timeout).
-- `torch.distributed.fsdp.DataParallelMeshDims` (torch 2.14; imported at the top of torchtitan
-  `distributed/fsdp.py` and `distributed/full_dtensor.py`, so torchtitan does not import
-  without it): the name only. An older `fully_shard` takes no `dp_mesh_dims`, so FSDP over a
+- `torch.distributed.fsdp.DataParallelMeshDims` (in torch 2.13.0, not 2.11.0; imported at the
+  top of torchtitan `distributed/fsdp.py` and `distributed/full_dtensor.py`, so torchtitan does
+  not import without it): the name only. An older `fully_shard` takes no `dp_mesh_dims`, so FSDP over a
   full SPMD mesh (spmd_backend `spmd_types` or `full_dtensor` with more than one
   data-parallel rank) cannot be given back: making one raises `UnsupportedTorchError`, which
-  names the torch needed and the backend that does work (`partial_dtensor`). With one
-  data-parallel rank torchtitan makes none, and nothing is lost.
-- `create_block_mask(..., separate_full_blocks=...)` (torch 2.14's keyword; torchtitan
-  `models/common/decoder.py` passes it for every flex-attention mask): over torch 2.11's
+  names the torch needed and the backend that avoids it (`partial_dtensor`: on two CPU
+  ranks it gets as far as torch 2.14.1 does, to gloo's missing PREMUL_SUM; not tried on
+  GPUs). With one data-parallel rank torchtitan makes none, and nothing is lost.
+- `create_block_mask(..., separate_full_blocks=...)` (a keyword of torch 2.13.0, not 2.11.0;
+  torchtitan `models/common/decoder.py` passes it for every flex-attention mask): over torch 2.11's
   function, which always separates the full blocks (the keyword's default, True); False
   (torchtitan's batch-invariant mode) is built from the same torch 2.11 steps.
 
 One difference is not a missing name and has no shim: torchtitan's `ChunkedLossWrapper`
 reshards the FSDP unit of `[norm, lm_head]` after its per-chunk backwards, and torch 2.11's
 FSDP does not gather the final norm's weight again for the decoder's backward, which then
-reads freed memory (a segmentation fault on the CPU, even on one rank). `CHUNKED_LOSS` is
-False there, and the flavors use torchtitan's plain `CrossEntropyLoss`: the same loss
-(the chunks' sum, over the same global token count), with the whole batch's logits in
-memory at once.
+reads freed memory (a segmentation fault on the CPU, even on one rank); torch 2.13.0's FSDP
+does (a CPU run there gives torch 2.14.1's losses). `CHUNKED_LOSS` is False below 2.13, and
+the flavors use torchtitan's plain `CrossEntropyLoss`: the same loss (the chunks' sum, over
+the same global token count), with the whole batch's logits in memory at once.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ import torch.distributed as dist
 import torch.distributed.fsdp as fsdp
 import torch.nn.attention.flex_attention as flex
 
-NEEDS = "torch>=2.14"  # where torchtitan 0.3.0 finds all it uses
+NEEDS = "torch>=2.13"  # where fully_shard takes dp_mesh_dims (2.13.0 does, 2.11.0 does not; 2.12 not seen)
 
-# torchtitan's ChunkedLossWrapper under FSDP is safe from torch 2.14 on (seen on 2.14.1; 2.12 and
-# 2.13 not tried, so they get the plain loss too)
-CHUNKED_LOSS = torch.torch_version.TorchVersion(torch.__version__) >= (2, 14)
+# torchtitan's ChunkedLossWrapper under FSDP: runs on 2.13.0 and 2.14.1, frees the norm's
+# weight on 2.11.0; 2.12 was not tried, so it gets the plain loss
+CHUNKED_LOSS = torch.torch_version.TorchVersion(torch.__version__) >= (2, 13)
 
 
 class UnsupportedTorchError(NotImplementedError):
@@ -79,7 +80,7 @@ class DataParallelMeshDims:
         raise UnsupportedTorchError(
             f"FSDP over a full SPMD mesh (DataParallelMeshDims(shard={self.shard!r}, replicate={self.replicate!r})) "
             f"needs {NEEDS}; torch {torch.__version__} is installed: use it with "
-            "--parallelism.spmd_backend partial_dtensor, or install torch 2.14")
+            "--parallelism.spmd_backend partial_dtensor, or install a newer torch")
 
 
 def _create_block_mask(original):
