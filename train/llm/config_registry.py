@@ -2,12 +2,13 @@
 
 torchtitan loads them by module path, so a winnow run is a plain torchtitan run:
 
-    torchrun --nproc_per_node 8 -m torchtitan.train \\
+    torchrun --nproc_per_node 8 -m winnow.train.llm.titan \\
         --module winnow.train.llm.config_registry --config metarater_1_3b \\
         --dataloader.dataset_path shards/ --validator.dataloader.dataset_path shards/ \\
         --hf_assets_path tokenizer.model
 
-(`winnow train` writes that command for you.)
+(`winnow train` writes that command for you; `winnow.train.llm.titan` is `torchtitan.train`
+after the shims of `winnow.train.llm.compat`, which this module installs too.)
 
 `metarater_1_3b` is the Meta-rater model card's 1.3B llama-style model: hidden 2,048,
 24 layers, 16 heads, 16 KV heads, SwiGLU width 5,504 (8/3 · 2,048 rounded up to a multiple
@@ -37,6 +38,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+
+from winnow.train.llm import compat
+
+compat.install()  # before torchtitan is imported: what an older torch lacks (winnow.train.llm.compat)
 
 from torchtitan.components.checkpoint import CheckpointManager
 from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss
@@ -125,11 +130,12 @@ def llama(flavor: str, *, dim: int, n_layers: int, n_heads: int, n_kv_heads: int
 def _trainer(spec: ModelSpec, *, lr: float, warmup: int, steps: int, seq_len: int, local_batch: int,
              global_batch: int, val_every: int, val_batches: int, ckpt_every: int, log_every: int,
              weight_decay: float = 0.1, min_lr_factor: float = 0.1) -> Trainer.Config:
+    loss = CrossEntropyLoss.Config(global_vocab_size=spec.model.vocab_size)
     return Trainer.Config(
         model_spec=spec,
         hf_assets_path="",
         tokenizer=WinnowTokenizer.Config(),
-        loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=spec.model.vocab_size)),
+        loss=ChunkedLossWrapper.Config(loss_fn=loss) if compat.CHUNKED_LOSS else loss,  # see compat.CHUNKED_LOSS
         optimizer=default_adamw(lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay),
         lr_scheduler=HeldLRSchedule(warmup_steps=warmup, decay_type="cosine", min_lr_factor=min_lr_factor),
         training=TrainingConfig(local_batch_size=local_batch, global_batch_size=global_batch, seq_len=seq_len,

@@ -35,6 +35,10 @@ import torch._utils
 if "torchtitan.tools.utils" in sys.modules:
     raise ImportError("winnow.train.llm.cpu must be imported before torchtitan (torchtitan picks its device at import)")
 
+from winnow.train.llm import compat  # noqa: E402  (before torchtitan: what an older torch lacks)
+
+compat.install()
+
 
 def _cpu_device_module() -> types.SimpleNamespace:
     def memory_stats(device=None) -> dict:

@@ -1,6 +1,7 @@
 """`winnow train`: from a selection (or a shard folder) to a torchrun + torchtitan run.
 
-The run is torchtitan's own entry point (`torchtitan.train`) with winnow's config functions
+The run is torchtitan's own entry point (`torchtitan.train`, started by `winnow.train.llm.titan`
+after the shims of `winnow.train.llm.compat`) with winnow's config functions
 (`winnow.train.llm.config_registry`) and shard dataloader; with no GPU it is the CPU smoke
 path (`winnow.train.llm.cpu`). The command is printed before it starts, so it can be copied
 into a Slurm script (see docs/train.md), and the child's log is passed through while the
@@ -272,7 +273,7 @@ def command(flavor: str, shards: Path, tokenizer: str, out: Path, steps: int | N
         launcher += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint]
     else:
         launcher += ["--standalone"]
-    entry = ["-m", "torchtitan.train"] if ngpu > 0 else ["-m", "winnow.train.llm.cpu"]
+    entry = ["-m", "winnow.train.llm.titan"] if ngpu > 0 else ["-m", "winnow.train.llm.cpu"]
     args = ["--module", "winnow.train.llm.config_registry", "--config", fn,
             "--dataloader.dataset_path", str(shards), "--validator.dataloader.dataset_path", str(validation or shards),
             "--tokenizer.path", tokenizer, "--dump_folder", str(out)]
