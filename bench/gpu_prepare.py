@@ -75,7 +75,11 @@ MiB = 1 << 20
 
 
 def pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", *args], check=True)
+    """pip in this interpreter; its output shown only when it fails."""
+    done = subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", *args],
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{done.stdout}{done.stderr}error: pip {args[0]} failed (exit status {done.returncode})")
 
 
 def project(wheel: str) -> str:
@@ -94,7 +98,7 @@ def download(wheels_dir: Path) -> list[Path]:
         pip("download", "--no-deps", *PLATFORM, "-d", str(wheels_dir), *missing)
     for old in wheels_dir.glob("winnow-*.whl"):
         old.unlink()
-    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels_dir), str(ROOT))
+    pip("wheel", "--no-deps", "-w", str(wheels_dir), str(ROOT))  # setuptools from the registry, as pip builds
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     wanted = {project(w) for w in WHEELS} | {"winnow"}
     found = [p for p in sorted(wheels_dir.glob("*.whl")) if project(p.name) in wanted]
