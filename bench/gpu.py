@@ -96,7 +96,7 @@ def importable() -> list[str]:
 def install() -> tuple[bool, str]:
     """Unpack every carried batch not unpacked yet (.gpu/bN/site-*.tar.xz into .gpu/site,
     data.tar.xz into .gpu/shared); (all batches of the plan present, what was done)."""
-    manifests = sorted(GPU_DIR.glob("b[0-9]*/MANIFEST.json"))
+    manifests = sorted(m for m in GPU_DIR.glob("b[0-9]*/MANIFEST.json") if m.parent.name[1:].isdigit())
     if not manifests:
         return False, f"no batch in {GPU_DIR}: run python bench/gpu_prepare.py here first, and carry .gpu/bN"
     done = []
@@ -462,6 +462,8 @@ def step_compare(out: Out, a, lake: dict, train: dict, deadline: float) -> dict:
     else:
         time_limit = 0
     tokens = min(data_limit, time_limit) // per_step * per_step
+    if tokens >= 10 * per_step:  # a multiple of 10 steps: compare validates every tenth of the run
+        tokens = tokens // (10 * per_step) * 10 * per_step
     why = "the selections' size" if data_limit <= time_limit else "the time left"
     result = {"tokens": tokens, "data_limit": data_limit, "time_limit": time_limit, "limited_by": why}
     if tokens < per_step:
@@ -488,9 +490,11 @@ def step_compare(out: Out, a, lake: dict, train: dict, deadline: float) -> dict:
         shutil.copyfile(folder / "compare.json", a.out / "compare.json")
         shutil.copyfile(folder / "curves.png", a.out / "curves.png")
         for run_ in summary["runs"]:
+            curve = run_["validation_loss"]
+            shown = curve[::max(1, len(curve) // 10)] + ([curve[-1]] if (len(curve) - 1) % max(1, len(curve) // 10) else [])
             out.say(f"  {run_['selection']}: final validation loss {run_['final_validation_loss']:.4f}, "
-                    f"{run_['tokens_per_second'] or 0:,.0f} tokens/s, validation curve "
-                    + ", ".join(f"{p['tokens']:,}: {p['loss']:.3f}" for p in run_["validation_loss"]))
+                    f"{run_['tokens_per_second'] or 0:,.0f} tokens/s, validation loss at tokens "
+                    + ", ".join(f"{p['tokens']:,}: {p['loss']:.3f}" for p in shown))
     else:
         out.say("compare: no compare.json (see log.txt)")
     return result
@@ -520,6 +524,8 @@ def main() -> None:
     if missing or a.install_only:
         ok, what = install()
         print(f"install: {what}", flush=True)
+        if a.install_only and "missing" in what and "no batch" not in what:
+            return  # the first call of several: the next carries the rest
         if not ok:
             sys.exit(3)
         use_site()
