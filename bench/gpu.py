@@ -326,12 +326,14 @@ def step_score(out: Out, a, env: dict, deadline: float) -> dict:
         b, c = bench["seconds"].get(key), prof["seconds"].get(key)
         if b is None and c is None:
             continue
-        out.say(f"  {label:58s} {'' if b is None else format(b, '8.2f'):>8s} {'' if c is None else format(c, '8.2f'):>8s}")
-    main = sum(v for k, v in prof["seconds"].items() if k not in ("read", "tokenize"))
-    out.say(f"  {'the rest (lake open, catalog, planning, exit)':58s} {'':>8s} {total - main:8.2f}")
+        cells = ["" if v is None else format(v, "8.2f") for v in (b, c)]
+        out.say(f"  {label:58s} {cells[0]:>8s} {cells[1]:>8s}")
+    in_main = sum(v for k, v in prof["seconds"].items() if k not in ("read", "tokenize"))
+    out.say(f"  {'the rest (lake open, catalog, planning, exit)':58s} {'':>8s} {total - in_main:8.2f}")
     c = prof["counts"]
-    out.say(f"  padding: {c['tokens']:,} tokens fed in {c['padded_tokens']:,} padded ({1 - c['tokens'] / c['padded_tokens']:.1%} "
-            f"padding), {c['passes']:,} forward passes")
+    padding = 1 - c["tokens"] / c["padded_tokens"]
+    out.say(f"  padding: {c['tokens']:,} tokens fed in {c['padded_tokens']:,} padded ({padding:.1%} padding), "
+            f"{c['passes']:,} forward passes")
     if peak:
         out.say(f"  MFU = 2 x {params / 1e6:.1f}M parameters x tokens / seconds / {peak / 1e12:,.0f} TFLOP/s "
                 f"(dense bf16 peak of {env['gpu']}; attention not counted)")
@@ -422,7 +424,8 @@ def step_train(out: Out, a, env: dict, lake: dict, deadline: float) -> dict:
               "flavor": a.flavor, **facts, **log}
     (a.out / "train_loss.json").write_text(json.dumps(
         {"flavor": a.flavor, "tokens_per_step": facts["tokens_per_step"],
-         "train": [{"step": s, "tokens": s * facts["tokens_per_step"], "loss": v} for s, v in sorted(log["losses"].items())],
+         "train": [{"step": s, "tokens": s * facts["tokens_per_step"], "loss": v}
+                   for s, v in sorted(log["losses"].items())],
          "validation": [{"step": s, "tokens": s * facts["tokens_per_step"], "loss": v}
                         for s, v in sorted(log["validation"].items())]}, indent=1) + "\n")
     if not log["tps"]:
@@ -491,7 +494,8 @@ def step_compare(out: Out, a, lake: dict, train: dict, deadline: float) -> dict:
         shutil.copyfile(folder / "curves.png", a.out / "curves.png")
         for run_ in summary["runs"]:
             curve = run_["validation_loss"]
-            shown = curve[::max(1, len(curve) // 10)] + ([curve[-1]] if (len(curve) - 1) % max(1, len(curve) // 10) else [])
+            every = max(1, len(curve) // 10)
+            shown = curve[::every] + ([curve[-1]] if (len(curve) - 1) % every else [])
             out.say(f"  {run_['selection']}: final validation loss {run_['final_validation_loss']:.4f}, "
                     f"{run_['tokens_per_second'] or 0:,.0f} tokens/s, validation loss at tokens "
                     + ", ".join(f"{p['tokens']:,}: {p['loss']:.3f}" for p in shown))
@@ -509,10 +513,12 @@ def main() -> None:
     ap.add_argument("--install-only", action="store_true", help="unpack the carried batches and stop")
     ap.add_argument("--out", default=None, help="the result folder (default: bench/.cache/gpu-check)")
     ap.add_argument("--work", default=None, help="lakes, corpora, runs (default: a folder under /tmp)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (cuda: 450, within the 8 minutes)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds for the whole check (cuda: 450, within the 8 minutes)")
     ap.add_argument("--score-docs", type=int, default=None, help="documents scored (cuda: 20,000)")
     ap.add_argument("--lake-docs", type=int, default=None, help="documents of the lake trained on (cuda: 60,000)")
-    ap.add_argument("--rater", choices=sorted(RATERS), default=None, help="base: ModernBERT-base-sized; small: 2 layers")
+    ap.add_argument("--rater", choices=sorted(RATERS), default=None,
+                    help="base: ModernBERT-base-sized; small: 2 layers")
     ap.add_argument("--flavor", default=None, help="cuda: proxy-20m; cpu: tiny")
     ap.add_argument("--train-steps", type=int, default=None, help="steps of step 4 (cuda: 40)")
     ap.add_argument("--only", default="score,lake,train,compare", help="steps to run (comma-separated)")

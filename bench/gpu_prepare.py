@@ -147,7 +147,7 @@ def tree_bytes() -> int:
     return sum((ROOT / p.decode()).stat().st_size for p in out if p and (ROOT / p.decode()).is_file())
 
 
-def calls(batches: list[Path], root: Path) -> list[str]:
+def calls(batches: list[Path]) -> list[str]:
     rel = [str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else str(b) for b in batches]
     lines = []
     for i, b in enumerate(rel, 1):
@@ -200,7 +200,8 @@ def main() -> None:
         plan[-1].append(name)
     for old in out.glob("b[0-9]*"):
         shutil.rmtree(old)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
     made = []
@@ -219,7 +220,7 @@ def main() -> None:
         print(f"{folder}: {size / MiB:.1f} MiB ({', '.join(names)}); with the working tree ({tree / MiB:.1f} MiB) "
               f"{(size + tree) / MiB:.1f} MiB of the 64 a call carries")
     print("\nThe device calls, one right after the other (the machine stays warm 30 s after a call):")
-    for line in calls(made, out):
+    for line in calls(made):
         print("  " + line)
 
 
