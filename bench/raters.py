@@ -112,9 +112,10 @@ class Timer:
 # ---------------------------------------------------------------- 1. the transformer rater
 
 
-def build_rater(folder: Path, max_length: int) -> int:
+def build_rater(folder: Path, max_length: int, **config) -> int:
     """A ModernBERT-base-sized 6-label classifier with random weights and GPT-2's tokenizer
-    (+ [CLS] [SEP] [PAD]), saved in `folder`; its number of parameters."""
+    (+ [CLS] [SEP] [PAD]), saved in `folder`; its number of parameters. `config`: other
+    ModernBertConfig values (a smaller model for a CPU run: num_hidden_layers=2, ...)."""
     import torch
     from tokenizers import Tokenizer, processors
     from transformers import ModernBertConfig, ModernBertForSequenceClassification, PreTrainedTokenizerFast
@@ -130,7 +131,7 @@ def build_rater(folder: Path, max_length: int) -> int:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, cls_token="[CLS]", sep_token="[SEP]",
                                         pad_token="[PAD]", model_max_length=max_length)
     config = ModernBertConfig(num_labels=6, pad_token_id=tokenizer.pad_token_id, cls_token_id=cls, sep_token_id=sep,
-                              bos_token_id=cls, eos_token_id=sep)  # the rest: ModernBERT-base's defaults
+                              bos_token_id=cls, eos_token_id=sep, **config)  # the rest: ModernBERT-base's defaults
     assert config.vocab_size >= backend.get_vocab_size()
     torch.manual_seed(0)
     model = ModernBertForSequenceClassification(config).eval()
