@@ -13,13 +13,17 @@ and measured with `du` (MB in the virtualenv). Printed: both, and the ratios ful
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
+import sys  # noqa: I001  (first: bench/select.py must not shadow the stdlib `select` that subprocess imports)
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,9 @@ from winnow.train.llm import compat
 from .helpers import ROOT
 
 
+@pytest.mark.skipif(torch.torch_version.TorchVersion(torch.__version__) < (2, 14),
+                    reason="on torch < 2.14 the shims are installed: .ci/extras-lowest runs on 2.13")
 def test_on_torch_2_14_nothing_is_replaced():
-    assert torch.torch_version.TorchVersion(torch.__version__) >= (2, 14)  # what the suite runs on
     real = {shim.name: getattr(shim.space, shim.attr) for shim in compat.SHIMS}
     assert compat.missing() == [] and compat.install() == []
     assert {shim.name: getattr(shim.space, shim.attr) for shim in compat.SHIMS} == real
@@ -114,7 +115,7 @@ def test_the_gpu_entry_point_imports_torchtitan_where_its_torch_names_are_missin
     (`torchtitan.train` fails there with an ImportError): hidden here, `winnow.train.llm.titan`
     (what `winnow train` launches on GPUs) still runs torchtitan's entry point to its parser."""
     hide = ("import sys, runpy, torch.distributed as d, torch.distributed.fsdp as f; "
-            "del f.DataParallelMeshDims, d.set_timeout; "
+            "[delattr(m, n) for m, n in ((f, 'DataParallelMeshDims'), (d, 'set_timeout')) if hasattr(m, n)]; "
             "sys.argv = ['x', '--module', 'winnow.train.llm.config_registry', '--config', 'tiny', '--help']; "
             "runpy.run_module('winnow.train.llm.titan', run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, cwd=ROOT, timeout=120)
