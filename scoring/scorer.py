@@ -116,6 +116,31 @@ class Param:
         return _TYPE_NAMES.get(self.type, self.type.__name__)
 
 
+def convert_params(declared: Mapping[str, Param], params: Mapping[str, Any] | None, what: str,
+                   error: type[Exception] = ScoreUsageError) -> dict[str, Any]:
+    """The given `params` (NAME -> VALUE, as `-p NAME=VALUE` gives them), each converted to its
+    `declared` Param; `error` (a usage error) names an undeclared one with the declared ones, a
+    bad value, an empty or missing required one, each message led by `what` ("scorer gopher",
+    "--kind fasttext"). A value of None counts as not given. Scorers and rater trainers share it."""
+    values: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if key not in declared:
+            known = f"its parameters: {', '.join(declared)}" if declared else "it takes no parameters"
+            raise error(f"{what} has no parameter {key!r}; {known}")
+        if value is None:
+            continue
+        try:
+            values[key] = declared[key].convert(value)
+        except ValueError as e:
+            raise error(f"{what}: parameter {key}={value!r} {e}") from None
+        if declared[key].required and values[key] == "":
+            raise error(f"{what}: parameter {key} is empty; {declared[key].help}")
+    for key, p in declared.items():
+        if p.required and key not in values:
+            raise error(f"{what}: parameter {key} is required (-p {key}=VALUE): {p.help}")
+    return values
+
+
 class Scorer:
     name: ClassVar[str]
     version: ClassVar[str] = "1"
@@ -134,26 +159,7 @@ class Scorer:
         """The given parameters, each converted to its declared type; a `ScoreUsageError`
         names an undeclared one (with the declared ones), a bad value, a missing required one.
         A value of None counts as not given."""
-        declared = cls.parameters
-        values: dict[str, Any] = {}
-        for key, value in (params or {}).items():
-            if key not in declared:
-                known = f"its parameters: {', '.join(declared)}" if declared else "it takes no parameters"
-                raise ScoreUsageError(f"scorer {cls.name} has no parameter {key!r}; {known}")
-            if value is None:
-                continue
-            try:
-                values[key] = declared[key].convert(value)
-            except ValueError as e:
-                raise ScoreUsageError(f"scorer {cls.name}: parameter {key}={value!r} {e}") from None
-            if declared[key].required and values[key] == "":
-                raise ScoreUsageError(f"scorer {cls.name}: parameter {key} is empty; {declared[key].help}")
-        for key, p in declared.items():
-            if p.required and key not in values:
-                raise ScoreUsageError(
-                    f"scorer {cls.name}: parameter {key} is required (-p {key}=VALUE): {p.help}"
-                )
-        return values
+        return convert_params(cls.parameters, params, f"scorer {cls.name}")
 
     def param(self, name: str) -> Any:
         """A parameter's value: the one given, or the declared default."""

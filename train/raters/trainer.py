@@ -66,7 +66,7 @@ from winnow.lake.progress import Progress
 from winnow.lake.schema import DOCS
 from winnow.scoring.card import CARD_FILE
 from winnow.scoring.model import check_device
-from winnow.scoring.scorer import Param
+from winnow.scoring.scorer import Param, convert_params
 from winnow.sql import check_seed
 from winnow.sql.connection import check_sql
 from winnow.sql.sandbox import inside_lake, lake_folder
@@ -209,14 +209,7 @@ def _check_params(kind: str, params: Mapping[str, Any] | None) -> dict[str, Any]
     """Every declared training parameter of `kind`: the given ones converted, the rest defaults."""
     declared = PARAMETERS[kind]
     values = {key: p.default for key, p in declared.items()}
-    for key, value in (params or {}).items():
-        check(key in declared, f"--kind {kind} has no parameter {key!r}; its parameters: {', '.join(declared)}")
-        if value is None:
-            continue
-        try:
-            values[key] = declared[key].convert(value)
-        except ValueError as e:
-            raise UsageError(f"--kind {kind}: parameter {key}={value!r} {e}") from None
+    values.update(convert_params(declared, params, f"--kind {kind}", UsageError))
     if kind == "embedding-head":
         check(values["C"] > 0, f"--kind embedding-head: parameter C={values['C']!r} must be > 0")
     return values
