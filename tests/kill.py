@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 import winnow
 from winnow.lake import catalog
@@ -295,3 +296,34 @@ def figures_line(names, figures: dict) -> str:
     return (f"kill suite ({', '.join(names)}): {figures['trials']} trials (verb x kill point), "
             f"{figures['killed']} killed at their step, {figures['completed']} runs after the kill completed, "
             f"{figures['equal']} results equal to a clean run's")
+
+
+def suite(names: list[str]):
+    """The tests of one kill-suite module over the verbs `names` (tests/test_kill_steps*.py: the
+    verbs are split over two modules so that xdist's two workers share them): its `lakes`
+    fixture, the steps test, the trials, and the teardown that prints the figures. A module
+    binds them to these names: `lakes, test_steps_of, test_killed_at_each_step_then_run_again,
+    teardown_module = kill.suite(NAMES)`."""
+    figures = {"trials": 0, "killed": 0, "completed": 0, "equal": 0}
+    cases = trials(names)
+
+    @pytest.fixture(scope="module")
+    def lakes(tmp_path_factory):
+        return make_lakes(tmp_path_factory.mktemp("kill"), {VERBS[n].pre for n in names})
+
+    @pytest.mark.parametrize("name", names)
+    def test_steps_of(lakes, tmp_path_factory, name):
+        """A clean run reaches the declared steps, in order; its result is kept for the trials."""
+        check_steps(lakes, name, tmp_path_factory.mktemp(name))
+
+    @pytest.mark.parametrize("name,step", cases, ids=[f"{v}@{s}" for v, s in cases])
+    def test_killed_at_each_step_then_run_again(lakes, tmp_path, name, step):
+        """Killed at `step`, run again without --replace: it completes, equal to a clean run."""
+        trial(lakes, name, step, tmp_path, figures)
+
+    def teardown_module(module):
+        if figures["trials"]:
+            print("\n" + figures_line(names, figures))
+
+    return lakes, test_steps_of, test_killed_at_each_step_then_run_again, teardown_module
+

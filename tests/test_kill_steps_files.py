@@ -8,32 +8,7 @@ The machinery, the verbs' steps and what is compared: tests/kill.py. The figures
 
 from __future__ import annotations
 
-import pytest
-
 from . import kill
 
 NAMES = ['materialize', 'rater-train', 'weights-fit', 'report', 'sql-out']
-FIGURES = {"trials": 0, "killed": 0, "completed": 0, "equal": 0}
-TRIALS = kill.trials(NAMES)
-
-
-@pytest.fixture(scope="module")
-def lakes(tmp_path_factory):
-    return kill.make_lakes(tmp_path_factory.mktemp("kill"), {kill.VERBS[n].pre for n in NAMES})
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_steps_of(lakes, tmp_path_factory, name):
-    """A clean run reaches the declared steps, in order; its result is kept for the trials."""
-    kill.check_steps(lakes, name, tmp_path_factory.mktemp(name))
-
-
-@pytest.mark.parametrize("name,step", TRIALS, ids=[f"{v}@{s}" for v, s in TRIALS])
-def test_killed_at_each_step_then_run_again(lakes, tmp_path, name, step):
-    """Killed at `step`, run again without --replace: it completes, equal to a clean run."""
-    kill.trial(lakes, name, step, tmp_path, FIGURES)
-
-
-def teardown_module(module):
-    if FIGURES["trials"]:
-        print("\n" + kill.figures_line(NAMES, FIGURES))
+lakes, test_steps_of, test_killed_at_each_step_then_run_again, teardown_module = kill.suite(NAMES)
