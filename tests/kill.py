@@ -69,7 +69,7 @@ VERBS = {
     "score-gopher": Verb("base", ("score", "LAKE", "gopher", "--workers", "1"), COLUMN_STEPS),
     "score-minhash": Verb("base", ("score", "LAKE", "minhash", "--workers", "1"), COLUMN_STEPS),
     "import-scores": Verb("base", ("import-scores", "LAKE", "SCORES"),
-                          ("import:claimed", "import:columns", "import:commit")),
+                          ("import:claimed", "import:columns", "columns:commit", "import:commit")),
     "dedup-minhash": Verb("signed", ("dedup", "LAKE", "--method", "minhash"),
                           ("dedup:claimed", "dedup:columns", "columns:commit", "dedup:written")),
     "select-create": Verb("base", ("select", "create", "LAKE", "long", "-q",
