@@ -32,6 +32,7 @@ from winnow.lake.killpoints import step
 COLUMNS = ("content_hash", "id")
 UNINDEXED_ROWS = 1 << 20  # rows an index may lag before an ingest updates it; env WINNOW_KEY_INDEX_ROWS
 LOOKUP_SHARE = 8  # look keys up when the lake's indexed rows exceed this many times the run's documents
+READ_ALL_ROWS = 1 << 23  # or when the lake has more rows than this: every key read held 3.3 GB at 9.8M rows
 CHUNK = 8192  # keys per lookup query
 
 
@@ -88,11 +89,13 @@ def update(lake: Lake, limit: int | None = None) -> bool:
 
 def looks_up(lake: Lake, run_docs: int) -> bool:
     """Whether a run of about `run_docs` documents looks the lake's keys up: if the lake's rows
-    outnumber the run's LOOKUP_SHARE times (the index updated first if it lags by
-    unindexed_limit() rows or more: a lake made before it gets it now); else it reads them all."""
+    outnumber the run's LOOKUP_SHARE times, or READ_ALL_ROWS (memory), the index updated
+    first if it lags by unindexed_limit() rows or more (a lake made before it gets it now);
+    else it reads them all."""
     ds = lake.docs()
     total = sum(_rows(ds).values())
-    look = total > LOOKUP_SHARE * max(run_docs, 1) and total >= unindexed_limit()
+    big = total > LOOKUP_SHARE * max(run_docs, 1) or total > max(READ_ALL_ROWS, unindexed_limit())
+    look = big and total >= unindexed_limit()
     if look and max(lag(ds).values()) >= unindexed_limit():
         update(lake)
     return look
