@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 
 import lance
+from lance.commit import CommitConflictError
 
 from winnow.lake import Lake
 from winnow.lake.killpoints import step
@@ -80,6 +81,8 @@ def update(lake: Lake, limit: int | None = None) -> bool:
                 ds.create_scalar_index(column, "BTREE", name=f"{column}_keys")
             else:
                 ds.optimize.optimize_indices(index_names=[name])
+        except CommitConflictError:
+            continue  # a concurrent commit won: the index is only an aid, the next ingest updates it
         except OSError as e:
             raise lake.store_error(e, f"cannot index column {column!r} of the lake at {lake.uri}") from e
         changed = True
