@@ -55,12 +55,18 @@ def _manifest(out_dir: Path) -> dict | None:
         return None
 
 
-def build_corpus(out_dir, n_docs=1_000_000, n_shards=8, seed=0, data_dir=DATA, quiet=False) -> list[Path]:
-    """Write (or reuse) n_docs documents as n_shards jsonl shards in out_dir; return the shard paths."""
+def build_corpus(out_dir, n_docs=1_000_000, n_shards=8, seed=0, data_dir=DATA, quiet=False,
+                 paragraphs=(MIN_PARAGRAPHS, MAX_PARAGRAPHS), first_id=0) -> list[Path]:
+    """Write (or reuse) n_docs documents as n_shards jsonl shards in out_dir; return the shard paths.
+
+    `paragraphs` clips k (short documents: `(2, 2)`, ~0.55 KB each, about 1% exact duplicates at
+    10M documents); ids are bench-<first_id + i>."""
     out_dir = Path(out_dir)
     names = [f"shard-{s:05d}.jsonl" for s in range(n_shards)]
     paths = [out_dir / n for n in names]
     want = {"n_docs": n_docs, "seed": seed, "n_shards": n_shards, "version": VERSION}
+    if tuple(paragraphs) != (MIN_PARAGRAPHS, MAX_PARAGRAPHS) or first_id:
+        want |= {"paragraphs": list(paragraphs), "first_id": first_id}
     m = _manifest(out_dir)
     if m and all(m.get(k) == v for k, v in want.items()) and all(
         p.exists() and p.stat().st_size == m["shard_bytes"][i] for i, p in enumerate(paths)
@@ -74,7 +80,7 @@ def build_corpus(out_dir, n_docs=1_000_000, n_shards=8, seed=0, data_dir=DATA, q
     (out_dir / "manifest.json").unlink(missing_ok=True)
     pool, origin, ks = _paragraphs(Path(data_dir))
     rng = np.random.default_rng(seed)
-    k = np.clip(ks[rng.integers(0, len(ks), n_docs)], MIN_PARAGRAPHS, MAX_PARAGRAPHS)
+    k = np.clip(ks[rng.integers(0, len(ks), n_docs)], *paragraphs)
     picks = rng.integers(0, len(pool), int(k.sum())).tolist()
     starts = np.concatenate(([0], np.cumsum(k))).tolist()
     sources = [orjson.dumps(n) for n in FILES]
@@ -91,7 +97,8 @@ def build_corpus(out_dir, n_docs=1_000_000, n_shards=8, seed=0, data_dir=DATA, q
                     h = xxhash.xxh3_64_intdigest(text)
                     dups += h in seen
                     seen.add(h)
-                    lines.append(b'{"id":"bench-%08d","text":"%b","source":%b}\n' % (i, text, sources[origin[sel[0]]]))
+                    lines.append(b'{"id":"bench-%08d","text":"%b","source":%b}\n'
+                                 % (first_id + i, text, sources[origin[sel[0]]]))
                 f.write(b"".join(lines))
         shard_bytes.append(path.stat().st_size)
 

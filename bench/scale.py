@@ -16,7 +16,24 @@ fragment count grows, and an extrapolation to SlimPajama-627B as Meta-rater rate
    resampled, fixed seed) ingested, scored by each heuristic scorer and materialized with
    the GPT-2 tokenizer.json, on `local` with 1 and 2 workers and on `ray` with 2 workers:
    seconds and µs per row (per worker-second), each in a fresh process.
-5. Extrapolation, labelled as such: 590M documents (SlimPajama-627B, ~1,063 tokens each)
+5. A large lake (`--only lake` or one stage: `--only lake-ingest` ...; `--lake-docs`, default
+   10,000,000): short documents (bench/corpus.py, paragraphs=(2, 2): ~0.6 KB, seed 0, about
+   1.7% exact duplicates) built under bench/.cache/scale-N/ and kept there, then each stage
+   that grows with the lake rather than per row, each a `winnow` command measured apart
+   (wall seconds, peak RSS of its process tree, the lake's size on disk after it):
+   `ingest` (lake-wide exact dedup, the key index built at its end), `second` (10,000 new
+   documents, seed 1, 2, ... one more per run, into the large lake: keys looked up in the
+   index; and, for comparison, another 10,000 with every key read, as before the index),
+   `import` (Meta-rater's 25 score columns, random normal values with seed 0, by
+   `import-scores`), `select` (top 5% by a weighted sum of the 25 z-scored columns: the first
+   selection computes the column statistics, a re-selection with new weights reads them),
+   `minhash` (the scorer's signatures of every document), `cluster` (`dedup --method
+   minhash` from the stored signatures), `materialize` (the 5% selection into GPT-2 token
+   shards), `score` (per-row work, linear and parallel: the rps and gopher scorers; run at
+   `--lake-docs 1000000` and extrapolated). Stages run in this order; each needs those
+   before it (`cluster` needs `minhash`, `materialize` needs `select`). `--only
+   lake-extrapolate` scales each stage's last figure linearly to 590M documents, labelled.
+6. Extrapolation, labelled as such: 590M documents (SlimPajama-627B, ~1,063 tokens each)
    through each stage on N nodes of C cores at the per-core rates measured in 4 (linear
    scaling assumed: the units are independent and each commit is one manifest write), and
    the GPU-hours of Meta-rater's four ModernBERT-base raters from FLOPs (2 × parameters ×
@@ -39,6 +56,7 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import date  # noqa: E402
@@ -51,6 +69,7 @@ from corpus import DATA, build_corpus  # noqa: E402
 from measure import measure  # noqa: E402
 
 CACHE = HERE / ".cache"
+WINNOW = str(Path(sys.executable).parent / "winnow")
 PY = sys.executable
 GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
 HEURISTICS = ("gopher", "rps", "c4", "fineweb", "lang")
@@ -235,6 +254,171 @@ def _report(stage: str, engine: str, workers: int, r: dict, rates: dict) -> None
     rates[stage] = min(rates.get(stage, float("inf")), per_row)
 
 
+# -- a large lake -------------------------------------------------------------------------------
+
+METARATER = ("prrc_professionalism", "prrc_readability", "prrc_reasoning", "prrc_cleanliness",
+             "qurating_writing_style", "qurating_required_expertise", "qurating_facts_and_trivia",
+             "qurating_educational_value", "fineweb_edu", "wanjuan_advertisement", "wanjuan_fluency",
+             "dsir_books", "dsir_wiki", "dsir_math", "rps_doc_word_count", "rps_doc_num_sentences",
+             "rps_doc_mean_word_length", "rps_doc_unigram_entropy", "rps_doc_frac_unique_words",
+             "rps_doc_frac_no_alph_words", "rps_doc_frac_chars_top_2gram", "rps_doc_frac_chars_top_3gram",
+             "rps_lines_uppercase_letter_fraction", "rps_lines_numerical_chars_fraction",
+             "rps_lines_ending_with_terminal_punctution_mark")
+LAKE_STAGES = ("ingest", "second", "import", "select", "minhash", "cluster", "materialize", "score")
+SELECT_SHARE = 0.05
+
+
+class LargeLake:
+    """The large lake's folder, its results (results.json: one entry per stage run) and its stages."""
+
+    def __init__(self, n_docs: int):
+        self.n = n_docs
+        self.root = CACHE / f"scale-{n_docs}"
+        self.lake = self.root / "lake"
+        self.results_file = self.root / "results.json"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def results(self) -> list:
+        return json.loads(self.results_file.read_text()) if self.results_file.exists() else []
+
+    def run(self, stage: str, label: str, cmd: list[str], env: dict | None = None, **extra) -> dict:
+        """Measure one command; print and keep its figures."""
+        load = os.getloadavg()[0]
+        m = measure(cmd, env={**os.environ, **(env or {})})
+        disk = sum(f.stat().st_size for f in self.lake.rglob("*") if f.is_file()) if self.lake.exists() else 0
+        r = {"stage": stage, "label": label, "seconds": round(m["seconds"], 2),
+             "cpu_seconds": round(m["cpu_seconds"], 1), "peak_rss_mb": round(m["peak_rss"] / 2**20),
+             "lake_disk_mb": round(disk / 2**20), "load_before": round(load, 1),
+             "load_after": round(os.getloadavg()[0], 1), "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "last_line": (m["stdout"].strip().splitlines() or [""])[-1][-300:], **extra}
+        print(f"{stage:<12} {label}: {r['seconds']:,.1f} s wall, {r['cpu_seconds']:,.0f} CPU s, peak RSS "
+              f"{r['peak_rss_mb']:,} MB, lake {r['lake_disk_mb']:,} MB on disk, load {load:.1f} -> "
+              f"{r['load_after']:.1f}\n             {r['last_line']}", flush=True)
+        self.results_file.write_text(json.dumps(self.results() + [r], indent=1))
+        return r
+
+    def corpus(self, name: str, n_docs: int, seed: int, first_id: int, shards: int) -> list[str]:
+        return [str(p) for p in build_corpus(self.root / name, n_docs=n_docs, n_shards=shards, seed=seed,
+                                             paragraphs=(2, 2), first_id=first_id)]
+
+    def ingest(self) -> None:
+        shards = self.corpus("corpus", self.n, 0, 0, 16)
+        if self.lake.exists():
+            shutil.rmtree(self.lake)
+        subprocess.run([WINNOW, "init", str(self.lake)], check=True, capture_output=True)
+        self.run("ingest", f"{self.n:,} documents (seed 0) into an empty lake, 2 workers",
+                 [WINNOW, "ingest", str(self.lake), *shards, "--workers", "2", "--no-progress"])
+
+    def second(self) -> None:
+        import winnow
+        from winnow.ingest import keyindex
+
+        done = sum(1 for r in self.results() if r["stage"] == "second")
+        if max(keyindex.lag(winnow.open(self.lake).docs()).values()) >= keyindex.unindexed_limit():
+            code = ("import winnow; from winnow.ingest import keyindex; "
+                    f"keyindex.update(winnow.open({str(self.lake)!r}))")
+            self.run("index", "the key index built on a lake made before it (what its next ingest does first)",
+                     [PY, "-c", code])
+        old = {"WINNOW_KEY_INDEX_ROWS": str(10**15)}  # no index is ever that far behind: keys read
+        for k, (how, env) in enumerate((("keys looked up in the key index", {}),
+                                        ("every key read (as before the index)", old))):
+            seed = 1 + done + k
+            shards = self.corpus(f"new-{seed}", 10_000, seed, 100_000_000 * seed, 2)
+            lake = winnow.open(self.lake)
+            rows, lag = lake.docs().count_rows(), keyindex.lag(lake.docs())
+            self.run("second", f"10,000 new documents (seed {seed}) into {rows:,}, {how}",
+                     [WINNOW, "ingest", str(self.lake), *shards, "--workers", "2", "--no-progress"], env,
+                     lake_rows=rows, index_lag=lag)
+
+    def import_scores(self) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        import winnow
+
+        path = self.root / "metarater-scores.parquet"
+        ids = winnow.open(self.lake).docs().to_table(columns=["id"])["id"]
+        rng = np.random.default_rng(0)
+        columns = {"id": ids, **{c: pa.array(rng.standard_normal(len(ids), dtype=np.float32)) for c in METARATER}}
+        pq.write_table(pa.table(columns), path)
+        del ids, columns
+        self.run("import", "Meta-rater's 25 score columns (random normal, seed 0) for every document",
+                 [WINNOW, "import-scores", str(self.lake), str(path), "--replace"])
+
+    def _selection(self, name: str, seed: int) -> str:
+        import numpy as np
+
+        weights = np.random.default_rng(seed).dirichlet(np.ones(len(METARATER)))
+        terms = " + ".join(f"{w:.4f} * zscore({c})" for w, c in zip(weights, METARATER))
+        n = int(SELECT_SHARE * self.n)
+        return f"WITH c AS (SELECT id, {terms} AS score FROM docs) SELECT id FROM c ORDER BY score DESC, id LIMIT {n}"
+
+    def select(self) -> None:
+        for k, what in enumerate(("first selection (column statistics computed)", "re-selection, new weights",
+                                  "re-selection, new weights")):
+            name = f"top5-{k}"
+            self.run("select", f"top 5% by 25 z-scored columns: {what}",
+                     [WINNOW, "select", "create", str(self.lake), name, "--replace", "-q", self._selection(name, k)])
+
+    def minhash(self) -> None:
+        self.run("minhash", "minhash signatures of every document (the scorer), 2 workers",
+                 [WINNOW, "score", str(self.lake), "minhash", "--workers", "2", "--no-progress"])
+
+    def cluster(self) -> None:
+        self.run("cluster", "MinHash-LSH clusters from the stored signatures, threshold 0.8, 2 workers",
+                 [WINNOW, "dedup", str(self.lake), "--method", "minhash", "--workers", "2", "--no-progress"])
+
+    def materialize(self) -> None:
+        out = self.root / "shards"
+        shutil.rmtree(out, ignore_errors=True)
+        self.run("materialize", "the 5% selection (top5-1) into GPT-2 token shards, 2 workers",
+                 [WINNOW, "materialize", str(self.lake), "top5-1", "--out", str(out), "--tokenizer", GPT2,
+                  "--workers", "2", "--no-progress"])
+        shutil.rmtree(out, ignore_errors=True)
+
+    def score(self) -> None:
+        for scorer in ("rps", "gopher"):
+            self.run("score", f"heuristic scorer {scorer} over every document, 2 workers",
+                     [WINNOW, "score", str(self.lake), scorer, "--workers", "2", "--no-progress"])
+
+
+LINEAR_STAGES = {"ingest": "per document", "index": "per document", "import": "per document",
+                 "select": "per document", "minhash": "per document", "cluster": "per document (n log n: a floor)",
+                 "materialize": "per selected document", "score": "per document"}
+
+
+def lake_extrapolate(n_docs: int, nodes: int, cores: int) -> None:
+    """The large lake's last figure of each stage (and label), scaled linearly to SlimPajama's
+    documents: EXTRAPOLATED, as printed. `second` is not scaled (its work is the run's)."""
+    results = LargeLake(n_docs).results()
+    last = {}
+    for r in results:
+        last[(r["stage"], r["label"])] = r
+    print(f"EXTRAPOLATION (not measured at this scale): the stages measured at {n_docs:,} documents, "
+          f"CPU-seconds and peak RSS scaled linearly to {SLIMPAJAMA_DOCS / 1e6:,.0f}M documents, on {nodes} x "
+          f"{cores} cores:")
+    for (stage, label), r in last.items():
+        if stage not in LINEAR_STAGES:
+            continue
+        k = SLIMPAJAMA_DOCS / n_docs
+        core_hours = r["cpu_seconds"] * k / 3600
+        print(f"  {stage:<12} {label[:70]:<70} {core_hours:>9,.1f} core-hours -> {core_hours / (nodes * cores):>7,.2f}"
+              f" h wall (peak RSS measured: {r['peak_rss_mb']:,} MB)")
+    print("  (short documents, 0.62 KB and ~127 GPT-2 tokens: SlimPajama's are ~4.5 KB and ~1,063 tokens, so the "
+          "per-byte stages, ingest, scorers, minhash and materialize, cost several times more per document; index, "
+          "import, selections and clustering go by rows)")
+
+
+def large_lake(n_docs: int, only: str | None, nodes: int = 16, cores: int = 64) -> None:
+    if only == "lake-extrapolate":
+        lake_extrapolate(n_docs, nodes, cores)
+        return
+    big = LargeLake(n_docs)
+    stages = LAKE_STAGES if only == "lake" else (only.removeprefix("lake-"),)
+    for stage in stages:
+        getattr(big, {"import": "import_scores"}.get(stage, stage))()
+
+
 def extrapolate(rates: dict, nodes: int, cores: int) -> None:
     print(f"EXTRAPOLATION (not measured at this scale): {SLIMPAJAMA_DOCS / 1e6:,.0f}M documents on {nodes} nodes x "
           f"{cores} cores, at the best per-core cost measured above, scaling linearly:")
@@ -255,7 +439,9 @@ def extrapolate(rates: dict, nodes: int, cores: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=20_000)
-    ap.add_argument("--only", choices=["engine", "commit", "columns", "jobs", "extrapolate"])
+    ap.add_argument("--only", choices=["engine", "commit", "columns", "jobs", "extrapolate", "lake",
+                                       *(f"lake-{s}" for s in (*LAKE_STAGES, "extrapolate"))])
+    ap.add_argument("--lake-docs", type=int, default=10_000_000)
     ap.add_argument("--nodes", type=int, default=16)
     ap.add_argument("--cores", type=int, default=64)
     ap.add_argument("--child", nargs=5)
@@ -273,6 +459,9 @@ def main() -> None:
         commit_cost()
     if a.only in (None, "columns"):
         column_write_cost()
+    if a.only is not None and a.only.startswith("lake"):
+        large_lake(a.lake_docs, a.only, a.nodes, a.cores)
+        return
     rates = {}
     if a.only in (None, "jobs"):
         rates = jobs(a.docs)

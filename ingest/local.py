@@ -1,6 +1,7 @@
 """The local runner (engine `local`): worker processes parse, this process deduplicates and commits.
 
-- exact dedup against the whole lake: this process holds the lake's content hashes and ids;
+- exact dedup against the whole lake: this process holds the run's content hashes and ids,
+  and the lake's, or asks the lake's key index about each batch's (ingest/keyindex.py);
 - batches are applied in input order, then row order (ingest/inorder.py), whichever worker
   read them first, so the kept duplicate and every id follow the rule in ingest/runner.py;
 - commits every `commit_bytes` of text, rejects before the documents of the same flush, so a
@@ -23,6 +24,7 @@ from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 
 from winnow.ingest import worker
+from winnow.ingest.keyindex import LakeKeys
 from winnow.ingest.documents import FieldNames, final_docs
 from winnow.ingest.inorder import InputOrder
 from winnow.ingest.plan import FIRST_REJECTS, Planned
@@ -32,16 +34,17 @@ from winnow.ingest.result import IngestError
 BATCH_BYTES = 16 << 20  # a worker's batch of text; smaller when commits are (commit_bytes)
 
 
-def run(lake: Lake, planned: list[Planned], *, fields: FieldNames, max_doc_bytes: int, batch_docs: int,
-        commit_bytes: int, workers: int, progress: Progress | None) -> list[str]:
-    """Read the planned inputs into the lake; the first reject lines (`input:row: reason: detail`)."""
+def run(lake: Lake, planned: list[Planned], keys: LakeKeys, *, fields: FieldNames, max_doc_bytes: int,
+        batch_docs: int, commit_bytes: int, workers: int, progress: Progress | None) -> list[str]:
+    """Read the planned inputs into the lake, deduplicated against `keys`; the first reject
+    lines (`input:row: reason: detail`)."""
     batch_bytes = min(BATCH_BYTES, commit_bytes)
     tasks = []
     for p in planned:
         task_fields = fields if READERS[p.input.format].named_fields else FieldNames()
         tasks.append(worker.Task(p.order, p.input.uri, p.input.format, p.start_row, task_fields, max_doc_bytes,
                                  batch_docs, batch_bytes))
-    r = _Run(lake, commit_bytes)
+    r = _Run(lake, keys, commit_bytes)
     r.execute(tasks, {p.order: p for p in planned}, workers, progress)
     return r.first_rejects
 
@@ -49,12 +52,12 @@ def run(lake: Lake, planned: list[Planned], *, fields: FieldNames, max_doc_bytes
 class _Run:
     """The single writer: dedup sets, pending commits, worker processes."""
 
-    def __init__(self, lake: Lake, commit_bytes: int):
+    def __init__(self, lake: Lake, keys: LakeKeys, commit_bytes: int):
         self.lake = lake
         self.commit_bytes = commit_bytes
-        known = lake.docs().to_table(columns=["id", "content_hash"])
-        self.seen_hashes: set[str] = set(known.column("content_hash").to_pylist())
-        self.seen_ids: set[str] = set(known.column("id").to_pylist())
+        self.keys = keys  # the lake's keys read (held: the run adds its own), or asked batch by batch
+        self.seen_hashes: set[str] = keys.held["content_hash"]
+        self.seen_ids: set[str] = keys.held["id"]
         self.pending_docs: list[pa.Table] = []
         self.pending_rejects: list[dict] = []
         self.pending_bytes = 0
@@ -150,13 +153,15 @@ class _Run:
         input_ids = docs.column("input_id").to_pylist()
         keep, ids = [], []
         seen_h, seen_i = self.seen_hashes, self.seen_ids
+        lake_h = self.keys.asked("content_hash", hashes)  # empty unless the lake's keys are looked up
+        lake_i = self.keys.asked("id", input_ids)
         for h, iid in zip(hashes, input_ids):
-            if h in seen_h:
+            if h in seen_h or h in lake_h:
                 keep.append(False)
                 continue
             seen_h.add(h)
             keep.append(True)
-            if iid is not None and iid not in seen_i:
+            if iid is not None and iid not in seen_i and iid not in lake_i:
                 seen_i.add(iid)
                 ids.append(iid)
             else:

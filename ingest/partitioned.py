@@ -6,7 +6,8 @@ Four passes of units over the engine's workers, through the run's staging folder
 1. parse every input, or byte range of a large JSON lines file (ingest/ranges.py), into
    staged documents, rejects and content hashes; and turn the lake's content hashes and
    ids, group by group of fragments, into keys. Keys are split into 2**bits partitions by
-   their own hash (ingest/duplicates.py);
+   their own hash (ingest/duplicates.py). A small run into a large lake reads none of the
+   lake's keys: passes 2 and 3 ask the lake's key index about their own (ingest/keyindex.py);
 2. decide each content hash partition in one unit: the lake's hashes first, then the run's
    in input order, then row order; the first is kept, and each kept document with an input
    id claims it in that id's partition;
@@ -40,7 +41,7 @@ from winnow.lake import Lake, catalog
 from winnow.lake.engine import Engine
 from winnow.lake.progress import Progress
 
-from winnow.ingest import duplicates, stages
+from winnow.ingest import duplicates, keyindex, stages
 from winnow.ingest.documents import FieldNames
 from winnow.ingest.plan import FIRST_REJECTS, Planned
 from winnow.ingest.ranges import byte_ranges, splits
@@ -52,20 +53,21 @@ BYTES_PER_DOCUMENT = 1024  # a low guess of input bytes per document, to size th
 
 
 def run(lake: Lake, planned: list[Planned], engine: Engine, *, fields: FieldNames, max_doc_bytes: int,
-        batch_docs: int, batch_bytes: int, commit_bytes: int, range_bytes: int,
+        batch_docs: int, batch_bytes: int, commit_bytes: int, range_bytes: int, run_docs: int,
         progress: Progress | None) -> list[str]:
-    """Read the planned inputs into the lake on `engine`; the first reject lines."""
+    """Read the planned inputs, about `run_docs` documents, into the lake on `engine`; the
+    first reject lines."""
     remove_stale(lake.uri, lake.storage_options)
+    look = keyindex.looks_up(lake, run_docs)
     docs = lake.docs()
     staging = Staging(lake.uri, uuid.uuid4().hex[:16], lake.storage_options)
     units, owner = _parse_units(planned, fields, range_bytes)
-    groups = _lake_groups(docs)
+    groups = [] if look else _lake_groups(docs)
     workers = engine.size(0)
-    lake_rows = sum(f.metadata.physical_rows for f in docs.get_fragments())
-    guess = sum(p.input.size or 0 for p in planned) // BYTES_PER_DOCUMENT
+    lake_rows = 0 if look else sum(f.metadata.physical_rows for f in docs.get_fragments())
     context = stages.Context(staging, lake.table_uri("docs"), lake.table_uri("rejects"), docs.version,
-                             dict(lake.storage_options), duplicates.bits_for(2 * (lake_rows + guess), workers),
-                             max_doc_bytes, batch_docs, batch_bytes)
+                             dict(lake.storage_options), duplicates.bits_for(2 * (lake_rows + run_docs), workers),
+                             max_doc_bytes, batch_docs, batch_bytes, look)
     if progress:
         progress.start("ingest", sum(p.input.size or 0 for p in planned), "bytes")
     try:

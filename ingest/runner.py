@@ -39,7 +39,7 @@ from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import UsageError, check, positive
 from winnow.lake.progress import Progress
 
-from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, local, partitioned
+from winnow.ingest import DEFAULT_COMMIT_BYTES, DEFAULT_MAX_DOC_BYTES, keyindex, local, partitioned
 from winnow.ingest.documents import FieldNames
 from winnow.ingest.inputs import expand
 from winnow.ingest.plan import plan
@@ -95,16 +95,19 @@ def _ingest(lake, specs, runner, source, fields, max_doc_bytes, commit_bytes, ba
     planned = plan(lake, inputs, report, source=source, fields=fields, max_doc_bytes=max_doc_bytes,
                    reingest=reingest) if inputs else []
     if planned:
+        run_docs = sum(p.input.size or 0 for p in planned) // partitioned.BYTES_PER_DOCUMENT
         if runner.runs_in_process:
-            report.first_rejects = local.run(lake, planned, fields=fields, max_doc_bytes=max_doc_bytes,
+            keys = keyindex.prepare(lake, run_docs)
+            report.first_rejects = local.run(lake, planned, keys, fields=fields, max_doc_bytes=max_doc_bytes,
                                              batch_docs=batch_docs, commit_bytes=commit_bytes,
                                              workers=runner.size(0), progress=progress)
         else:
             report.first_rejects = partitioned.run(
                 lake, planned, runner, fields=fields, max_doc_bytes=max_doc_bytes, batch_docs=batch_docs,
                 batch_bytes=min(local.BATCH_BYTES, commit_bytes), commit_bytes=commit_bytes,
-                range_bytes=range_bytes, progress=progress)
+                range_bytes=range_bytes, run_docs=run_docs, progress=progress)
         report.bytes_read = sum(p.input.size or 0 for p in planned)
+    keyindex.update(lake)  # also when nothing was planned: a killed run's index is brought up to date
     report.lake_version = lake.docs().version
     report.seconds = time.perf_counter() - t0
     return report

@@ -26,7 +26,7 @@ from lance.fragment import FragmentMetadata, write_fragments
 
 from winnow.lake import schema
 
-from winnow.ingest import duplicates
+from winnow.ingest import duplicates, keyindex
 from winnow.ingest.documents import APPEND_SCHEMA, PARTIAL, BatchBuilder, FieldNames, final_docs
 from winnow.ingest.ranges import open_range
 from winnow.ingest.readers import READERS, open_decompressed, read
@@ -54,6 +54,7 @@ class Context:
     max_doc_bytes: int
     batch_docs: int
     batch_bytes: int
+    look_up: bool = False  # the lake's keys asked of its key index by passes 2 and 3, not staged
 
 
 def context(c: Context) -> Context:
@@ -205,7 +206,12 @@ class LakeKeysUnit:
 # -- 2. content hashes, 3. ids ------------------------------------------------------------------
 
 
-def _known(c: Context, lake: tuple) -> set[str]:
+def _known(c: Context, lake: tuple, column: str, keys) -> set[str]:
+    """The lake's keys of a partition: from the staged key files, or those among the run's
+    `keys` (a callable giving them) that the key index finds."""
+    if c.look_up:
+        ds = lance.dataset(c.docs_uri, version=c.docs_version, storage_options=c.storage_options or None)
+        return keyindex.LakeKeys(ds).known(column, keys())
     known: set[str] = set()
     for name, start, n in lake:
         if n:
@@ -225,12 +231,12 @@ class HashUnit:
     def run(self, c: Context) -> tuple[list[int], list[int]]:
         """Where each unit's kept rows start in this partition's kept file, and where each id
         partition's claims start in its claims file (each with one more: the end)."""
-        known = _known(c, self.lake)
+        tables = {k: c.staging.read(name, start, n) for k, (name, start, n) in enumerate(self.units) if n}
+        known = _known(c, self.lake, "content_hash",
+                       lambda: {h for t in tables.values() for h in t["key"].to_pylist()})
         kept, claims = [], []
-        for k, (name, start, n) in enumerate(self.units):
-            if not n:
-                continue
-            rows, unit_claims = duplicates.keep(known, k, c.staging.read(name, start, n), c.bits)
+        for k, table in tables.items():
+            rows, unit_claims = duplicates.keep(known, k, table, c.bits)
             kept.append(pa.table({"unit": pa.array([k] * len(rows), pa.int32()), "row": pa.array(rows, pa.int64())},
                                  schema=DECISIONS))
             claims.append(unit_claims)
@@ -254,8 +260,8 @@ class IdUnit:
 
     def run(self, c: Context) -> list[int]:
         """Where each unit's owning rows start in this partition's owners file (one more: the end)."""
-        known = _known(c, self.lake)
         claims = [c.staging.read(name, start, n) for name, start, n in self.claims if n]
+        known = _known(c, self.lake, "id", lambda: {i for t in claims for i in t["key"].to_pylist()})
         owners = duplicates.own(known, pa.concat_tables(claims)) if claims else DECISIONS.empty_table()
         owners = owners.cast(DECISIONS)
         c.staging.write(owners_file(self.part), owners)

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from winnow.lake import Lake, catalog, schema
-from winnow.lake.columns import add_columns, drop_columns, write_columns
+from winnow.lake.columns import add_columns, drop_columns
+from winnow.lake.fragments import ColumnWriter
 from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
@@ -36,6 +38,7 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.scoring.scorer import ScoreError, ScoreUsageError
 
 CHUNK_ROWS = 65536
+COMMIT_ROWS = 1 << 22  # rows of values per commit (a kill loses at most these; the run again writes all)
 CORE_COLUMNS = frozenset(schema.DOCS.names)
 
 
@@ -86,8 +89,7 @@ def import_scores(
     clash = [n for n in names if n in docs.schema.names]
     if clash and not replace and not _unfinished(lake, clash, params):
         raise ScoreUsageError(f"column(s) {', '.join(clash)} already exist: pass --replace to overwrite them")
-    known = pc.is_in(scores["id"], value_set=docs.to_table(columns=["id"])["id"])
-    matched = scores.filter(known)
+    matched = _placed(docs, scores)
     report = ImportResult(columns=names, read=scores.num_rows, matched=matched.num_rows)
     report.unknown_ids = scores.num_rows - matched.num_rows
 
@@ -102,12 +104,18 @@ def import_scores(
         if clash:
             drop_columns(lake, clash)  # as `score --replace`: the file alone says what the column holds
             step("import:dropped")
-        add_columns(lake, [pa.field(n, scores[n].type) for n in names])
+        fields = [pa.field(n, scores[n].type) for n in names]
+        add_columns(lake, fields)
         step("import:columns")
         version = lake.docs().version
+        fragments = matched["_rowaddr"].to_numpy() >> 32
+        ids, counts = np.unique(fragments, return_counts=True)
+        writer = ColumnWriter(lake, fields, version, dict(zip(ids.tolist(), counts.tolist())))
         for start in range(0, matched.num_rows, CHUNK_ROWS):
-            version = write_columns(lake, matched.slice(start, CHUNK_ROWS))
-            step("import:commit")
+            writer.add(matched.slice(start, CHUNK_ROWS))
+            if writer.pending >= COMMIT_ROWS or start + CHUNK_ROWS >= matched.num_rows:
+                version = writer.commit()
+                step("import:commit")
     except Exception as e:
         message = clean_message(e)
         _record(lake, names, params, "failed", now, None, time.perf_counter() - t0, version, message)
@@ -117,6 +125,25 @@ def import_scores(
     report.lake_version = version
     _record(lake, names, params, "done", now, matched.num_rows, report.seconds, version)
     return report
+
+
+def _placed(docs, scores: pa.Table) -> pa.Table:
+    """The rows of `scores` whose id `docs` holds, with their row address (`_rowaddr`), in row
+    address order: written fragment by fragment (lake/fragments.py), never joined by id in
+    Lance (a merge per chunk joins every id of the lake: at 10M documents it ran out of
+    Lance's join memory)."""
+    lake = docs.to_table(columns=["id"], with_row_address=True)
+    at = pc.index_in(scores["id"], value_set=lake["id"])
+    if at.null_count:  # ids the lake lacks (copies the table: skipped when every id is known)
+        known = pc.is_valid(at)
+        scores, at = scores.filter(known), at.filter(known)
+    address = lake["_rowaddr"].take(at)
+    del lake
+    matched = scores.append_column("_rowaddr", address)
+    order = address.to_numpy()
+    if len(order) and not (order[1:] >= order[:-1]).all():  # a file in the lake's order is not copied
+        matched = matched.sort_by("_rowaddr")
+    return matched
 
 
 def _scores(table: pa.Table, path: str, on: str, columns: list[str] | None, split: dict[str, list[str]]) -> pa.Table:

@@ -31,6 +31,7 @@ import random
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Verb:
     pre: str  # the lake it starts from (`make_lakes`)
     args: tuple[str, ...]  # after `winnow`; LAKE, ROOT, INPUT and SCORES are put in
     steps: tuple[str, ...]  # "name" or "name:N" (the N-th hit), the order of a clean run
+    env: tuple[tuple[str, str], ...] = ()  # set for each run of the verb
 
 
 COLUMN_STEPS = ("score:claimed", "score:columns", "columns:staged", "columns:staged:3", "columns:commit",
@@ -60,10 +62,14 @@ COLUMN_STEPS = ("score:claimed", "score:columns", "columns:staged", "columns:sta
 VERBS = {
     "ingest": Verb("empty", ("ingest", "LAKE", "INPUT", "--commit-mb", "0.06", "--workers", "1"),
                    ("ingest:claimed", "ingest:rejects", "ingest:docs", "ingest:docs:3", "ingest:ended")),
+    # a lake past the key index's lag limit (ingest/keyindex.py): the index of each key column built
+    "ingest-index": Verb("empty", ("ingest", "LAKE", "INPUT", "--commit-mb", "0.06", "--workers", "1"),
+                         ("ingest:claimed", "ingest:rejects", "ingest:docs", "ingest:docs:3", "ingest:ended",
+                          "ingest:index", "ingest:index:2"), (("WINNOW_KEY_INDEX_ROWS", "10"),)),
     "score-gopher": Verb("base", ("score", "LAKE", "gopher", "--workers", "1"), COLUMN_STEPS),
     "score-minhash": Verb("base", ("score", "LAKE", "minhash", "--workers", "1"), COLUMN_STEPS),
     "import-scores": Verb("base", ("import-scores", "LAKE", "SCORES"),
-                          ("import:claimed", "import:columns", "import:commit")),
+                          ("import:claimed", "import:columns", "columns:commit", "import:commit")),
     "dedup-minhash": Verb("signed", ("dedup", "LAKE", "--method", "minhash"),
                           ("dedup:claimed", "dedup:columns", "columns:commit", "dedup:written")),
     "select-create": Verb("base", ("select", "create", "LAKE", "long", "-q",
@@ -235,6 +241,21 @@ def _diff(a, b) -> str:
 _clean: dict[str, dict] = {}
 
 
+@contextmanager
+def _environ(values: dict[str, str]):
+    """os.environ with `values` set, as it was after."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def clean_state(lakes, name: str, tmp_root: Path) -> dict:
     """A clean run's state (made once per verb); the steps it reached are checked against
     the declared ones."""
@@ -242,11 +263,8 @@ def clean_state(lakes, name: str, tmp_root: Path) -> dict:
         verb = VERBS[name]
         root = _copy(lakes, verb, tmp_root / f"clean-{name}")
         log = root.parent / f"steps-{name}.log"
-        os.environ[STEPS_LOG] = str(log)
-        try:
+        with _environ({**dict(verb.env), STEPS_LOG: str(log)}):
             cli(*_args(verb, root, lakes))
-        finally:
-            del os.environ[STEPS_LOG]
         reached = log.read_text().split()
         counted, seen = [], {}
         for s in reached:
@@ -276,12 +294,13 @@ def trial(lakes, name: str, step: str, tmp_path: Path, figures: dict) -> None:
     figures["trials"] += 1
     root = _copy(lakes, verb, tmp_path / "killed")
     target, n = _hits(step)
-    env = {**os.environ, KILL_AT: f"{target}:{n}"}
+    env = {**os.environ, **dict(verb.env), KILL_AT: f"{target}:{n}"}
     killed = subprocess.run([str(WINNOW), *_args(verb, root, lakes)], env=env, capture_output=True, text=True,
                             timeout=300)
     assert killed.returncode == -9, f"not killed at {step}: exit {killed.returncode}\n{killed.stderr}"
     figures["killed"] += 1
-    again = cli(*_args(verb, root, lakes), check=False)
+    with _environ(dict(verb.env)):
+        again = cli(*_args(verb, root, lakes), check=False)
     assert again.returncode == 0, f"the run after a kill at {step} failed:\n{again.stdout}\n{again.stderr}"
     figures["completed"] += 1
     assert not leftovers(root), leftovers(root)
