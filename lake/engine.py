@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +49,8 @@ ENGINE_ENV = "WINNOW_ENGINE"
 ADDRESS_ENV = "WINNOW_RAY_ADDRESS"
 RETRIES = 2  # more tries per unit after its worker died
 PLACE_S = 60.0  # how long a Ray job with units left and no worker waits for one to be placed
+HEAD_S = 2.0  # while a Ray job waits for its units, how often it asks whether the head node still answers
+HEAD_MISSES = 3  # a Ray worker ends itself when its head node's GCS missed this many questions in a row
 UNITS_LOG = "WINNOW_UNITS_LOG"  # a testing hook: where each unit ran (see _UnitsLog)
 
 
@@ -268,6 +272,8 @@ def _actor(ray):
         class Worker:
             def __init__(self, init, args):
                 self.state, self.error = None, None
+                threading.Thread(target=_end_without_head, args=(ray.get_runtime_context().gcs_address,),
+                                 name="winnow-head-watch", daemon=True).start()
                 try:
                     self.state = init(*args) if init is not None else None
                 except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
@@ -287,6 +293,19 @@ def _actor(ray):
 
         _actor_class = Worker
     return _actor_class
+
+
+def _end_without_head(gcs: str) -> None:
+    """A Ray worker's watch (a thread): once the cluster's head is gone (its GCS missed
+    HEAD_MISSES questions in a row, one every HEAD_S), the worker ends: Ray ends the actors
+    of a driver that is gone through the head, so without a head they would outlive the job."""
+    from winnow.lake.ray_cluster import answers
+
+    misses = 0
+    while misses < HEAD_MISSES:
+        time.sleep(HEAD_S)
+        misses = 0 if answers(gcs) else misses + 1
+    os._exit(1)
 
 
 def _lost(ray) -> tuple[type[Exception], ...]:
@@ -362,7 +381,9 @@ class RayEngine(Engine):
         """See Engine.map. A worker gets units once Ray has placed it (its `where` answered), so
         a replacement that no node has room for (its node was lost with its CPUs) takes none:
         the units go to the workers left, and the replacement joins if a node frees up or
-        joins. With units left, none running and no worker placed for PLACE_S, the job fails."""
+        joins. With units left, none running and no worker placed for PLACE_S, the job fails.
+        The head node lost (its GCS does not answer; asked every HEAD_S while waiting and when
+        a unit is lost) fails the job at once, in one line, rather than when Ray gives up."""
         ray = _ray()
         from ray.exceptions import RayTaskError
 
@@ -381,7 +402,7 @@ class RayEngine(Engine):
         running: dict = {}  # a unit's call -> (worker, unit index)
         todo = deque(range(len(units)))
         tries: Counter = Counter()
-        dead_starts = 0
+        dead_starts, waited = 0, 0.0
 
         def start() -> None:
             actor = Worker.remote(init_ref, args_ref)
@@ -401,16 +422,22 @@ class RayEngine(Engine):
                     actor, i = idle.popleft(), todo.popleft()
                     running[actor.run.remote(fn_ref, units[i])] = (actor, i)
                     log("start", i, where[actor], units[i])
-                ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=None if running else PLACE_S)
+                ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=HEAD_S)
                 if not ready:
-                    raise EngineError(f"no {self.title} worker could be placed in {PLACE_S:.0f} s with "
-                                      f"{len(todo)} unit(s) left (the cluster's resources now: "
-                                      f"{_resources(ray)}); nothing of them was committed")
+                    _head(ray)
+                    waited = 0.0 if running else waited + HEAD_S
+                    if waited >= PLACE_S:
+                        raise EngineError(f"no {self.title} worker could be placed in {PLACE_S:.0f} s with "
+                                          f"{len(todo)} unit(s) left (the cluster's resources now: "
+                                          f"{_resources(ray)}); nothing of them was committed")
+                    continue
+                waited = 0.0
                 if ready[0] in starting:
                     actor = starting.pop(ready[0])
                     try:
                         where[actor] = tuple(ray.get(ready[0]))
                     except lost as e:  # died before it was placed or while its state was built
+                        _head(ray)
                         drop(actor)
                         dead_starts += 1
                         if dead_starts > n * (retries + 1):
@@ -428,6 +455,7 @@ class RayEngine(Engine):
                     raise (cause if isinstance(cause, Exception) else e.as_instanceof_cause()) from None
                 except lost as e:  # the worker died, or its node: the unit runs again on another worker
                     log("lost", i, where[actor], units[i])
+                    _head(ray)
                     tries[i] += 1
                     if tries[i] > retries:
                         raise _failed(describe, units[i], tries[i], " ".join(str(e).split())[:200]) from None
@@ -438,9 +466,26 @@ class RayEngine(Engine):
                     log("done", i, where[actor], units[i])
                     idle.append(actor)
                     yield i, result
+        except HeadLost:
+            self.actors = []  # nothing to kill: the cluster is gone (and asking it would wait on it)
+            raise
         finally:
             for actor in self.actors:
                 ray.kill(actor, no_restart=True)
+
+
+class HeadLost(EngineError):
+    """The Ray cluster's head node is gone: no unit can run, nothing more can be committed."""
+
+
+def _head(ray) -> None:
+    """A HeadLost unless the GCS of the cluster this process joined answers."""
+    from winnow.lake.ray_cluster import answers
+
+    address = ray.get_runtime_context().gcs_address
+    if not answers(address) and not (time.sleep(1.0) or answers(address)):  # asked twice, a second apart
+        raise HeadLost(f"the Ray cluster's head node is gone (its GCS at {address} does not answer): the job "
+                       "stops, its unfinished units were not committed; run it again on a live cluster")
 
 
 def _resources(ray) -> str:

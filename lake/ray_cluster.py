@@ -72,6 +72,12 @@ def reachable(address: str) -> bool:
     return network is None or _gcs_answer(network, port) != "ray"
 
 
+def answers(address: str) -> bool:
+    """Whether a Ray GCS answers at `address` (host:port) within ANSWER_SECONDS."""
+    host, _, port = address.rpartition(":")
+    return _gcs_answer(host.strip("[]"), int(port)) == "ray"
+
+
 def _gcs_answer(host: str, port: int) -> str:
     """'ray' if a Ray GCS answers at host:port (its cluster id, asked with the token of
     RAY_AUTH_MODE=token if any), 'token' if it refuses the token, else what went wrong."""

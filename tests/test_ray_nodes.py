@@ -1,0 +1,393 @@
+"""The Ray engine on a real cluster of several nodes (issue 23 §1): three nodes on this machine,
+all on 127.0.0.1 (Ray's own `ray.cluster_utils.Cluster`: a raylet, its object store and its
+workers per node, one CPU each), joined by `winnow ... --ray-address 127.0.0.1:PORT` as a user
+joins a cluster, the commands run as the `winnow` executable.
+
+- The loopback cluster is joined and work reaches every node (WINNOW_UNITS_LOG says on which
+  node each unit ran).
+- A whole node (its raylet, object store and workers) is killed with SIGKILL while it runs a
+  unit of `ingest`, `score` (gopher, and a tiny BERT as the model scorer), `dedup --method
+  minhash` and `materialize`; a fresh node joins after each kill. Each job finishes on the
+  nodes left (or fails in one line and its rerun finishes) and the lake equals a local run's:
+  the same ids, texts and columns, the same shards byte for byte, nothing lost, nothing twice.
+- The head node killed mid-job: the command fails in one line within HEAD_BOUND_S, the lake
+  is as a failed job leaves it (nothing half-committed), and a rerun on a new cluster finishes.
+- After every command, killed or not, no worker of winnow's is left on any node.
+- A lake on an object store (moto's S3 server on 127.0.0.1): the whole flow on the cluster,
+  a node killed mid-ingest.
+
+This module starts its own clusters (never the session's one-node cluster of the other Ray
+modules, and never in this process's Ray: the test process only starts and kills nodes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+import winnow
+
+from .helpers import C4, OWT, SHARED, WINNOW, alive, tiny_regression_model
+
+MB = 1 << 20
+LOOPBACK = "127.0.0.1"
+NODE = dict(node_ip_address=LOOPBACK, num_cpus=1, object_store_memory=80 * MB)
+GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
+SHARD_TOKENS = 50_000
+HEAD_BOUND_S = 30  # a job whose head node died fails within this (measured: ~8 s)
+GONE_S = 20  # the workers of a command are gone this long after it ended
+INPUTS = [str(C4), str(OWT)]
+DOC_COLUMNS = ["id", "text", "source", "url", "meta", "n_chars", "n_bytes", "content_hash", "input_row"]
+
+
+# -- the cluster -------------------------------------------------------------------------------
+
+class Nodes:
+    """A Ray cluster of one head and worker nodes on 127.0.0.1, started in this process (no
+    driver here). `kill(node)`: SIGKILL to the node's raylet, its workers and every process
+    it runs. `seen`: the processes met under the raylets so far (pid -> psutil.Process)."""
+
+    def __init__(self, workers: int):
+        from ray._private.utils import get_ray_address_file
+        from ray.cluster_utils import Cluster
+
+        pointer = Path(get_ray_address_file(None))  # Cluster points `ray.init()` here at itself: put it back
+        before = pointer.read_text() if pointer.exists() else None
+        try:
+            self.cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+        finally:
+            if before is None:
+                pointer.unlink(missing_ok=True)
+            else:
+                pointer.write_text(before)
+        self.cluster_head_id = self.cluster.head_node.node_id
+        for _ in range(workers):
+            self.add()
+        self.seen: dict[int, psutil.Process] = {}
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    @property
+    def head(self):
+        return self.cluster.head_node
+
+    @property
+    def workers(self) -> list:
+        return sorted(self.cluster.worker_nodes, key=lambda n: n.node_id)
+
+    def add(self):
+        return self.cluster.add_node(**NODE)
+
+    def note(self) -> None:
+        for node in [self.head, *self.workers]:
+            if node is None:  # the head, once killed
+                continue
+            try:
+                raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+                for p in raylet.children(recursive=True):
+                    self.seen.setdefault(p.pid, p)
+            except (psutil.Error, KeyError, IndexError):
+                pass
+
+    def kill(self, node) -> int:
+        """SIGKILL the whole node at once; the number of processes killed."""
+        procs = []
+        for infos in node.all_processes.values():
+            for info in infos:
+                try:
+                    p = psutil.Process(info.process.pid)
+                    procs += [p, *p.children(recursive=True)]
+                except psutil.Error:
+                    pass
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        self.cluster.remove_node(node, allow_graceful=False)  # reaps them
+        return len(procs)
+
+    def winnow_workers(self) -> list[psutil.Process]:
+        """winnow's Ray workers (actors of class Worker) seen on any node and still running."""
+        left = []
+        for p in alive(self.seen.values()):
+            try:
+                if p.name().startswith("ray::Worker"):
+                    left.append(p)
+            except psutil.Error:
+                pass
+        return left
+
+    def shutdown(self) -> None:
+        self.cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    cluster = Nodes(workers=2)
+    yield cluster
+    cluster.shutdown()
+
+
+# -- running a command on it -------------------------------------------------------------------
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    units: list[tuple[str, int, str]] = field(default_factory=list)  # (event, index, node id)
+    killed: str | None = None  # the node killed
+    killed_at: float | None = None  # seconds into the command
+
+    def errors(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("error: ")]
+
+    def nodes(self, event: str = "start") -> set[str]:
+        return {node for e, _, node in self.units if e == event}
+
+
+def run(nodes: Nodes, tmp_path: Path, *args, kill: str | None = None, env: dict | None = None,
+        timeout: float = 180) -> Run:
+    """`winnow ARGS --engine ray --ray-address ADDRESS` in a process of its own. `kill`:
+    'worker' kills a worker node as soon as it starts a unit (once every node has started one,
+    when the job has that many units), then a fresh node joins; 'head' kills the head node
+    once a unit runs there. Then checks that no winnow worker is left on any node."""
+    log = tmp_path / f"units-{time.monotonic_ns()}.log"
+    env = {**(env or os.environ), "WINNOW_UNITS_LOG": str(log), "COLUMNS": "200"}
+    command = [str(WINNOW), *map(str, args), "--engine", "ray", "--ray-address", nodes.address, "--no-progress"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    killed = killed_at = None
+    try:
+        while proc.poll() is None:
+            nodes.note()
+            if kill and killed is None:
+                units = _units(log)
+                everywhere = {n for e, _, n in units if e == "start"} >= {n.node_id for n in [nodes.head,
+                                                                                             *nodes.workers]}
+                victims = [nodes.head] if kill == "head" else nodes.workers
+                busy = _busy(units)
+                target = next((v for v in victims if v.node_id in busy), None)
+                if target is not None and (kill == "head" or everywhere or len(units) > 6):
+                    killed, killed_at = target.node_id, time.monotonic() - t0
+                    nodes.kill(target)
+                    if kill == "worker":
+                        nodes.add()  # the cluster is three nodes again; the job may place workers there
+            time.sleep(0.02)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    seconds = time.monotonic() - t0
+    print(f"{seconds:6.1f} s  winnow {' '.join(map(str, args[:2]))} ... (killed: {kill}, exit {proc.returncode})")
+    deadline = time.monotonic() + GONE_S
+    while nodes.winnow_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not nodes.winnow_workers(), f"winnow workers left {GONE_S} s after `{' '.join(command)}` ended"
+    return Run(proc.returncode, stdout, stderr, seconds, _units(log), killed, killed_at)
+
+
+def _units(log: Path) -> list[tuple[str, int, str]]:
+    if not log.exists():
+        return []
+    rows = [line.split(" ", 4) for line in log.read_text().splitlines() if line.count(" ") >= 4]
+    return [(r[0], int(r[1]), r[2]) for r in rows]
+
+
+def _busy(units) -> set[str]:
+    """The nodes running a unit now: started there, not done or lost since."""
+    running: dict[tuple[int, str], int] = {}
+    for event, index, node in units:
+        running[(index, node)] = running.get((index, node), 0) + (1 if event == "start" else -1)
+    return {node for (_, node), n in running.items() if n > 0}
+
+
+def finished(nodes: Nodes, tmp_path: Path, first: Run, *args, env: dict | None = None) -> Run:
+    """`first` if it finished; else it failed in one line (exit 1, no traceback) and a rerun
+    on the cluster finishes: that run."""
+    if first.returncode == 0:
+        return first
+    assert first.returncode == 1 and len(first.errors()) == 1 and "Traceback" not in first.stderr, first
+    again = run(nodes, tmp_path, *args, env=env)
+    assert again.returncode == 0, again
+    return again
+
+
+def killed_mid_unit(r: Run) -> None:
+    """The node was killed while it ran a unit, and that unit ran again elsewhere."""
+    assert r.killed, f"no worker node ran a unit while the job ran: {r}"
+    lost = [i for e, i, n in r.units if e == "lost" and n == r.killed]
+    assert lost, r.units
+    assert all(any(e == "done" and i == j and n != r.killed for e, j, n in r.units) for i in lost) or r.returncode
+
+
+# -- the local run every lake is compared with -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """The flow on the local engine, one step per folder: ingested (C4 and OpenWebText, in
+    small commits: many fragments), scored (gopher, a tiny BERT), signed and deduplicated (minhash),
+    materialized (a selection of every document)."""
+    root = tmp_path_factory.mktemp("local")
+    model = tiny_regression_model(root / "tiny-bert")
+    lake = winnow.init(root / "ingested")
+    winnow.ingest_files(lake, INPUTS, commit_bytes=1 << 19, workers=1)
+    assert len(lake.docs().get_fragments()) >= 8
+    shutil.copytree(root / "ingested", root / "scored")
+    scored = winnow.open(root / "scored")
+    winnow.score(scored, "gopher", workers=1)
+    winnow.score(scored, "hf-classifier", params=model_params(model), workers=1)
+    winnow.score(scored, "minhash", workers=1)
+    shutil.copytree(root / "scored", root / "signed")
+    winnow.dedup(scored, "minhash", workers=1)
+    winnow.select(scored, "all", "SELECT id FROM docs", seed=5)
+    winnow.materialize(scored, "all", root / "shards", tokenizer=GPT2, shard_tokens=SHARD_TOKENS, workers=1)
+    return root
+
+
+def model_params(model: Path) -> dict:
+    return {"model": str(model), "max_length": 64, "column": "tiny"}
+
+
+def snapshot(lake) -> dict:
+    """What an ingest on any engine must give: documents (every column but the ingest id), rejects."""
+    docs = lake.docs().to_table(columns=DOC_COLUMNS).to_pylist()
+    rejects = lake.dataset("rejects").to_table(columns=["input", "input_row", "reason", "detail", "raw"]).to_pylist()
+    return {"docs": sorted(tuple(d.values()) for d in docs), "rejects": sorted(tuple(r.values()) for r in rejects)}
+
+
+def columns(lake, names: list[str]) -> dict:
+    t = lake.docs().to_table(columns=["id", *names]).sort_by("id")
+    assert len(set(t["id"].to_pylist())) == t.num_rows  # nothing twice
+    return {n: t[n].to_numpy(zero_copy_only=False) for n in ["id", *names]}
+
+
+def same_shards(a: Path, b: Path) -> None:
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir()) and "manifest.json" in names
+    for name in names:
+        if name != "manifest.json":
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    for m in (ma, mb):
+        m.pop("created_at"), m["selection"].pop("lake")  # when, and the lake's path
+    assert ma == mb
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+def test_a_loopback_cluster_is_joined_work_reaches_every_node_and_a_lost_node_loses_nothing(
+        nodes, local, tmp_path):
+    """score gopher on three nodes: every node runs units; the worker node killed mid-unit
+    loses nothing (its unit runs again on the nodes left); the columns are the local run's."""
+    shutil.copytree(local / "ingested", tmp_path / "lake")
+    every = {n.node_id for n in [nodes.head, *nodes.workers]}
+    r = run(nodes, tmp_path, "score", tmp_path / "lake", "gopher", "--workers", "3", kill="worker")
+    assert r.nodes() >= every, (r.units, every)  # work placed on every node
+    killed_mid_unit(r)
+    finished(nodes, tmp_path, r, "score", tmp_path / "lake", "gopher", "--workers", "3")
+    names = [n for n in winnow.open(local / "scored").docs().schema.names if n.startswith("gopher_")]
+    mine, theirs = columns(winnow.open(tmp_path / "lake"), names), columns(winnow.open(local / "scored"), names)
+    for n in ["id", *names]:
+        np.testing.assert_array_equal(mine[n], theirs[n], n)
+
+
+def test_a_node_lost_mid_model_scoring(nodes, local, tmp_path):
+    shutil.copytree(local / "ingested", tmp_path / "lake")
+    params = [x for k, v in model_params(local / "tiny-bert").items() for x in ("-p", f"{k}={v}")]
+    r = run(nodes, tmp_path, "score", tmp_path / "lake", "hf-classifier", *params, "--workers", "2", kill="worker")
+    killed_mid_unit(r)
+    finished(nodes, tmp_path, r, "score", tmp_path / "lake", "hf-classifier", *params, "--workers", "2")
+    mine, theirs = columns(winnow.open(tmp_path / "lake"), ["tiny"]), columns(winnow.open(local / "scored"), ["tiny"])
+    np.testing.assert_array_equal(mine["id"], theirs["id"])
+    np.testing.assert_allclose(mine["tiny"], theirs["tiny"], atol=1e-5)
+
+
+def test_a_node_lost_mid_dedup(nodes, local, tmp_path):
+    shutil.copytree(local / "signed", tmp_path / "lake")
+    r = run(nodes, tmp_path, "dedup", tmp_path / "lake", "--method", "minhash", "--workers", "3", kill="worker")
+    killed_mid_unit(r)
+    finished(nodes, tmp_path, r, "dedup", tmp_path / "lake", "--method", "minhash", "--workers", "3")
+    names = ["dup_cluster", "dup_keep"]
+    mine, theirs = columns(winnow.open(tmp_path / "lake"), names), columns(winnow.open(local / "scored"), names)
+    for n in ["id", *names]:
+        np.testing.assert_array_equal(mine[n], theirs[n], n)
+
+
+def test_a_lake_on_s3_the_whole_flow_with_nodes_lost_mid_ingest_and_mid_materialize(nodes, local, s3_endpoint,
+                                                                                  tmp_path):
+    """moto's S3 server on 127.0.0.1 holds the lake; every job runs on the cluster: ingest (a
+    node killed), score, dedup, materialize (a node killed); each step equals the local run's."""
+    options = {"aws_endpoint": s3_endpoint, "allow_http": "true", "aws_access_key_id": "testing",
+               "aws_secret_access_key": "testing", "aws_region": "us-east-1"}
+    env = {**os.environ, "WINNOW_STORAGE_OPTIONS": json.dumps(options)}
+    uri = "s3://lakes/nodes"
+    winnow.init(uri, options)
+    r = run(nodes, tmp_path, "ingest", uri, *INPUTS, "--workers", "3", kill="worker", env=env)
+    killed_mid_unit(r)
+    finished(nodes, tmp_path, r, "ingest", uri, *INPUTS, "--workers", "3", env=env)
+    lake = winnow.open(uri, options)
+    assert snapshot(lake) == snapshot(winnow.open(local / "ingested"))
+    for args in (["score", uri, "gopher", "minhash"], ["dedup", uri, "--method", "minhash"]):
+        r = run(nodes, tmp_path, *args, "--workers", "3", env=env)
+        assert r.returncode == 0, r
+    names = [n for n in lake.docs().schema.names if n.startswith(("gopher_", "dup_"))]
+    assert len(names) == 21 + 2
+    mine, theirs = columns(winnow.open(uri, options), names), columns(winnow.open(local / "scored"), names)
+    for n in ["id", *names]:
+        np.testing.assert_array_equal(mine[n], theirs[n], n)
+    winnow.select(winnow.open(uri, options), "all", "SELECT id FROM docs", seed=5)
+    args = ["materialize", uri, "all", "--out", tmp_path / "shards", "--tokenizer", GPT2, "--shard-tokens",
+            SHARD_TOKENS, "--workers", "3"]
+    r = run(nodes, tmp_path, *args, kill="worker", env=env)
+    killed_mid_unit(r)
+    finished(nodes, tmp_path, r, *args, env=env)
+    same_shards(local / "shards", tmp_path / "shards")
+
+
+def test_the_head_node_lost_mid_job_fails_in_one_line_and_a_new_cluster_finishes(nodes, local, tmp_path):
+    """Last: it ends the module's cluster. The head holds the cluster's state (its GCS): the
+    job cannot go on; it fails in one line within HEAD_BOUND_S, its catalog row says failed,
+    the lake's columns are whole (committed fragments only), and a rerun on a new cluster
+    finishes with the local run's columns."""
+    shutil.copytree(local / "ingested", tmp_path / "lake")
+    r = run(nodes, tmp_path, "score", tmp_path / "lake", "gopher", "--workers", "3", kill="head")
+    assert r.killed == nodes.cluster_head_id, r
+    assert r.returncode == 1 and len(r.errors()) == 1 and "Traceback" not in r.stderr, r
+    assert "the Ray cluster's head node is gone" in r.errors()[0]
+    assert r.seconds - r.killed_at < HEAD_BOUND_S, r
+    lake = winnow.open(tmp_path / "lake")
+    names = [n for n in winnow.open(local / "scored").docs().schema.names if n.startswith("gopher_")]
+    status = winnow.query(lake, f"SELECT status FROM metrics WHERE metric = '{names[0]}'")["status"].to_pylist()
+    assert status == ["failed"]
+    theirs = columns(winnow.open(local / "scored"), names)
+    if names[0] in lake.docs().schema.names:  # what was committed is whole and right
+        t = lake.docs().to_table(columns=["id", *names], filter=f"{names[0]} IS NOT NULL").sort_by("id")
+        at = np.searchsorted(theirs["id"], t["id"].to_numpy(zero_copy_only=False))
+        for n in names:
+            np.testing.assert_array_equal(t[n].to_numpy(zero_copy_only=False), theirs[n][at], n)
+    fresh = Nodes(workers=0)
+    try:
+        again = run(fresh, tmp_path, "score", tmp_path / "lake", "gopher", "--workers", "1")
+        assert again.returncode == 0, again
+    finally:
+        fresh.shutdown()
+    mine = columns(winnow.open(tmp_path / "lake"), names)
+    for n in ["id", *names]:
+        np.testing.assert_array_equal(mine[n], theirs[n], n)
