@@ -316,9 +316,10 @@ def _lost(ray) -> tuple[type[Exception], ...]:
 
 
 class _UnitsLog:
-    """The testing hook WINNOW_UNITS_LOG=FILE: each unit's start, end or loss, with the node
-    and process of its worker, appended to FILE as `event index node pid unit` (a no-op when
-    unset). Tests check that work reached every node of a cluster, and what ran again."""
+    """The testing hook WINNOW_UNITS_LOG=FILE: each worker placed, each unit's start, end or
+    loss, with the node and process of its worker, appended to FILE as `event index node pid
+    unit` (`placed -1 node pid -`; a no-op when unset). Tests check that work reached every
+    node of a cluster, and what ran again."""
 
     def __init__(self, describe):
         self.path, self.describe = os.environ.get(UNITS_LOG), describe
@@ -326,7 +327,7 @@ class _UnitsLog:
     def __call__(self, event: str, index: int, where: tuple[str, int], unit) -> None:
         if self.path:
             with open(self.path, "a", encoding="utf-8") as f:
-                f.write(f"{event} {index} {where[0]} {where[1]} {self.describe(unit)}\n")
+                f.write(f"{event} {index} {where[0]} {where[1]} {'-' if unit is None else self.describe(unit)}\n")
 
 
 class RayEngine(Engine):
@@ -445,6 +446,7 @@ class RayEngine(Engine):
                                               f"({' '.join(str(e).split())[:200]})") from None
                         start()
                     else:
+                        log("placed", -1, where[actor], None)
                         idle.append(actor)
                     continue
                 actor, i = running.pop(ready[0])
