@@ -45,6 +45,7 @@ NODE = dict(node_ip_address=LOOPBACK, num_cpus=1, object_store_memory=80 * MB)
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
 SHARD_TOKENS = 50_000
 HEAD_BOUND_S = 30  # a job whose head node died fails within this (measured: ~8 s)
+JOIN_BOUND_S = 30  # a cluster without a node here to join is refused within this, imports included (~5 s)
 GONE_S = 20  # the workers of a command are gone this long after it ended
 INPUTS = [str(C4), str(OWT)]
 DOC_COLUMNS = ["id", "text", "source", "url", "meta", "n_chars", "n_bytes", "content_hash", "input_row"]
@@ -369,7 +370,8 @@ def test_the_head_node_lost_mid_job_fails_in_one_line_and_a_new_cluster_finishes
     """Last: it ends the module's cluster. The head holds the cluster's state (its GCS): the
     job cannot go on; it fails in one line within HEAD_BOUND_S, its catalog row says failed,
     the lake's columns are whole (committed fragments only), and a rerun on a new cluster
-    finishes with the local run's columns."""
+    finishes with the local run's columns. That cluster's raylet killed, its GCS alive, it
+    cannot be joined: refused in one line within JOIN_BOUND_S."""
     shutil.copytree(local / "ingested", tmp_path / "lake")
     r = run(nodes, tmp_path, "score", tmp_path / "lake", "gopher", "--workers", "3", kill="head")
     assert r.killed == nodes.cluster_head_id, r
@@ -390,6 +392,16 @@ def test_the_head_node_lost_mid_job_fails_in_one_line_and_a_new_cluster_finishes
     try:
         again = run(fresh, tmp_path, "score", tmp_path / "lake", "gopher", "--workers", "1")
         assert again.returncode == 0, again
+        # A cluster that cannot be joined (its GCS answers, no raylet does) is refused in seconds.
+        raylet = psutil.Process(fresh.head.all_processes["raylet"][0].process.pid)
+        for p in [raylet, *raylet.children(recursive=True)]:
+            p.kill()
+        t0 = time.monotonic()
+        refused = subprocess.run([str(WINNOW), "score", tmp_path / "lake", "rps", "--engine", "ray", "--ray-address",
+                                  fresh.address, "--no-progress"], capture_output=True, text=True, timeout=120)
+        assert time.monotonic() - t0 < JOIN_BOUND_S and refused.returncode == 2, refused
+        assert refused.stderr.startswith("error: ") and len(refused.stderr.strip().splitlines()) == 1, refused
+        assert "no live node on this machine (127.0.0.1" in refused.stderr and "none alive" in refused.stderr
     finally:
         fresh.shutdown()
     same_columns(winnow.open(tmp_path / "lake"), winnow.open(local / "scored"), names)
