@@ -25,7 +25,9 @@ it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `si
 A worker that dies (killed, out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
 error raised by `fn` itself is not retried (it would fail the same way): it ends the job
-with its own message.
+with its own message. On Ray, a replacement takes units only once placed (a lost node's
+CPUs are gone: the workers left run its units), and a lost head node ends the job at once
+in one line (RayEngine.map); its workers on the other nodes end themselves (`_end_without_head`).
 """
 
 from __future__ import annotations
