@@ -236,25 +236,3 @@ def light_env(folder: Path) -> dict:
         f"import sys\nfor name in {modules!r}:\n    sys.modules[name] = None  # as for a package not installed\n")
     paths = [str(folder), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-
-
-def tiny_regression_model(path: Path) -> Path:
-    """A 2-layer BERT regression head (hidden size 32, random weights, seed 0) with GPT-2's
-    tokenizer, saved at `path` as a user's model folder is: a model scorer's model, tiny."""
-    import torch
-    from tokenizers import Tokenizer, processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    backend = Tokenizer.from_file(str(SHARED / "tokenizers" / "gpt2-tokenizer.json"))
-    backend.add_special_tokens(["[CLS]", "[SEP]", "[PAD]"])
-    cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
-    backend.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                           special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=128, pad_token="[PAD]",
-                                        cls_token="[CLS]", sep_token="[SEP]")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=1, initializer_range=0.2)
-    BertForSequenceClassification(config).eval().save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path

@@ -27,7 +27,7 @@ import winnow
 from winnow.lake.fragments import current_file, field_ids
 from winnow.scoring import ScoreError, ScoreUsageError
 
-from .helpers import C4, OWT, SHARED, fails, lake_state, tiny_regression_model
+from .helpers import C4, OWT, SHARED, fails, lake_state
 
 SP = SHARED / "tokenizers" / "llama-style-sp32k.model"
 TOTAL = 1445  # C4 449 (4 duplicates) + OpenWebText 1,000
@@ -127,7 +127,26 @@ def test_local_and_ray_write_the_same_columns(ray_cluster, source, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    return tiny_regression_model(tmp_path_factory.mktemp("model") / "tiny-reg")
+    """A 2-layer BERT regression head (hidden size 32, random weights) with GPT-2's tokenizer,
+    saved as a user's model folder is."""
+    import torch
+    from tokenizers import Tokenizer, processors
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    backend = Tokenizer.from_file(str(SHARED / "tokenizers" / "gpt2-tokenizer.json"))
+    backend.add_special_tokens(["[CLS]", "[SEP]", "[PAD]"])
+    cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                           special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=128, pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=1, initializer_range=0.2)
+    path = tmp_path_factory.mktemp("model") / "tiny-reg"
+    BertForSequenceClassification(config).eval().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 def test_a_model_scorer_on_ray_cpu_workers_gives_the_local_columns(ray_cluster, source, tiny_model, tmp_path):
