@@ -186,9 +186,8 @@ def run(nodes: Nodes, tmp_path: Path, *args, kill: str | None = None, every: boo
                 busy = _busy(units)
                 victims = [nodes.head] if kill == "head" else nodes.workers
                 target = next((v for v in victims if v.node_id in busy), None)
-                if target is None and kill == "worker" and any(e == "done" for e, _, _ in units) and \
-                        len(placed) >= min(3, len(victims) + 1):  # the job's units are quick: kill an idle one
-                    target = next((v for v in victims if v.node_id in placed), None)
+                if target is None and kill == "worker" and any(e == "done" for e, _, _ in units):
+                    target = next((v for v in victims if v.node_id in placed), None)  # quick units: an idle worker
                 if target is not None and (kill == "head" or everywhere or not every):
                     killed, killed_at, mid_unit = target.node_id, time.monotonic() - t0, target.node_id in busy
                     nodes.kill(target)
@@ -201,7 +200,8 @@ def run(nodes: Nodes, tmp_path: Path, *args, kill: str | None = None, every: boo
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     seconds = time.monotonic() - t0
-    print(f"{seconds:6.1f} s  winnow {' '.join(map(str, args[:2]))} ... (killed: {kill}, exit {proc.returncode})")
+    at = f"{killed_at:.1f} s in, {'mid-unit' if mid_unit else 'idle'}" if killed else "none"
+    print(f"{seconds:6.1f} s  winnow {' '.join(map(str, args[:2]))} ... (node killed: {kill} {at}; exit {proc.returncode})")
     deadline = time.monotonic() + GONE_S
     while nodes.winnow_workers() and time.monotonic() < deadline:
         time.sleep(0.2)
