@@ -201,7 +201,8 @@ def run(nodes: Nodes, tmp_path: Path, *args, kill: str | None = None, every: boo
             proc.wait()
     seconds = time.monotonic() - t0
     at = f"{killed_at:.1f} s in, {'mid-unit' if mid_unit else 'idle'}" if killed else "none"
-    print(f"{seconds:6.1f} s  winnow {' '.join(map(str, args[:2]))} ... (node killed: {kill} {at}; exit {proc.returncode})")
+    print(f"{seconds:6.1f} s  winnow {' '.join(map(str, args[:2]))} ... (node killed: {kill} {at}; "
+          f"exit {proc.returncode})")
     deadline = time.monotonic() + GONE_S
     while nodes.winnow_workers() and time.monotonic() < deadline:
         time.sleep(0.2)
