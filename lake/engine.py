@@ -25,13 +25,17 @@ it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `si
 A worker that dies (killed, out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
 error raised by `fn` itself is not retried (it would fail the same way): it ends the job
-with its own message.
+with its own message. On Ray, a replacement takes units only once placed (a lost node's
+CPUs are gone: the workers left run its units), and a lost head node ends the job at once
+in one line (RayEngine.map); its workers on the other nodes end themselves (`_end_without_head`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +50,10 @@ ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
 ADDRESS_ENV = "WINNOW_RAY_ADDRESS"
 RETRIES = 2  # more tries per unit after its worker died
+PLACE_S = 60.0  # how long a Ray job with units left and no worker waits for one to be placed
+HEAD_S = 2.0  # while a Ray job waits for its units, how often it asks whether the head node still answers
+HEAD_MISSES = 3  # a Ray worker ends itself when its head node's GCS missed this many questions in a row
+UNITS_LOG = "WINNOW_UNITS_LOG"  # a testing hook: where each unit ran (see _UnitsLog)
 
 
 class EngineError(WinnowError):
@@ -266,6 +274,8 @@ def _actor(ray):
         class Worker:
             def __init__(self, init, args):
                 self.state, self.error = None, None
+                threading.Thread(target=_end_without_head, args=(ray.get_runtime_context().gcs_address,),
+                                 name="winnow-head-watch", daemon=True).start()
                 try:
                     self.state = init(*args) if init is not None else None
                 except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
@@ -276,11 +286,50 @@ def _actor(ray):
                     raise self.error
                 return fn(self.state, unit)
 
+            def where(self) -> tuple[str, int]:
+                """The node this worker was placed on, and its process id: the worker is ready."""
+                return ray.get_runtime_context().get_node_id(), os.getpid()
+
             def pid(self) -> int:
                 return os.getpid()
 
         _actor_class = Worker
     return _actor_class
+
+
+def _end_without_head(gcs: str) -> None:
+    """A Ray worker's watch (a thread): once the cluster's head is gone (its GCS missed
+    HEAD_MISSES questions in a row, one every HEAD_S), the worker ends: Ray ends the actors
+    of a driver that is gone through the head, so without a head they would outlive the job."""
+    from winnow.lake.ray_cluster import answers
+
+    misses = 0
+    while misses < HEAD_MISSES:
+        time.sleep(HEAD_S)
+        misses = 0 if answers(gcs) else misses + 1
+    os._exit(1)
+
+
+def _lost(ray) -> tuple[type[Exception], ...]:
+    """What Ray raises for a unit whose worker is gone (killed, out of memory, its node lost)."""
+    from ray import exceptions as x
+
+    return x.RayActorError, x.ObjectLostError, x.WorkerCrashedError, x.NodeDiedError
+
+
+class _UnitsLog:
+    """The testing hook WINNOW_UNITS_LOG=FILE: each worker placed, each unit's start, end or
+    loss, with the node and process of its worker, appended to FILE as `event index node pid
+    unit` (`placed -1 node pid -`; a no-op when unset). Tests check that work reached every
+    node of a cluster, and what ran again."""
+
+    def __init__(self, describe):
+        self.path, self.describe = os.environ.get(UNITS_LOG), describe
+
+    def __call__(self, event: str, index: int, where: tuple[str, int], unit) -> None:
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(f"{event} {index} {where[0]} {where[1]} {'-' if unit is None else self.describe(unit)}\n")
 
 
 class RayEngine(Engine):
@@ -332,46 +381,121 @@ class RayEngine(Engine):
         return int(_ray().cluster_resources().get("GPU", 0))
 
     def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
+        """See Engine.map. A worker gets units once Ray has placed it (its `where` answered), so
+        a replacement that no node has room for (its node was lost with its CPUs) takes none:
+        the units go to the workers left, and the replacement joins if a node frees up or
+        joins. With units left, none running and no worker placed for PLACE_S, the job fails.
+        The head node lost (its GCS does not answer; asked every HEAD_S while waiting and when
+        a unit is lost) fails the job at once, in one line, rather than when Ray gives up."""
         ray = _ray()
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import RayTaskError
 
         if not units:
             return
+        lost = _lost(ray)
+        log = _UnitsLog(describe)
         Worker = _actor(ray).options(num_cpus=1 if not num_gpus else 0, num_gpus=num_gpus)
         init_ref, args_ref = ray.put(init), ray.put(args)
         fn_ref = ray.put(fn)
         n = min(self.size(num_gpus), len(units))
-        actors = self.actors = [Worker.remote(init_ref, args_ref) for _ in range(n)]
+        self.actors = []  # placed or not, for tests that kill one
+        starting: dict = {}  # its `where` call -> a worker not yet placed
+        idle: deque = deque()  # placed workers without a unit
+        where: dict = {}  # worker -> (node id, pid)
+        running: dict = {}  # a unit's call -> (worker, unit index)
         todo = deque(range(len(units)))
         tries: Counter = Counter()
-        running: dict = {}
+        dead_starts, waited = 0, 0.0
 
-        def give(actor) -> None:
-            if todo:
-                i = todo.popleft()
-                running[actor.run.remote(fn_ref, units[i])] = (actor, i)
+        def start() -> None:
+            actor = Worker.remote(init_ref, args_ref)
+            self.actors.append(actor)
+            starting[actor.where.remote()] = actor
+
+        def drop(actor) -> None:
+            ray.kill(actor, no_restart=True)
+            self.actors.remove(actor)
+            where.pop(actor, None)
 
         try:
-            for actor in actors:
-                give(actor)
-            while running:
-                ready, _ = ray.wait(list(running), num_returns=1)
+            for _ in range(n):
+                start()
+            while todo or running:
+                while todo and idle:
+                    actor, i = idle.popleft(), todo.popleft()
+                    running[actor.run.remote(fn_ref, units[i])] = (actor, i)
+                    log("start", i, where[actor], units[i])
+                ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=HEAD_S)
+                if not ready:
+                    _head(ray)
+                    waited = 0.0 if running else waited + HEAD_S
+                    if waited >= PLACE_S:
+                        raise EngineError(f"no {self.title} worker could be placed in {PLACE_S:.0f} s with "
+                                          f"{len(todo)} unit(s) left (the cluster's resources now: "
+                                          f"{_resources(ray)}); nothing of them was committed")
+                    continue
+                waited = 0.0
+                if ready[0] in starting:
+                    actor = starting.pop(ready[0])
+                    try:
+                        where[actor] = tuple(ray.get(ready[0]))
+                    except lost as e:  # died before it was placed or while its state was built
+                        _head(ray)
+                        drop(actor)
+                        dead_starts += 1
+                        if dead_starts > n * (retries + 1):
+                            raise EngineError(f"{self.title} workers died {dead_starts} time(s) while starting "
+                                              f"({' '.join(str(e).split())[:200]})") from None
+                        start()
+                    else:
+                        log("placed", -1, where[actor], None)
+                        idle.append(actor)
+                    continue
                 actor, i = running.pop(ready[0])
                 try:
                     result = ray.get(ready[0])
                 except RayTaskError as e:  # fn raised: the job's own error, not retried
                     cause = getattr(e, "cause", None)
                     raise (cause if isinstance(cause, Exception) else e.as_instanceof_cause()) from None
-                except RayActorError as e:  # the worker died (or its init failed): replace it, try again
+                except lost as e:  # the worker died, or its node: the unit runs again on another worker
+                    log("lost", i, where[actor], units[i])
+                    _head(ray)
                     tries[i] += 1
                     if tries[i] > retries:
                         raise _failed(describe, units[i], tries[i], " ".join(str(e).split())[:200]) from None
                     todo.appendleft(i)
-                    ray.kill(actor, no_restart=True)
-                    actors[actors.index(actor)] = actor = Worker.remote(init_ref, args_ref)
+                    drop(actor)
+                    start()
                 else:
+                    log("done", i, where[actor], units[i])
+                    idle.append(actor)
                     yield i, result
-                give(actor)
+        except HeadLost:
+            self.actors = []  # nothing to kill: the cluster is gone (and asking it would wait on it)
+            raise
         finally:
-            for actor in actors:
+            for actor in self.actors:
                 ray.kill(actor, no_restart=True)
+
+
+class HeadLost(EngineError):
+    """The Ray cluster's head node is gone: no unit can run, nothing more can be committed."""
+
+
+def _head(ray) -> None:
+    """A HeadLost unless the GCS of the cluster this process joined answers."""
+    from winnow.lake.ray_cluster import answers
+
+    address = ray.get_runtime_context().gcs_address
+    if not answers(address) and not (time.sleep(1.0) or answers(address)):  # asked twice, a second apart
+        raise HeadLost(f"the Ray cluster's head node is gone (its GCS at {address} does not answer): the job "
+                       "stops, its unfinished units were not committed; run it again on a live cluster")
+
+
+def _resources(ray) -> str:
+    """The cluster's live CPUs and GPUs, as `CPU 2/3, GPU 0/0` (available/total), or why not known."""
+    try:
+        total, free = ray.cluster_resources(), ray.available_resources()
+    except Exception as e:  # noqa: BLE001 - a message about a message
+        return f"unknown: {' '.join(str(e).split())[:100]}"
+    return ", ".join(f"{k} {free.get(k, 0):g}/{total.get(k, 0):g}" for k in ("CPU", "GPU"))

@@ -2,9 +2,11 @@
 
 - `reachable(address)`: before Ray is asked to connect, the address is asked whether a Ray
   GCS answers there (its cluster id, over gRPC, with the token of RAY_AUTH_MODE=token if
-  any). Nothing listening, something else listening, a token missing or refused: one
-  EngineUsageError within seconds (Ray itself would retry for a minute or more, warning
-  about the machine's network address).
+  any), then for the cluster's live nodes: a driver joins the node on its own machine, so
+  one must live at this machine's address (127.0.0.1 for a loopback cluster) with its raylet
+  answering. Nothing listening, something else listening, a token missing or refused, no
+  node here to join: one EngineUsageError within seconds (Ray itself would retry for a
+  minute or more, then fail naming the machine's network address).
 - `loopback()`: Ray's switch for one-machine clusters, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
   for the time of `ray.init`. Ray 2.60 chooses a node's address in Python (a loopback
   `_node_ip_address` is replaced by the machine's network address unless the switch is off)
@@ -39,9 +41,11 @@ LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address
 def reachable(address: str) -> bool:
     """An AddressError unless a Ray cluster answers at a Ray address (host:port, the GCS
     of its head; ray://host:port, its client server, is only checked for a listener; `auto`
-    and `local` are Ray's own). Whether to connect in loopback mode: the address is loopback
-    and the GCS answers there only, as one started with Ray's loopback switch does (else Ray
-    would try the machine's network address instead, and wait there for a minute)."""
+    and `local` are Ray's own) and has a live node on this machine for the driver to join
+    (Ray would look for one for a minute or more, then fail naming another address). Whether
+    to connect in loopback mode: the address is loopback and a node lives on loopback (Ray
+    would otherwise replace a loopback address by the machine's network address), or, if the
+    GCS cannot list its nodes, the GCS answers on loopback only."""
     if address in ("auto", "local"):
         return False
     parts = urlsplit(address if "://" in address else f"ray://{address}")
@@ -66,10 +70,73 @@ def reachable(address: str) -> bool:
     if answer != "ray":
         raise AddressError(f"--ray-address {address}: no Ray cluster answers there (something listens, but "
                                f"not a Ray GCS: {answer}); give the head node's GCS port (6379 by default)")
-    if not is_loopback(host):
-        return False
-    network = _network_address()
-    return network is None or _gcs_answer(network, port) != "ray"
+    nodes = _nodes(host, port)
+    if is_loopback(host):
+        network = _network_address()
+        here = network is not None and _gcs_answer(network, port) == "ray"  # the GCS listens beyond loopback
+        if nodes is None:
+            return not here
+        if nodes & {"127.0.0.1", "::1", host}:
+            return True  # join the loopback node: the switch keeps Ray from trying the network address
+        if here and network in nodes:
+            return False
+        mine = {"127.0.0.1", network}
+    else:
+        own = _own_address(host, port)
+        if nodes is None or own in nodes:
+            return False
+        mine = {own}
+    raise AddressError(f"--ray-address {address}: the Ray cluster there has no live node on this machine "
+                       f"({', '.join(sorted(filter(None, mine)))}) for winnow to join (its nodes: "
+                       f"{', '.join(sorted(nodes)) or 'none alive'}); run winnow on one of its nodes")
+
+
+def _nodes(host: str, port: int) -> set[str] | None:
+    """The addresses of the cluster's live nodes whose raylet answers (the GCS asked for them,
+    each raylet's port tried), or None if the GCS could not say."""
+    try:
+        import grpc
+        from ray.core.generated import gcs_pb2, gcs_service_pb2
+    except ImportError:
+        return None
+    token = _token()
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        ask = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetAllNodeInfo",
+                                  request_serializer=gcs_service_pb2.GetAllNodeInfoRequest.SerializeToString,
+                                  response_deserializer=gcs_service_pb2.GetAllNodeInfoReply.FromString)
+        try:
+            reply = ask(gcs_service_pb2.GetAllNodeInfoRequest(), timeout=ANSWER_SECONDS,
+                        metadata=[("authorization", f"Bearer {token}")] if token else None)
+        except grpc.RpcError:
+            return None
+    live = set()
+    for node in reply.node_info_list:
+        if node.state == gcs_pb2.GcsNodeInfo.GcsNodeState.ALIVE:
+            try:
+                socket.create_connection((node.node_manager_address, node.node_manager_port), timeout=1.0).close()
+            except OSError:
+                continue  # its raylet is gone: the GCS has not noticed yet
+            live.add(node.node_manager_address)
+    return live
+
+
+def _own_address(host: str, port: int) -> str | None:
+    """This machine's address on the way to host:port (a UDP socket's own address; nothing is
+    sent), as Ray finds the address of a driver's node."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((host, port))
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+def answers(address: str) -> bool:
+    """Whether a Ray GCS answers at `address` (host:port) within ANSWER_SECONDS."""
+    host, _, port = address.rpartition(":")
+    return _gcs_answer(host.strip("[]"), int(port)) == "ray"
 
 
 def _gcs_answer(host: str, port: int) -> str:

@@ -63,6 +63,7 @@ SAME_WORKER = {
 LONGEST_FIRST = [
     "test_engine.py", "test_ingest_engines.py", "test_materialize_parallel.py", "test_scoring_engines.py",
     "test_dedup_minhash.py", "test_docstrings.py",  # the Ray modules: ~450 s together
+    "test_ray_nodes.py",  # its own 3-node clusters, on the other worker: never the session's one-node cluster
     "test_train.py", "test_weights_runs.py", "test_compare.py",  # 130-150 s: torchtitan on the CPU
     "test_model_scorer.py", "test_resume_and_uris.py", "test_flavors.py",
     "test_validation_set.py", "test_report.py", "test_serve.py", "test_rater_train.py",
