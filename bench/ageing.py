@@ -195,7 +195,8 @@ def main() -> None:
         assert winnow.dedup(lake_dir, "minhash", progress=False).changed == 0, "dedup after compact changed rows"
         print(f"checked: {docs_before.num_rows:,} documents and their {docs_before.num_columns} columns equal by id, "
               f"selection kept's {len(kept_before):,} ids equal, dedup rerun changed 0 rows")
-        print(f"\n{'after ' + format(grown['commits'], ',') + ' commits':<24}{'before':>12}{'compacted':>12}{'ratio':>9}")
+        title = f"after {grown['commits']:,} commits"
+        print(f"\n{title:<24}{'before':>12}{'compacted':>12}{'ratio':>9}")
         for key in before:
             b, c = before[key], after[key]
             fmt = (lambda v: f"{v:.3f}") if isinstance(b, float) and "(s)" in key else (
