@@ -336,7 +336,7 @@ def winnow_clusters(lake: Path, n_docs: int) -> np.ndarray:
     t = winnow.query(str(lake), "SELECT id, dup_cluster FROM docs")
     idx = np.array([int(i.rsplit("-", 1)[1]) for i in t["id"].to_pylist()], dtype=np.int64)
     out = np.full(n_docs, -1, dtype=np.int64)
-    out[idx] = t["dup_cluster"].fill_null(-1).to_numpy()
+    out[idx] = [-1 if c is None else int(c.rsplit("-", 1)[1]) for c in t["dup_cluster"].to_pylist()]  # an id
     return out
 
 

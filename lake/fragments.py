@@ -38,7 +38,8 @@ rows included, as null), so values are placed by row address, not joined by id. 
   store).
 - A retry after a conflict commits the same replacement at the latest version: it only
   swaps the file holding these columns, so it cannot drop another job's column or rows
-  (the trap of a re-committed Merge). Fragments gone by then (compacted) are left out.
+  (the trap of a re-committed Merge). Fragments gone by then (`winnow compact` merged them)
+  are left out of it, and a job's values for their rows are written by id instead.
 - Lance logs a warning that DataReplacement "is not stable yet"; the runner's tests check
   every value it writes against a one-process run.
 
@@ -134,9 +135,10 @@ def write_file(lake: Lake, docs, table: pa.Table) -> DataFile:
 def replace_files(lake: Lake, files: dict[int, DataFile], read_version: int, ids: set[int],
                   rows: dict[int, int]) -> tuple[int, list[int], list[int]]:
     """Commit one DataReplacement of these fragments' column files against `read_version`
-    (Lance rebases it onto later appends and other columns' replacements). After a conflict
-    it is committed again at the latest version, without the fragments that are gone or no
-    longer hold `ids` as one file. Returns (new version, fragments gone, fragments whose
+    (Lance rebases it onto later appends and other columns' replacements). After a conflict,
+    or when `winnow compact` removed `read_version` meanwhile, it is committed again at the
+    latest version, without the fragments that are gone or no longer hold `ids` as one file.
+    Returns (new version, fragments gone, fragments whose
     layout changed: write those by id)."""
     gone: list[int] = []
     moved: list[int] = []
@@ -154,10 +156,11 @@ def replace_files(lake: Lake, files: dict[int, DataFile], read_version: int, ids
             if attempt == RETRIES - 1:
                 raise
         except OSError as e:
-            if "no changes were made" not in str(e):
+            if "no changes were made" in str(e):  # a file layout changed between our look and the commit
+                return lake.docs().version, gone, moved + [g.fragment_id for g in groups]
+            if not ("_versions/" in str(e) and "not found" in str(e)) or attempt == RETRIES - 1:
                 raise
-            # a file layout changed between our look and the commit: all go by id
-            return lake.docs().version, gone, moved + [g.fragment_id for g in groups]
+            # `winnow compact` removed the version read: as a conflict, checked against the latest
         time.sleep(0.05 * (attempt + 1))
         latest = lake.docs()
         version = latest.version
@@ -253,6 +256,16 @@ class Staging:
         self.remove(self.records())
 
 
+def staged_jobs(lake: Lake) -> list[str]:
+    """The jobs (their keys) with staged column files under LAKE/_staging/: jobs that failed
+    or were killed, or are running now."""
+    if lake.uri.startswith("memory://"):
+        return []
+    session = LanceFileSession(lake.uri, storage_options=lake.storage_options or None)
+    paths = [p[p.index(STAGING):] for p in session.list(STAGING) if f"{STAGING}/" in p]
+    return sorted({p.split("/")[1] for p in paths if p.count("/") >= 2})
+
+
 def commit_staged(lake: Lake, staging: Staging, staged: list[Staged], version: int, names) -> tuple[int, int]:
     """Commit the files an earlier run of a job staged (`Staging.usable`) against `version`;
     returns (the new lake version, rows of values committed). Their records are removed;
@@ -317,12 +330,13 @@ class ColumnWriter:
         if self.written:
             files = {fid: f for fid, (f, _, _) in self.written.items()}
             rows = {fid: n for fid, (_, _, n) in self.written.items()}
-            self.version, _gone, moved = replace_files(self.lake, files, self.version, self.ids, rows)
+            self.version, gone, moved = replace_files(self.lake, files, self.version, self.ids, rows)
             for fid, (f, _, _) in self.written.items():
-                self.current[fid] = None if fid in moved else f.path
+                self.current[fid] = None if fid in moved or fid in gone else f.path
             if self.staging:
                 self.staging.remove([s for _, s, _ in self.written.values() if s is not None])
-            by_id += [fid for fid in moved if self.pieces.get(fid)]
+            # fragments compacted meanwhile (gone) or re-laid-out (moved): their rows go by id
+            by_id += [fid for fid in moved + gone if self.pieces.get(fid)]
             self.written = {}
         if by_id:
             self.version = write_columns(self.lake, pa.concat_tables([t for fid in by_id for _, t in self.pieces[fid]]))

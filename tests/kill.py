@@ -83,6 +83,7 @@ VERBS = {
                                    "gopher_stop*", "--label", "n_tokens > 700", "--out", "ROOT/weights"),
                         ("atomic:publish", "weights:file", "atomic:publish:2", "weights:file:2", "select:pinned")),
     "report": Verb("scored", ("report", "LAKE", "--out", "ROOT/report.html"), ("atomic:publish",)),
+    "compact": Verb("scored", ("compact", "LAKE"), ("compact:docs", "compact:cleaned", "compact:tables")),
     "sql-out": Verb("scored", ("sql", "LAKE", "SELECT id, n_tokens, gopher_word_count FROM docs ORDER BY id",
                                "--format", "csv", "--out", "ROOT/result.csv"), ("atomic:publish",)),
 }

@@ -68,7 +68,7 @@ def clusters_of(lake) -> tuple[list[str], list, list]:
 
 def found_pairs(ids, cluster) -> set[frozenset]:
     """Every pair of documents in one cluster."""
-    members: dict[int, list[str]] = {}
+    members: dict[str, list[str]] = {}
     for doc_id, c in zip(ids, cluster):
         if c is not None:
             members.setdefault(c, []).append(doc_id)
@@ -84,14 +84,14 @@ def test_planted_copies_are_found(planted):
     assert report.rows == ORIGINALS + COPIES and report.changed == report.rows
     ids, cluster, keep = clusters_of(lake)
 
-    # semdup_cluster is the cluster's smallest row; one kept member per cluster (the smallest id)
+    # semdup_cluster is the cluster's smallest id; one kept member per cluster (that id)
     rows = {doc_id: row for row, doc_id in enumerate(ids)}
-    groups: dict[int, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for doc_id, c in zip(ids, cluster):
         if c is not None:
             groups.setdefault(c, []).append(doc_id)
     for c, group in groups.items():
-        assert len(group) >= 2 and c == min(rows[d] for d in group)
+        assert len(group) >= 2 and c == min(group)
         assert [d for d in group if keep[rows[d]]] == [min(group)]
     assert all(k for c, k in zip(cluster, keep) if c is None)
     assert report.clusters == len(groups) and report.duplicates == sum(len(g) - 1 for g in groups.values())

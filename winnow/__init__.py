@@ -39,6 +39,7 @@ __getattr__, __dir__ = lazy.names(__name__, {
     "UsageError": "winnow.lake",
     "WinnowError": "winnow.lake",
     "describe": "winnow.lake",
+    "CompactResult": "winnow.lake.compact",
     "Engine": "winnow.lake.engine",
     "IndexResult": "winnow.lake.vectors",
     "Neighbours": "winnow.lake.vectors",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # the names the signatures below show
 
     from winnow.ingest import IngestResult
     from winnow.lake import Lake, LakeInfo
+    from winnow.lake.compact import CompactResult
     from winnow.lake.engine import Engine
     from winnow.lake.vectors import IndexResult, Neighbours
     from winnow.scoring import ImportResult, ScoreResult
@@ -168,6 +170,22 @@ def info(lake: Lake | str) -> LakeInfo:
     from winnow.lake import describe
 
     return describe(_lake(lake))
+
+
+def compact(lake: Lake | str, older_than: float = 0.0) -> CompactResult:
+    """Rewrite the lake compactly and remove the versions nothing needs (`winnow compact`):
+    each table's small fragments merged with Lance's compaction (their column files with
+    them), then every version removed except the latest, tagged ones (each selection's),
+    those a selection is pinned to and, with `older_than` (seconds), recent ones. Refused
+    while a job is unfinished; a killed compaction loses nothing (run it again). Selections
+    return the same ids after it; see `winnow.lake.compact`.
+
+        >>> r = winnow.compact(lake)
+        >>> r.size_before, r.size_after, [(t.table, t.fragments) for t in r.tables]
+    """
+    from winnow.lake.compact import compact as _compact
+
+    return _compact(_lake(lake), older_than)
 
 
 def score(lake: Lake | str, scorer: str, **options) -> ScoreResult:
@@ -692,6 +710,8 @@ __all__ = [
     "Lake",
     "LakeError",
     "LakeInfo",
+    "CompactResult",
+    "compact",
     "__version__",
     "connect",
     "import_scores",

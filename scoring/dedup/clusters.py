@@ -1,14 +1,20 @@
 """The columns every dedup method writes: a cluster and a keep flag per document.
 
-    dup_cluster  INT64  the smallest row of the document's cluster; NULL when it is in none
-    dup_keep     BOOL   true for the one kept member of each cluster and for every unique
-                        document: `WHERE dup_keep` is the deduplicated lake
+    dup_cluster  STRING  the smallest document id of the document's cluster (string order,
+                         by UTF-8 bytes); NULL when it is in none
+    dup_keep     BOOL    true for the one kept member of each cluster and for every unique
+                         document: `WHERE dup_keep` is the deduplicated lake
 
 (semantic dedup writes `semdup_cluster` / `semdup_keep` with the same meaning.)
 
-A document's *row* is its 0-based position in `docs` at the version read, in scan order:
-fragments by id, offsets in order, i.e. ascending row address (`rows_in_order` reads it so).
-`docs` is append-only (no deletes, no compaction in winnow), so a row never changes.
+A cluster is named by a document id, not by a row position: `winnow compact` rewrites the
+fragments and with them every row's position and address, and ids never change, so the
+values stay true after a compaction (and do not depend on the order documents came in).
+Without `keep_by` the kept member is the one whose id is `dup_cluster`. Inside one run the
+methods work on rows: a document's *row* is its 0-based position in `docs` at the version
+read, in scan order (fragments by id, offsets in order: `rows_in_order`); `cluster_of` gives
+each row its cluster's smallest row, and `cluster_names` turns those into ids. Version "1"
+of these columns held the smallest row (INT64): a rerun on such a lake writes them anew.
 
 Keep rule: in each cluster the member with the highest `keep_by` value is kept (a DuckDB
 SQL expression over docs columns, evaluated as `SELECT id, (EXPR) FROM docs` at the version
@@ -35,17 +41,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
-from winnow.lake.columns import add_columns
+from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.fragments import ColumnWriter
 from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.version import WINNOW_VERSION
 
-VERSION = "1"  # of the dedup columns' meaning (scorer_version in the catalog)
+VERSION = "2"  # of the dedup columns' meaning (scorer_version in the catalog); "1": INT64 rows
 COMMIT_ROWS = 1 << 20  # changed rows per commit
 
-__all__ = ["DedupError", "DedupResult", "DedupUsageError", "check_keep_by", "rows_in_order", "write_clusters"]
+__all__ = ["DedupError", "DedupResult", "DedupUsageError", "check_keep_by", "cluster_names", "rows_in_order",
+           "write_clusters"]
 
 
 class DedupError(WinnowError):
@@ -101,6 +108,20 @@ def normalize(cluster_of: np.ndarray) -> np.ndarray:
     size = np.bincount(roots, minlength=n) if n else np.zeros(0, np.int64)
     c[member & (size[np.maximum(c, 0)] < 2)] = -1
     return c
+
+
+def cluster_names(cluster_of: np.ndarray, ids: pa.Array) -> pa.Array:
+    """Per row, the smallest id (string order, by UTF-8 bytes) of its cluster, from
+    `normalize`d `cluster_of`; null for a row in none."""
+    n = len(cluster_of)
+    members = np.flatnonzero(cluster_of >= 0)
+    if not len(members):
+        return pa.nulls(n, pa.string())
+    table = pa.table({"cluster": pa.array(cluster_of[members]), "id": ids.take(pa.array(members)).cast(pa.string())})
+    smallest = table.group_by("cluster").aggregate([("id", "min")])
+    at = np.full(n, -1, dtype=np.int64)
+    at[members] = pc.index_in(table["cluster"], value_set=smallest["cluster"]).to_numpy()
+    return smallest["id_min"].combine_chunks().take(pa.array(at, mask=at < 0))
 
 
 def keep_flags(cluster_of: np.ndarray, ids: pa.Array, values: pa.Array | None) -> np.ndarray:
@@ -165,7 +186,8 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
                    scorer: str, params: dict, progress=None) -> DedupResult:
     """Write the cluster and keep columns `names` for every row of `docs` at `version`, from
     `cluster_of` (int64 per row: its cluster's smallest row, or -1 when unique; clusters of
-    one are read as unique). Only rows whose values differ from the lake's are written.
+    one are read as unique); the cluster column holds each cluster's smallest id. Only rows
+    whose values differ from the lake's are written.
     `scorer` ("dedup-minhash", "dedup-semantic") and `params` (JSON-able: threshold, keep_by,
     ...) are recorded in the metrics catalog with each column. `query(sql, version)` runs
     read-only SQL over the lake (for `keep_by`). `progress`: a lake.progress.Progress, or
@@ -181,25 +203,27 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
     if core:
         raise DedupUsageError(f"column(s) {', '.join(core)} hold the documents themselves; choose other names")
     docs = lake.docs(version)
-    fields = [pa.field(cluster_name, pa.int64()), pa.field(keep_name, pa.bool_())]
-    _check_existing(lake, docs, fields, scorer)
+    fields = [pa.field(cluster_name, pa.string()), pa.field(keep_name, pa.bool_())]
+    stale = _check_existing(lake, docs, fields, scorer)
     n = docs.count_rows()
     if len(cluster_of) != n:
         raise DedupError(f"cluster_of has {len(cluster_of):,} entries for {n:,} rows at lake version {version}")
     clusters = normalize(cluster_of)
 
     # What the lake holds now, in row order, with each row's address and id.
-    present = [f.name for f in fields if f.name in docs.schema.names]
+    present = [] if stale else [f.name for f in fields if f.name in docs.schema.names]
     parts = list(rows_in_order(docs, ["id", *present]))
     table = pa.Table.from_batches(parts, schema=parts[0].schema) if parts else None
     ids = table.column("id").combine_chunks() if table is not None else pa.array([], pa.string())
     values = keep_values(query, keep_by, version, ids) if keep_by else None  # before any write
     keep = keep_flags(clusters, ids, values)
+    named = cluster_names(clusters, ids)
 
     changed = np.ones(n, dtype=bool)
     if table is not None and cluster_name in present:
         old = table.column(cluster_name).combine_chunks()
-        changed = old.fill_null(-1).to_numpy(zero_copy_only=False) != clusters
+        same = pc.or_(pc.fill_null(pc.equal(old, named), False), pc.and_(pc.is_null(old), pc.is_null(named)))
+        changed = ~same.to_numpy(zero_copy_only=False)
     if table is not None and keep_name in present:
         old = table.column(keep_name).combine_chunks()
         known = old.is_valid().to_numpy(zero_copy_only=False)
@@ -227,6 +251,8 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
         # owner's row, so a run after a kill finds it its own and writes it again.
         catalog.record_metrics(lake, [_metric_row(scorer, c, params_json, "running", now) for c in names])
         step("dedup:claimed")
+        if stale:  # version "1" columns (INT64 rows): written anew
+            drop_columns(lake, names)
         add_columns(lake, fields)
         step("dedup:columns")
         written = lake.docs().version
@@ -240,11 +266,10 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
             started = True
         for start in range(0, len(at), COMMIT_ROWS):
             part = at[start:start + COMMIT_ROWS]
-            cluster_values = clusters[part]
             writer.add(pa.table({
                 "_rowaddr": pa.array(addr[start:start + COMMIT_ROWS].astype(np.uint64)),
                 "id": ids.take(pa.array(part)),
-                cluster_name: pa.array(cluster_values, mask=cluster_values < 0),
+                cluster_name: named.take(pa.array(part)),
                 keep_name: pa.array(keep[part]),
             }))
             written = writer.commit()
@@ -267,19 +292,26 @@ def write_clusters(lake: Lake, *, version: int, names: tuple[str, str] | list[st
     return report
 
 
-def _check_existing(lake: Lake, docs, fields: list[pa.Field], scorer: str) -> None:
-    """A DedupUsageError when a column exists with another type or was written by another job."""
+def _check_existing(lake: Lake, docs, fields: list[pa.Field], scorer: str) -> bool:
+    """A DedupUsageError when a column exists with another type or was written by another job;
+    True when the columns are this job's from an older VERSION, of another type (to drop)."""
+    stale = False
     for f in fields:
         if f.name not in docs.schema.names:
+            continue
+        owner = catalog.metric(lake, f.name)
+        if docs.schema.field(f.name).type != f.type and owner is not None and owner["scorer"] == scorer \
+                and owner["scorer_version"] != VERSION:
+            stale = True
             continue
         if docs.schema.field(f.name).type != f.type:
             raise DedupUsageError(f"column {f.name!r} exists as {docs.schema.field(f.name).type}, not {f.type}; "
                                   "choose another column name")
-        owner = catalog.metric(lake, f.name)
         if owner is None or owner["scorer"] != scorer:
             by = "no dedup job" if owner is None else f"scorer {owner['scorer']}"
             raise DedupUsageError(f"column {f.name!r} exists and {by} wrote it, not {scorer}; choose another "
                                   "column name")
+    return stale
 
 
 def _recorded(lake: Lake, names, scorer: str, params_json: str) -> bool:

@@ -23,8 +23,8 @@ unit of work per band, on the engine seam (lake/engine.py, `--engine local|ray`)
    A pair that fails in one band may still join through another band.
 The verified pairs of each band come back to this process, which joins them at once into
 a union-find over rows (scoring/dedup/unionfind.py, an int64 array); a cluster's number is
-its smallest row. Memory: O(rows) arrays here (the parent array, row addresses and ids
-for the write), one band per worker (rows x 8 x 4 bytes: 32 MB at 1M rows), and the
+its smallest row (written as its smallest document id). Memory: O(rows) arrays here (the
+parent array, row addresses and ids for the write), one band per worker (rows x 8 x 4 bytes: 32 MB at 1M rows), and the
 pairs of one band at a time: never all pairs.
 
 Re-running after an ingest and `winnow score LAKE minhash` (which signs only the new rows)

@@ -1,8 +1,8 @@
 """Semantic near-duplicates (SemDeDup): `winnow dedup LAKE --method semantic`.
 
-    semdup_cluster  INT64  the smallest row of the document's cluster of near-duplicates
-                           (pairs at cosine similarity >= threshold, joined transitively);
-                           NULL when it has none
+    semdup_cluster  STRING the smallest document id of the document's cluster of
+                           near-duplicates (pairs at cosine similarity >= threshold, joined
+                           transitively); NULL when it has none
     semdup_keep     BOOL   true for the one kept member of each cluster and for every
                            unique document (the keep rule of scoring/dedup/clusters.py)
 
@@ -26,7 +26,7 @@ between the members of each k-means cluster only, in batches):
    cluster's size squared).
 4. Pairs at similarity >= threshold join components (a union-find over the cluster's
    members, merged block by block); a component of two or more is a cluster, named by its
-   smallest row. Where NeMo Curator drops each document whose nearest earlier-ranked
+   smallest document id. Where NeMo Curator drops each document whose nearest earlier-ranked
    neighbour is within the threshold, winnow writes components: the columns say who
    duplicates whom, and the keep rule picks one member of each.
 

@@ -1,7 +1,7 @@
 """The `winnow` command: a thin layer over the public API (`import winnow`), one module per
 group of verbs, registered here in the order `winnow --help` lists them.
 
-    lake.py        init, info               sql.py      sql (a query, or the shell)
+    lake.py        init, info, compact      sql.py      sql (a query, or the shell)
     ingest.py      ingest                   scoring.py  score, import-scores, dedup, index, similar
     selections.py  select ...               train.py    materialize, train, compare
     raters.py      eval, rater train        weights.py  weights fit, weights sample
@@ -33,6 +33,7 @@ app = typer.Typer(
 app.command()(lake.init)
 app.command()(ingest.ingest)
 app.command()(lake.info)
+app.command()(lake.compact)
 app.command(cls=scoring.ScoreCommand)(scoring.score)
 app.command("import-scores")(scoring.import_scores)
 app.command()(scoring.dedup)

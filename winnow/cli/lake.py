@@ -1,4 +1,4 @@
-"""The lake's own verbs: `init` and `info`."""
+"""The lake's own verbs: `init`, `info` and `compact`."""
 
 from typing import Optional
 
@@ -49,3 +49,26 @@ def info(uri: str, storage_option: Optional[list[str]] = StorageOption) -> None:
         for r in i.reject_reasons:
             reasons.add_row(r["reason"], f"{r['count']:,}")
         out.print(reasons)
+
+
+def compact(
+    uri: str,
+    older_than: float = typer.Option(
+        0.0, "--older-than", metavar="SECONDS",
+        help="Also keep the versions younger than this (for readers that may still hold them)."),
+    storage_option: Optional[list[str]] = StorageOption,
+) -> None:
+    """Rewrite the lake compactly: small fragments merged (Lance's compaction), then every
+    version removed that no tag or selection needs. Run it after many small ingests or
+    scoring jobs, when no job is running; selections return the same documents after it."""
+    r = winnow.compact(open_lake(uri, storage_option), older_than=older_than)
+    table = Table("table", "fragments", "data files", "versions", "MB removed", title="compacted")
+    for t in r.tables:
+        if t.fragments[0] != t.fragments[1] or t.versions[0] != t.versions[1]:  # the tables it changed
+            table.add_row(t.table, f"{t.fragments[0]:,} -> {t.fragments[1]:,}", f"{t.files[0]:,} -> {t.files[1]:,}",
+                          f"{t.versions[0]:,} -> {t.versions[1]:,}", f"{t.bytes_removed / 1e6:,.2f}")
+    out.print(table)
+    kept = "; ".join(f"{v}: {', '.join(why)}" for v, why in r.kept.items()) or "none"
+    out.print(f"lake version {r.lake_version}; older versions kept: {kept}", markup=False)
+    if r.size_before is not None and r.size_after is not None:
+        out.print(f"size on disk {r.size_before / 1e6:,.1f} MB -> {r.size_after / 1e6:,.1f} MB in {r.seconds:.1f} s")

@@ -129,8 +129,8 @@ def dedup(
                                                      "the Ray cluster's CPUs)."),
 ) -> None:
     """Mark near-duplicates as columns, deleting nothing: minhash writes dup_cluster (the
-    cluster's smallest row, NULL when unique) and dup_keep; semantic writes semdup_cluster and
-    semdup_keep. Select `WHERE dup_keep` for the deduplicated lake. Only changed rows are written."""
+    cluster's smallest document id, NULL when unique) and dup_keep; semantic writes
+    semdup_cluster and semdup_keep. Select `WHERE dup_keep` for the deduplicated lake. Only changed rows are written."""
     options = {"column": column, "threshold": threshold, "keep_by": keep_by, "clusters": clusters,
                "engine": engine, "ray_address": ray_address, "workers": workers}
     r = winnow.dedup(open_lake(uri, storage_option), method, progress=progress_bar(progress), **options)
