@@ -7,8 +7,8 @@ built once per worker (a model is loaded once per worker, not per unit), and yie
 `(index, result)` as units finish, in any order. What is committed, and when, stays with
 the job, so both engines produce the same lake.
 
-- `local` (the default): this process for one worker, else a pool of spawned processes on
-  this machine.
+- `local` (the default): this process for one worker, else a pool of processes on this
+  machine, forked from a server that imported the job's modules once (lake/workers.py).
 - `ray`: a Ray actor pool, one actor per worker (`num_gpus=1` each for model scorers, the
   pool sized to the cluster), on the cluster at `--ray-address` (or `WINNOW_RAY_ADDRESS`),
   or on a local one started for the job when no address is given, which listens on
@@ -41,6 +41,7 @@ from winnow.lake.errors import UsageError, WinnowError, positive
 from winnow.lake.extras import MissingExtra, need
 from winnow.lake.processes import guarded
 from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
+from winnow.lake.workers import context
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
@@ -182,8 +183,14 @@ def _local_run(fn, unit):
     return fn(_state, unit)
 
 
+def _modules(*functions) -> list[str]:
+    """The modules that define `functions` (None: none), which a worker imports to run them."""
+    return [f.__module__ for f in functions if f is not None and getattr(f, "__module__", None)]
+
+
 class LocalEngine(Engine):
-    """This process (one worker), or spawned processes on this machine."""
+    """This process (one worker), or processes on this machine forked by a server that imported
+    the job's modules once (lake/workers.py)."""
 
     name = "local"
     title = "local"
@@ -204,14 +211,13 @@ class LocalEngine(Engine):
             yield from self._pool(fn, units, init, args, n, retries, describe)
 
     def _pool(self, fn, units, init, args, n, retries, describe):
-        import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
         todo = deque(range(len(units)))
         tries: Counter = Counter()
         while todo:
-            pool = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_local_init,
+            pool = ProcessPoolExecutor(n, mp_context=context(*_modules(fn, init)), initializer=_local_init,
                                        initargs=(init, args))
             running: dict = {}
             try:

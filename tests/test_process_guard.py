@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 import winnow
+from winnow.lake.workers import SERVER
 
 from .helpers import C4, OWT, SHARED, WINNOW, alive, cli, fails
 
@@ -106,7 +107,9 @@ def _kill(proc: subprocess.Popen, mark: str, seen: dict) -> tuple[int, float]:
 
 
 def _workers(n: int):
-    return lambda lines: sum("spawn_main" in line for line in lines) >= n
+    """Whether `n` local workers run: forked by the fork server (which has their command line), or spawned."""
+    return lambda lines: (sum(SERVER in line for line in lines) >= n + 1
+                          or sum("spawn_main" in line for line in lines) >= n)
 
 
 # -- nothing outlives a killed command ----------------------------------------------------------
