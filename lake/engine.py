@@ -35,6 +35,7 @@ import sys
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from winnow.lake.errors import UsageError, WinnowError, positive
@@ -144,6 +145,43 @@ class Engine:
         """Threads one of `workers` workers may use without oversubscribing the cores."""
         return 1
 
+    @contextmanager
+    def reusing(self) -> Iterator["Engine"]:
+        """Within the block, a `map` whose workers would be the last one's (the same `init`, `args`
+        and `num_gpus`) takes that map's workers, their state built, instead of starting new ones:
+        a job of several passes over the same state (ingest/partitioned.py) starts its workers
+        once. The workers a map kept end with the block, or with a map that needs others."""
+        self._reusing = getattr(self, "_reusing", 0) + 1
+        try:
+            yield self
+        finally:
+            self._reusing -= 1
+            if not self._reusing:
+                self._take(None)
+
+    def _take(self, key) -> Any:
+        """The workers the last map kept, if they were started for `key` (they are taken), else
+        None (and the kept ones end)."""
+        kept, self._kept = getattr(self, "_kept", None), None
+        if kept is None:
+            return None
+        if key is not None and _same(kept[0], key):
+            return kept[1]
+        self._end_workers(kept[1])
+        return None
+
+    def _keep(self, key, workers) -> bool:
+        """Keep a finished map's `workers`, started for `key`, for the next map of the `reusing`
+        block; False outside one (the map ends them)."""
+        if not getattr(self, "_reusing", 0):
+            return False
+        self._take(None)
+        self._kept = (key, workers)
+        return True
+
+    def _end_workers(self, workers) -> None:
+        """End the workers a map kept (an engine that keeps any says how)."""
+
     def map(self, fn: Callable[[Any, Any], Any], units: Sequence, *, init: Callable[..., Any] | None = None,
             args: tuple = (), num_gpus: float = 0, retries: int = RETRIES,
             describe: Callable[[Any], str] = repr) -> Iterator[tuple[int, Any]]:
@@ -156,6 +194,14 @@ class Engine:
 
     def close(self) -> None:
         """Let go of what the engine started (a local Ray cluster stays up until the process ends)."""
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two keys of workers (init, args, num_gpus) are the same: each part the same object, or equal."""
+    try:
+        return len(a) == len(b) and all(x is y or bool(x == y) for x, y in zip(a, b))
+    except Exception:  # noqa: BLE001 - values that cannot be compared are not the same
+        return False
 
 
 def _failed(describe, unit, tries: int, why: str) -> EngineError:
@@ -216,10 +262,16 @@ class LocalEngine(Engine):
 
         todo = deque(range(len(units)))
         tries: Counter = Counter()
+        key = (init, args, 0)
         while todo:
-            pool = ProcessPoolExecutor(n, mp_context=context(*_modules(fn, init)), initializer=_local_init,
-                                       initargs=(init, args))
+            pool, size = self._take(key) or (None, 0)
+            if size < n:  # none kept, or too few
+                if pool is not None:
+                    self._end_workers((pool, size))
+                pool, size = ProcessPoolExecutor(n, mp_context=context(*_modules(fn, init)), initializer=_local_init,
+                                                 initargs=(init, args)), n
             running: dict = {}
+            finished = False
             try:
                 while todo or running:
                     while todo and len(running) < 2 * n:  # one queued behind each busy worker
@@ -242,8 +294,14 @@ class LocalEngine(Engine):
                     else:
                         continue
                     break  # the pool broke: start a new one
+                else:
+                    finished = True
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                if not (finished and self._keep(key, (pool, size))):
+                    self._end_workers((pool, size))
+
+    def _end_workers(self, workers) -> None:
+        workers[0].shutdown(wait=True, cancel_futures=True)
 
 
 # -- ray -------------------------------------------------------------------------------------
@@ -347,7 +405,10 @@ class RayEngine(Engine):
         init_ref, args_ref = ray.put(init), ray.put(args)
         fn_ref = ray.put(fn)
         n = min(self.size(num_gpus), len(units))
-        actors = self.actors = [Worker.remote(init_ref, args_ref) for _ in range(n)]
+        key = (init, args, num_gpus)
+        actors = self.actors = self._take(key) or []  # those a pass before this one kept (Engine.reusing)
+        actors += [Worker.remote(init_ref, args_ref) for _ in range(n - len(actors))]
+        finished = False
         todo = deque(range(len(units)))
         tries: Counter = Counter()
         running: dict = {}
@@ -378,6 +439,12 @@ class RayEngine(Engine):
                 else:
                     yield i, result
                 give(actor)
+            finished = True
         finally:
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
+            if not (finished and self._keep(key, actors)):
+                self._end_workers(actors)
+
+    def _end_workers(self, actors) -> None:
+        ray = _ray()
+        for actor in actors:
+            ray.kill(actor, no_restart=True)

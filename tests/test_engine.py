@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from winnow.lake.engine import EngineError, EngineUsageError, engine
@@ -72,6 +73,28 @@ def test_a_units_own_error_and_a_failed_init_come_through_as_they_are(engines, n
     with pytest.raises(ValueError, match="^model folder m has no weights$"):
         list(engines[name].map(work, [1, 2, 3], init=broken, args=("m",)))
     assert time.perf_counter() - t0 < 60  # not retried
+
+
+@pytest.mark.parametrize("name", ["local", "ray"])
+def test_the_passes_of_a_job_reuse_one_set_of_workers(engines, name, tmp_path):
+    """Inside `reusing()`, a second map with the same init and args runs on the first one's
+    workers, their state built once; a map with other args starts its own; the block's end
+    ends them. Outside it, each map starts its own workers."""
+    e, inits = engines[name], tmp_path / "inits"
+    args = (1, str(inits))
+    with e.reusing():
+        first = {pid for _, pid in dict(e.map(work, list(range(20)), init=load, args=args)).values()}
+        second = {pid for _, pid in dict(e.map(work, list(range(20)), init=load, args=args)).values()}
+        built = inits.read_text().split()
+        other = {pid for _, pid in dict(e.map(work, list(range(4)), init=load, args=(2, str(tmp_path / "o")))).values()}
+    assert len(built) == len(set(built)) <= 2 and first | second <= set(map(int, built))  # built once, for both
+    assert not other & set(map(int, built))
+    deadline = time.time() + 30
+    while any(psutil.pid_exists(pid) for pid in first | second | other) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(psutil.pid_exists(pid) for pid in first | second | other)  # ended with the block
+    apart = [{pid for _, pid in dict(e.map(work, [1, 2], init=load, args=args)).values()} for _ in range(2)]
+    assert not apart[0] & apart[1]  # without the block, one set of workers per map
 
 
 def test_bad_engines_are_one_line_before_anything_runs():
