@@ -10,8 +10,8 @@ what its `init` builds.
 
 Forking is safe there as it is not in a process that has used Lance: the server has only
 imported its modules, it runs no Lance runtime and opens no dataset (Lance warns on every
-fork all the same: this module, imported first by the server, silences that warning in the
-server and its workers only).
+fork all the same: lake/fork_server.py, which the server imports last, silences that warning
+in the server, and readies it to fork).
 
 The server inherits this process's environment when it starts, so a server started inside
 the process guard (`with guarded():`, lake/processes.py) carries its mark, and so does every
@@ -22,13 +22,8 @@ itself when this process does.
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
-import warnings
 
 SERVER = "from multiprocessing.forkserver import main"  # how the server is started: `python -c SERVER...`
-
-if any(a.startswith(SERVER) for a in sys.orig_argv):  # the server (and its workers), which imports this first
-    warnings.filterwarnings("ignore", message="lance is not fork-safe")
 
 
 def context(*modules: str):
@@ -38,7 +33,7 @@ def context(*modules: str):
     preloaded: a module that fails to import must not take the server down with it."""
     ctx = mp.get_context("forkserver")
     wanted = [m for m in modules if m.startswith("winnow.")]
-    ctx.set_forkserver_preload(["__main__", __name__, *dict.fromkeys(wanted)])
+    ctx.set_forkserver_preload(["__main__", *dict.fromkeys(wanted), "winnow.lake.fork_server"])  # that one last
     return ctx
 
 
