@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 
 import pyarrow as pa
@@ -70,7 +71,8 @@ class _Run:
             n_procs = min(n_workers, len(tasks))
             for _ in range(n_procs):
                 todo.put(None)
-            procs = [ctx.Process(target=worker.run, args=(todo, results), daemon=True) for _ in range(n_procs)]
+            procs = [ctx.Process(target=worker.run, args=(todo, results, dict(os.environ)), daemon=True)
+                     for _ in range(n_procs)]
             for p in procs:
                 p.start()
         if progress:

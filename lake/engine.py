@@ -42,7 +42,7 @@ from winnow.lake.errors import UsageError, WinnowError, positive
 from winnow.lake.extras import MissingExtra, need
 from winnow.lake.processes import guarded
 from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
-from winnow.lake.workers import context
+from winnow.lake.workers import adopt, context
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
@@ -215,8 +215,9 @@ _state: Any = None
 _init_error: BaseException | None = None
 
 
-def _local_init(init, args) -> None:
+def _local_init(init, args, env) -> None:
     global _state, _init_error
+    adopt(env)
     try:
         _state = init(*args) if init is not None else None
     except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
@@ -269,7 +270,7 @@ class LocalEngine(Engine):
                 if pool is not None:
                     self._end_workers((pool, size))
                 pool, size = ProcessPoolExecutor(n, mp_context=context(*_modules(fn, init)), initializer=_local_init,
-                                                 initargs=(init, args)), n
+                                                 initargs=(init, args, dict(os.environ))), n
             running: dict = {}
             finished = False
             try:

@@ -13,6 +13,7 @@ imported its modules, it runs no Lance runtime and opens no dataset (Lance warns
 fork all the same: lake/fork_server.py, which the server imports last, silences that warning
 in the server, and readies it to fork).
 
+A worker takes this process's environment as it is when the worker is asked for (`adopt`).
 The server inherits this process's environment when it starts, so a server started inside
 the process guard (`with guarded():`, lake/processes.py) carries its mark, and so does every
 worker forked from it: all of them end with this process, even after `kill -9`. It ends by
@@ -22,6 +23,7 @@ itself when this process does.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 SERVER = "from multiprocessing.forkserver import main"  # how the server is started: `python -c SERVER...`
 
@@ -35,6 +37,15 @@ def context(*modules: str):
     wanted = [m for m in modules if m.startswith("winnow.")]
     ctx.set_forkserver_preload(["__main__", *dict.fromkeys(wanted), "winnow.lake.fork_server"])  # that one last
     return ctx
+
+
+def adopt(env: dict[str, str]) -> None:
+    """Make this worker's environment `env`, its parent's when it asked for the worker: a
+    forked worker has the server's, from when the server started (a variable set since, such
+    as an object store's credentials, would be missing)."""
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
 
 
 def is_worker(cmdline: list[str], parent_cmdline: list[str]) -> bool:

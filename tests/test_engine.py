@@ -35,6 +35,10 @@ def work(state, unit):
     return unit * state["scale"] if isinstance(unit, int) else unit, os.getpid()
 
 
+def late(_state, name):
+    return os.environ.get(name)
+
+
 def broken(_):
     raise ValueError("model folder m has no weights")
 
@@ -95,6 +99,19 @@ def test_the_passes_of_a_job_reuse_one_set_of_workers(engines, name, tmp_path):
     assert not any(psutil.pid_exists(pid) for pid in first | second | other)  # ended with the block
     apart = [{pid for _, pid in dict(e.map(work, [1, 2], init=load, args=args)).values()} for _ in range(2)]
     assert not apart[0] & apart[1]  # without the block, one set of workers per map
+
+
+def test_a_local_worker_has_the_environment_of_its_job_not_of_the_fork_server(engines, tmp_path):
+    """Local workers are forked from a server started with the first pool; a variable set
+    since (an object store's credentials, say) reaches the workers of a later job."""
+    e, name = engines["local"], "WINNOW_TEST_SET_LATE"
+    list(e.map(work, [1, 2], init=load, args=(1, str(tmp_path / "inits"))))  # the server runs
+    os.environ[name] = "set after the server started"
+    try:
+        got = dict(e.map(late, [name, name]))
+    finally:
+        del os.environ[name]
+    assert got == {0: "set after the server started", 1: "set after the server started"}
 
 
 def test_bad_engines_are_one_line_before_anything_runs():
