@@ -20,7 +20,9 @@ that process ends (lake/processes.py).
 The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
 (the API and the command line), then handed to the job. A job never asks an engine its name:
 it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `size`,
-`threads_per_worker`, `with_workers`), so a new engine is one class in one file.
+`threads_per_worker`, `with_workers`), so a new engine is one class in one file. A job of
+several passes runs them inside `with engine.reusing():`, which lets a pass take the last
+one's workers, their state built, when its `init` and `args` are the same.
 
 A worker that dies (killed, out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
