@@ -1,6 +1,6 @@
 """Workers: what one local worker costs to start, and what small jobs cost on 1 and 2 workers.
 
-    python bench/workers.py [--runs 3] [--docs 20000] [--only start|jobs] [--before VENV] [--pyc]
+    python bench/workers.py [--runs 3] [--docs 20000] [--only start|jobs] [--scorer gopher] [--before VENV] [--pyc]
 
 1. Start cost: the CPU-seconds of each local worker process (spawn -> ready -> one tiny unit
    -> ended) of `winnow ingest` (the local runner's parsing processes), `winnow score LAKE
@@ -12,7 +12,7 @@
    spawn (`--multiprocessing-fork` in its command line) or forked by its fork server (which
    is not a worker: it is counted apart, once per command). Median per worker over the runs.
 2. Jobs: `winnow ingest` of --docs documents (bench/corpus.py, 8 shards) into a new lake,
-   then `winnow score LAKE gopher` (a heuristic scorer) on it, with the local engine on 1
+   then `winnow score LAKE gopher` (--scorer: a heuristic scorer) on it, with the local engine on 1
    and 2 workers and the Ray engine on 2 actors (a local cluster started by each command,
    127.0.0.1 only): the command's wall seconds, and the job's own as the command reports
    them (without the interpreter's start, and Ray's cluster start). Median over the runs,
@@ -136,7 +136,7 @@ def start_cost(venvs: dict, runs: int, env: dict, tmp: Path) -> None:
         print(f"{kind:<14} {label:<7} {len(cpus):>8} {shown:>36} {statistics.median(servers[kind, label]):>30.2f}")
 
 
-def jobs(venvs: dict, runs: int, n_docs: int, env: dict, tmp: Path) -> None:
+def jobs(venvs: dict, runs: int, n_docs: int, scorer: str, env: dict, tmp: Path) -> None:
     corpus = CACHE / f"corpus-{n_docs}-0"
     shards = [str(s) for s in build_corpus(corpus, n_docs=n_docs, n_shards=8, seed=0, quiet=True)]
     walls: dict = {}
@@ -147,15 +147,15 @@ def jobs(venvs: dict, runs: int, n_docs: int, env: dict, tmp: Path) -> None:
                 run(winnow(venv, "init", lake), env)
                 options = ["--engine", engine, "--workers", str(workers)]
                 for kind, cmd in (("ingest", winnow(venv, "ingest", lake, *shards, *options)),
-                                  ("score gopher", winnow(venv, "score", lake, "gopher", *options))):
+                                  (f"score {scorer}", winnow(venv, "score", lake, scorer, *options))):
                     m = sampled(cmd, env, 0.1)
                     walls.setdefault((kind, label, engine, workers), []).append((m["wall"], m["job"]))
                 shutil.rmtree(lake)
-    print(f"{'job':<14} {'env':<7} {'engine':<6} {'workers':>7} {'command wall s (median, min-max)':>34} "
+    print(f"{'job':<15} {'env':<7} {'engine':<6} {'workers':>7} {'command wall s (median, min-max)':>34} "
           f"{'job s (as reported)':>20}")
     for (kind, label, engine, workers), w in walls.items():
         command, job = [x for x, _ in w], [y for _, y in w]
-        print(f"{kind:<14} {label:<7} {engine:<6} {workers:>7} {statistics.median(command):>20.2f} "
+        print(f"{kind:<15} {label:<7} {engine:<6} {workers:>7} {statistics.median(command):>20.2f} "
               f"({min(command):.2f}-{max(command):.2f}) {statistics.median(job):>20.2f}")
 
 
@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--only", choices=["start", "jobs"])
+    ap.add_argument("--scorer", default="gopher", help="the heuristic scorer of the jobs")
     ap.add_argument("--before", type=Path, help="another environment (its bin/winnow) to compare with")
     ap.add_argument("--pyc", action="store_true", help="run with bytecode caches (in a temporary folder)")
     args = ap.parse_args()
@@ -181,7 +182,7 @@ def main() -> None:
         if args.only in (None, "start"):
             start_cost(venvs, args.runs, env, Path(tmp))
         if args.only in (None, "jobs"):
-            jobs(venvs, args.runs, args.docs, env, Path(tmp))
+            jobs(venvs, args.runs, args.docs, args.scorer, env, Path(tmp))
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.pyc:
         shutil.rmtree(env["PYTHONPYCACHEPREFIX"])
