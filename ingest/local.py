@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
 import queue
 
 import pyarrow as pa
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from winnow.lake import Lake, catalog, schema
 from winnow.lake.processes import guarded
+from winnow.lake.workers import context
 from winnow.lake.killpoints import step
 from winnow.lake.progress import Progress
 
@@ -65,7 +66,7 @@ class _Run:
         self.first_rejects: list[str] = []
 
     def execute(self, tasks, active: dict[int, Planned], n_workers: int, progress) -> None:
-        ctx = mp.get_context("spawn")
+        ctx = context(worker.__name__)  # forked by a server that imported the worker's modules once
         with guarded():  # the workers and the resource tracker end with this process, however it ends
             todo, results = ctx.Queue(), ctx.Queue(maxsize=2 * n_workers + 2)
             for t in tasks:
@@ -73,7 +74,8 @@ class _Run:
             n_procs = min(n_workers, len(tasks))
             for _ in range(n_procs):
                 todo.put(None)
-            procs = [ctx.Process(target=worker.run, args=(todo, results), daemon=True) for _ in range(n_procs)]
+            procs = [ctx.Process(target=worker.run, args=(todo, results, dict(os.environ)), daemon=True)
+                     for _ in range(n_procs)]
             for p in procs:
                 p.start()
         if progress:

@@ -1,7 +1,8 @@
 """The partitioned runner (engine `ray`, or any engine): no process holds every key of the lake.
 
-Four passes of units over the engine's workers, through the run's staging folder
-(ingest/staging.py; the units are in ingest/stages.py), then commits by this process:
+Four passes of units over the engine's workers (one set of workers for the four, started
+once: `Engine.reusing`), through the run's staging folder (ingest/staging.py; the units are
+in ingest/stages.py), then commits by this process:
 
 1. parse every input, or byte range of a large JSON lines file (ingest/ranges.py), into
    staged documents, rejects and content hashes; and turn the lake's content hashes and
@@ -71,10 +72,11 @@ def run(lake: Lake, planned: list[Planned], engine: Engine, *, fields: FieldName
     if progress:
         progress.start("ingest", sum(p.input.size or 0 for p in planned), "bytes")
     try:
-        parsed, lake_starts = _parse(engine, context, units, groups, progress)
-        good = _count(planned, units, owner, parsed)
-        kept, owners = _decide(engine, context, good, parsed, lake_starts)
-        return _write(lake, engine, context, planned, good, owner, parsed, kept, owners, commit_bytes, progress)
+        with engine.reusing():  # the four passes share one set of workers, started once
+            parsed, lake_starts = _parse(engine, context, units, groups, progress)
+            good = _count(planned, units, owner, parsed)
+            kept, owners = _decide(engine, context, good, parsed, lake_starts)
+            return _write(lake, engine, context, planned, good, owner, parsed, kept, owners, commit_bytes, progress)
     finally:
         if progress:
             progress.stop()

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import fsspec
 
+from winnow.lake.workers import adopt
+
 from winnow.ingest.documents import BatchBuilder, FieldNames
 from winnow.ingest.readers import READERS, open_decompressed, read
 
@@ -35,9 +37,10 @@ class Task:
     batch_bytes: int
 
 
-def run(tasks, results) -> None:
-    """Worker main loop: take tasks until the None sentinel."""
+def run(tasks, results, env: dict[str, str]) -> None:
+    """Worker main loop: take tasks until the None sentinel (`env`: the runner's environment)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the runner stops its workers
+    adopt(env)
     while (task := tasks.get()) is not None:
         try:
             for message in read_task(task):

@@ -7,8 +7,8 @@ built once per worker (a model is loaded once per worker, not per unit), and yie
 `(index, result)` as units finish, in any order. What is committed, and when, stays with
 the job, so both engines produce the same lake.
 
-- `local` (the default): this process for one worker, else a pool of spawned processes on
-  this machine.
+- `local` (the default): this process for one worker, else a pool of processes on this
+  machine, forked from a server that imported the job's modules once (lake/workers.py).
 - `ray`: a Ray actor pool, one actor per worker (`num_gpus=1` each for model scorers, the
   pool sized to the cluster), on the cluster at `--ray-address` (or `WINNOW_RAY_ADDRESS`),
   or on a local one started for the job when no address is given, which listens on
@@ -20,7 +20,9 @@ that process ends (lake/processes.py).
 The engine is chosen by `--engine local|ray` or `WINNOW_ENGINE` and built once, at the edge
 (the API and the command line), then handed to the job. A job never asks an engine its name:
 it asks what the engine can do (`runs_in_process`, `places_gpus`, `reaches`, `size`,
-`threads_per_worker`, `with_workers`), so a new engine is one class in one file.
+`threads_per_worker`, `with_workers`), so a new engine is one class in one file. A job of
+several passes runs them inside `with engine.reusing():`, which lets a pass take the last
+one's workers, their state built, when its `init` and `args` are the same.
 
 A worker that dies (killed, out of memory, its node lost) is replaced and its unit run again, up to `retries` more times
 per unit; after that the job fails naming the unit, and the job commits nothing of it. An
@@ -39,12 +41,14 @@ import time
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from winnow.lake.errors import UsageError, WinnowError, positive
 from winnow.lake.extras import MissingExtra, need
 from winnow.lake.processes import guarded
 from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
+from winnow.lake.workers import adopt, context
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
@@ -151,6 +155,43 @@ class Engine:
         """Threads one of `workers` workers may use without oversubscribing the cores."""
         return 1
 
+    @contextmanager
+    def reusing(self) -> Iterator["Engine"]:
+        """Within the block, a `map` whose workers would be the last one's (the same `init`, `args`
+        and `num_gpus`) takes that map's workers, their state built, instead of starting new ones:
+        a job of several passes over the same state (ingest/partitioned.py) starts its workers
+        once. The workers a map kept end with the block, or with a map that needs others."""
+        self._reusing = getattr(self, "_reusing", 0) + 1
+        try:
+            yield self
+        finally:
+            self._reusing -= 1
+            if not self._reusing:
+                self._take(None)
+
+    def _take(self, key) -> Any:
+        """The workers the last map kept, if they were started for `key` (they are taken), else
+        None (and the kept ones end)."""
+        kept, self._kept = getattr(self, "_kept", None), None
+        if kept is None:
+            return None
+        if key is not None and _same(kept[0], key):
+            return kept[1]
+        self._end_workers(kept[1])
+        return None
+
+    def _keep(self, key, workers) -> bool:
+        """Keep a finished map's `workers`, started for `key`, for the next map of the `reusing`
+        block; False outside one (the map ends them)."""
+        if not getattr(self, "_reusing", 0):
+            return False
+        self._take(None)
+        self._kept = (key, workers)
+        return True
+
+    def _end_workers(self, workers) -> None:
+        """End the workers a map kept (an engine that keeps any says how)."""
+
     def map(self, fn: Callable[[Any, Any], Any], units: Sequence, *, init: Callable[..., Any] | None = None,
             args: tuple = (), num_gpus: float = 0, retries: int = RETRIES,
             describe: Callable[[Any], str] = repr) -> Iterator[tuple[int, Any]]:
@@ -165,6 +206,14 @@ class Engine:
         """Let go of what the engine started (a local Ray cluster stays up until the process ends)."""
 
 
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two keys of workers (init, args, num_gpus) are the same: each part the same object, or equal."""
+    try:
+        return len(a) == len(b) and all(x is y or bool(x == y) for x, y in zip(a, b))
+    except Exception:  # noqa: BLE001 - values that cannot be compared are not the same
+        return False
+
+
 def _failed(describe, unit, tries: int, why: str) -> EngineError:
     return EngineError(f"unit {describe(unit)} failed: its worker died {tries} time(s) ({why}); "
                        "nothing of it was committed")
@@ -176,8 +225,9 @@ _state: Any = None
 _init_error: BaseException | None = None
 
 
-def _local_init(init, args) -> None:
+def _local_init(init, args, env) -> None:
     global _state, _init_error
+    adopt(env)
     try:
         _state = init(*args) if init is not None else None
     except Exception as e:  # noqa: BLE001 - raised by the first unit, as the job's own error
@@ -190,8 +240,14 @@ def _local_run(fn, unit):
     return fn(_state, unit)
 
 
+def _modules(*functions) -> list[str]:
+    """The modules that define `functions` (None: none), which a worker imports to run them."""
+    return [f.__module__ for f in functions if f is not None and getattr(f, "__module__", None)]
+
+
 class LocalEngine(Engine):
-    """This process (one worker), or spawned processes on this machine."""
+    """This process (one worker), or processes on this machine forked by a server that imported
+    the job's modules once (lake/workers.py)."""
 
     name = "local"
     title = "local"
@@ -212,16 +268,21 @@ class LocalEngine(Engine):
             yield from self._pool(fn, units, init, args, n, retries, describe)
 
     def _pool(self, fn, units, init, args, n, retries, describe):
-        import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
         todo = deque(range(len(units)))
         tries: Counter = Counter()
+        key = (init, args, 0)
         while todo:
-            pool = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_local_init,
-                                       initargs=(init, args))
+            pool, size = self._take(key) or (None, 0)
+            if size < n:  # none kept, or too few
+                if pool is not None:
+                    self._end_workers((pool, size))
+                pool, size = ProcessPoolExecutor(n, mp_context=context(*_modules(fn, init)), initializer=_local_init,
+                                                 initargs=(init, args, dict(os.environ))), n
             running: dict = {}
+            finished = False
             try:
                 while todo or running:
                     while todo and len(running) < 2 * n:  # one queued behind each busy worker
@@ -244,8 +305,14 @@ class LocalEngine(Engine):
                     else:
                         continue
                     break  # the pool broke: start a new one
+                else:
+                    finished = True
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                if not (finished and self._keep(key, (pool, size))):
+                    self._end_workers((pool, size))
+
+    def _end_workers(self, workers) -> None:
+        workers[0].shutdown(wait=True, cancel_futures=True)
 
 
 # -- ray -------------------------------------------------------------------------------------
@@ -398,11 +465,14 @@ class RayEngine(Engine):
         init_ref, args_ref = ray.put(init), ray.put(args)
         fn_ref = ray.put(fn)
         n = min(self.size(num_gpus), len(units))
-        self.actors = []  # placed or not, for tests that kill one
+        key = (init, args, num_gpus)
+        kept = self._take(key) or {}  # placed workers a pass before this one kept (Engine.reusing) -> where
+        self.actors = list(kept)  # placed or not, for tests that kill one
         starting: dict = {}  # its `where` call -> a worker not yet placed
-        idle: deque = deque()  # placed workers without a unit
-        where: dict = {}  # worker -> (node id, pid)
+        idle: deque = deque(kept)  # placed workers without a unit
+        where: dict = dict(kept)  # worker -> (node id, pid)
         running: dict = {}  # a unit's call -> (worker, unit index)
+        finished = False
         todo = deque(range(len(units)))
         tries: Counter = Counter()
         dead_starts, waited = 0, 0.0
@@ -418,7 +488,7 @@ class RayEngine(Engine):
             where.pop(actor, None)
 
         try:
-            for _ in range(n):
+            for _ in range(n - len(kept)):
                 start()
             while todo or running:
                 while todo and idle:
@@ -470,12 +540,21 @@ class RayEngine(Engine):
                     log("done", i, where[actor], units[i])
                     idle.append(actor)
                     yield i, result
+            finished = True
         except HeadLost:
             self.actors = []  # nothing to kill: the cluster is gone (and asking it would wait on it)
             raise
         finally:
-            for actor in self.actors:
-                ray.kill(actor, no_restart=True)
+            placed = {actor: where[actor] for actor in self.actors if actor in where}
+            if finished and self._keep(key, placed):  # the next pass of a reusing block takes them
+                self._end_workers([actor for actor in self.actors if actor not in placed])
+            else:
+                self._end_workers(self.actors)
+
+    def _end_workers(self, actors) -> None:
+        ray = _ray()
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
 
 
 class HeadLost(EngineError):

@@ -4,10 +4,10 @@
 process apart from this one (its own session, no import beyond the standard library) that
 waits for this process to end. While the mark is in this process's environment (in
 WINNOW_GUARD, a space-separated list, so that guards nest), every process started from here
-inherits it, however it is started and whoever starts it: spawned pool workers, the
-multiprocessing resource tracker, torchrun and its ranks, the gcs_server, raylet and helpers
-of a Ray cluster started for the job. A cluster reached by --ray-address was started
-elsewhere and carries no mark.
+inherits it, however it is started and whoever starts it: the local workers' fork
+server and the workers it forks (lake/workers.py), the multiprocessing resource tracker,
+torchrun and its ranks, the gcs_server, raylet and helpers of a Ray cluster started for
+the job. A cluster reached by --ray-address was started elsewhere and carries no mark.
 
 The mark is read from the environment a process was started with (`/proc/PID/environ`;
 psutil elsewhere), which a process that renames itself overwrites: Ray's agents and workers

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
 import re
 import time
 from collections import Counter
@@ -57,6 +56,7 @@ from winnow.lake.killpoints import step
 from winnow.lake.lake import clean_message
 from winnow.lake.progress import Progress
 from winnow.lake.version import WINNOW_VERSION
+from winnow.lake.workers import context
 
 from winnow.scoring.model import check_device
 from winnow.scoring.registry import resolve
@@ -452,7 +452,7 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
             num_gpus = 1 if devices[0] == "cuda" else 0
             job = dataclasses.replace(job, device=devices[0])
         else:  # worker k of each pool (a new one after a death) takes device k
-            deal = (devices, mp.get_context("spawn").Value("i", 0))
+            deal = (devices, context().Value("i", 0))
             job = dataclasses.replace(job, device=None)
     if not runner.places_gpus:  # a worker per device dealt, else per core; one that places GPUs is sized
         runner = runner.with_workers(n)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from winnow.lake.engine import EngineError, EngineUsageError, engine
@@ -32,6 +33,10 @@ def work(state, unit):
     if unit == "die-always":
         os._exit(4)
     return unit * state["scale"] if isinstance(unit, int) else unit, os.getpid()
+
+
+def late(_state, name):
+    return os.environ.get(name)
 
 
 def broken(_):
@@ -72,6 +77,41 @@ def test_a_units_own_error_and_a_failed_init_come_through_as_they_are(engines, n
     with pytest.raises(ValueError, match="^model folder m has no weights$"):
         list(engines[name].map(work, [1, 2, 3], init=broken, args=("m",)))
     assert time.perf_counter() - t0 < 60  # not retried
+
+
+@pytest.mark.parametrize("name", ["local", "ray"])
+def test_the_passes_of_a_job_reuse_one_set_of_workers(engines, name, tmp_path):
+    """Inside `reusing()`, a second map with the same init and args runs on the first one's
+    workers, their state built once; a map with other args starts its own; the block's end
+    ends them. Outside it, each map starts its own workers."""
+    e, inits = engines[name], tmp_path / "inits"
+    args = (1, str(inits))
+    with e.reusing():
+        first = {pid for _, pid in dict(e.map(work, list(range(20)), init=load, args=args)).values()}
+        second = {pid for _, pid in dict(e.map(work, list(range(20)), init=load, args=args)).values()}
+        built = inits.read_text().split()
+        other = {pid for _, pid in dict(e.map(work, list(range(4)), init=load, args=(2, str(tmp_path / "o")))).values()}
+    assert len(built) == len(set(built)) <= 2 and first | second <= set(map(int, built))  # built once, for both
+    assert not other & set(map(int, built))
+    deadline = time.time() + 30
+    while any(psutil.pid_exists(pid) for pid in first | second | other) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(psutil.pid_exists(pid) for pid in first | second | other)  # ended with the block
+    apart = [{pid for _, pid in dict(e.map(work, [1, 2], init=load, args=args)).values()} for _ in range(2)]
+    assert not apart[0] & apart[1]  # without the block, one set of workers per map
+
+
+def test_a_local_worker_has_the_environment_of_its_job_not_of_the_fork_server(engines, tmp_path):
+    """Local workers are forked from a server started with the first pool; a variable set
+    since (an object store's credentials, say) reaches the workers of a later job."""
+    e, name = engines["local"], "WINNOW_TEST_SET_LATE"
+    list(e.map(work, [1, 2], init=load, args=(1, str(tmp_path / "inits"))))  # the server runs
+    os.environ[name] = "set after the server started"
+    try:
+        got = dict(e.map(late, [name, name]))
+    finally:
+        del os.environ[name]
+    assert got == {0: "set after the server started", 1: "set after the server started"}
 
 
 def test_bad_engines_are_one_line_before_anything_runs():

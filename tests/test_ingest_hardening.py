@@ -22,6 +22,7 @@ import winnow
 from winnow.ingest import READERS, FieldNames, Reader, format_of
 from winnow.ingest.readers import Reject, read
 from winnow.lake import UsageError
+from winnow.lake.workers import is_worker
 
 from .helpers import C4, GITHUB, OWT, WARCS, WINNOW, alive, cli, fails, lake_state, lines
 
@@ -39,9 +40,9 @@ def _workers(pid: int) -> list[psutil.Process]:
     found = []
     for p in _descendants(pid):
         try:
-            if "spawn_main" in " ".join(p.cmdline()):
+            if is_worker(p.cmdline(), p.parent().cmdline()):
                 found.append(p)
-        except psutil.Error:
+        except (psutil.Error, AttributeError):  # gone, or its parent gone
             pass
     return found
 

@@ -18,6 +18,7 @@ import pytest
 
 import winnow
 from winnow.lake.tokenizer import load_tokenizer
+from winnow.lake.workers import is_worker
 from winnow.train.materialize.bpe import byte_level_bpe
 from winnow.train.materialize.shards import open_shards
 
@@ -113,15 +114,15 @@ def test_a_tokenizer_it_cannot_prove_equal_is_left_to_its_library(tmp_path):
 
 
 def _workers(kind: str) -> list[psutil.Process]:
-    """This test process's descendants that are engine workers: spawned local processes or
-    Ray actors."""
+    """This test process's descendants that are engine workers: local processes (forked by the
+    fork server) or Ray actors."""
     found = []
     for p in psutil.Process().children(recursive=True):
         try:
-            line = " ".join(p.cmdline())
-        except psutil.Error:
+            line, parent = p.cmdline(), p.parent().cmdline()
+        except (psutil.Error, AttributeError):  # gone, or its parent gone
             continue
-        if (kind == "local" and "spawn_main" in line) or (kind == "ray" and line.startswith("ray::Worker")):
+        if is_worker(line, parent) if kind == "local" else " ".join(line).startswith("ray::Worker"):
             found.append(p)
     return found
 

@@ -466,7 +466,7 @@ def test_devices_parsing_and_a_missing_gpu(models, small_lake):
 
 
 def test_two_cpu_workers_give_the_columns_of_one_process(models, lake, tmp_path):
-    """The runner's one-worker-per-device path (`_results` with two devices: two spawned
+    """The runner's one-worker-per-device path (`_results` with two devices: two worker
     processes, each loading its own copy) on the CPU, against the in-process path."""
     from winnow.scoring.registry import resolve
     from winnow.scoring.runner import _Job, _plan, _results

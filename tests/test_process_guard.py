@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 import winnow
+from winnow.lake.workers import SERVER, is_worker
 
 from .helpers import C4, OWT, SHARED, WINNOW, alive, cli, fails
 
@@ -106,7 +107,22 @@ def _kill(proc: subprocess.Popen, mark: str, seen: dict) -> tuple[int, float]:
 
 
 def _workers(n: int):
-    return lambda lines: sum("spawn_main" in line for line in lines) >= n
+    """Whether `n` local workers run: forked by the fork server (which has their command line), or spawned."""
+    return lambda lines: (sum(SERVER in line for line in lines) >= n + 1
+                          or sum("spawn_main" in line for line in lines) >= n)
+
+
+def _worked(processes, cpu_s: float) -> bool:
+    """Whether the local workers among `processes` have used `cpu_s` CPU-seconds between them
+    (a forked worker starts in ~0.01: they are at work)."""
+    total = 0.0
+    for p in alive(processes):
+        try:
+            if is_worker(p.cmdline(), p.parent().cmdline()):
+                total += sum(p.cpu_times()[:2])
+        except (psutil.Error, AttributeError):  # gone, or its parent gone
+            pass
+    return total >= cpu_s
 
 
 # -- nothing outlives a killed command ----------------------------------------------------------
@@ -118,8 +134,7 @@ def test_a_killed_local_score_leaves_no_process(lake, moment):
     seen: dict = {}
     _follow(proc, seen, _workers(2))
     if moment == "working":
-        time.sleep(1.0)
-        _follow(proc, seen, _workers(2))
+        _follow(proc, seen, lambda lines: _worked(seen.values(), 0.3))
     started, gone = _kill(proc, mark, seen)
     print(f"score minhash, killed {moment}: {started} processes, all gone in {gone:.1f} s")
     assert started >= 3  # two workers and the resource tracker at least

@@ -265,9 +265,10 @@ def materialize(
 
 def _workers(eng: Engine, workers: int | None, lake: Lake, text_bytes: int) -> int:
     """How many workers tokenize: --workers; on an engine that runs in this process, one
-    process more per BYTES_PER_PROCESS of text (a spawned process costs ~2 CPU-seconds to
-    start) up to the engine's size, and one for a memory:// lake (its store lives in this
-    process); elsewhere the engine's size (Ray: the cluster's CPUs)."""
+    process more per BYTES_PER_PROCESS of text (a local worker costs ~0.15 CPU-seconds to
+    start, the fork server it comes from ~0.3 once: bench/workers.py) up to the engine's
+    size, and one for a memory:// lake (its store lives in this process); elsewhere the
+    engine's size (Ray: the cluster's CPUs)."""
     if lake.uri.startswith("memory://"):
         return 1
     if workers:
