@@ -35,7 +35,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(H
 import argparse  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
@@ -43,6 +42,7 @@ from datetime import datetime, timezone  # noqa: E402
 import winnow  # noqa: E402  (first: it sets LANCE_LOG before Lance loads)
 
 from corpus import build_corpus  # noqa: E402
+from measure import median_time  # noqa: E402
 
 CACHE = HERE / ".cache"
 SCORERS = ("gopher", "c4", "fineweb", "minhash")
@@ -78,7 +78,7 @@ def grow(lake_dir: Path, batches: list[Path], commits: int, batch_dir: Path) -> 
             winnow.dedup(lake, "minhash", progress=False)
         if cycle % 10 == 9:
             winnow.select(lake, "daily", DAILY.format(budget=50_000), replace=True)
-        if not kept and lake.docs().version >= kept_at:
+        if not kept and cycle >= 1 and lake.docs().version >= kept_at:  # after the first import (cycle 1)
             winnow.select(lake, "kept", KEPT)
             kept = True
         cycle += 1
@@ -97,15 +97,6 @@ def files_of(root: Path) -> tuple[int, int]:
             n += 1
             size += os.path.getsize(os.path.join(folder, name))
     return n, size
-
-
-def median_time(fn, reps: int = 3) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def measure(path: Path) -> dict:

@@ -9,6 +9,7 @@ once per process, so for multi-process tools it is an upper bound on real memory
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import tempfile
 import time
@@ -49,3 +50,13 @@ def measure(cmd: list[str], env=None, interval: float = 0.05) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
     return {"seconds": seconds, "cpu_seconds": sum(cpu.values()), "peak_rss": peak, "returncode": proc.returncode, "stdout": stdout, "stderr": stderr}
+
+
+def median_time(fn, reps: int = 3) -> float:
+    """The median wall seconds of `reps` calls of fn() in this process."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

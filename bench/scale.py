@@ -55,7 +55,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -66,7 +65,7 @@ import psutil  # noqa: E402
 import winnow  # noqa: E402,F401  (first: it sets LANCE_LOG before Lance loads)
 
 from corpus import DATA, build_corpus  # noqa: E402
-from measure import measure  # noqa: E402
+from measure import measure, median_time  # noqa: E402
 
 CACHE = HERE / ".cache"
 WINNOW = str(Path(sys.executable).parent / "winnow")
@@ -99,15 +98,6 @@ def engine_overhead(units: int = 2000) -> None:
         print(f"engine {name}: start {started:.1f} s; {n:,} no-op units on 2 workers: {per * 1e3:.2f} ms per unit")
 
 
-def _median(fn, reps: int = 3) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def commit_cost(counts=(100, 1000, 10000)) -> None:
     import lance
     import pyarrow as pa
@@ -131,7 +121,7 @@ def commit_cost(counts=(100, 1000, 10000)) -> None:
                 f = write_fragments(one, uri, schema=schema)
                 lance.LanceDataset.commit(uri, LanceOperation.Append(f), read_version=lance.dataset(uri).version)
 
-            append_s = _median(append)
+            append_s = median_time(append)
             ds = lance.dataset(uri)
             t0 = time.perf_counter()
             merged = []
@@ -144,7 +134,7 @@ def commit_cost(counts=(100, 1000, 10000)) -> None:
             t0 = time.perf_counter()
             lance.LanceDataset.commit(uri, LanceOperation.Merge(merged, new_schema), read_version=ds.version)
             merge_s = time.perf_counter() - t0
-            open_s = _median(lambda: lance.dataset(uri).count_rows())
+            open_s = median_time(lambda: lance.dataset(uri).count_rows())
             print(f"commit cost, {n:,} fragments (built in {built:.1f} s): append one fragment {append_s * 1e3:.0f} ms; "
                   f"a column over all fragments: {write_s / n * 1e3:.1f} ms per fragment to write, one Merge commit "
                   f"{merge_s * 1e3:.0f} ms; open + count_rows {open_s * 1e3:.0f} ms")

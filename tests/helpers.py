@@ -166,6 +166,22 @@ def resampled_corpus(path, n_docs: int, seed: int = 7, bad_every: int = 997) -> 
             f.write(json.dumps({"id": f"doc-{i % (n_docs // 2)}", "text": text}).encode() + b"\n")
 
 
+def same_shards(a: Path, b: Path, *, other_lake: bool = False) -> None:
+    """The two materialized folders hold the same shard files byte for byte and the same
+    manifest, but its time of creation (and, with `other_lake`, the lake it was read from)."""
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir()) and "manifest.json" in names
+    for name in names:
+        if name != "manifest.json":
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    for m in (ma, mb):
+        m.pop("created_at")
+        if other_lake:
+            m["selection"].pop("lake"), m["selection"].pop("lake_version")
+    assert ma == mb
+
+
 def kill_after_shards(command: list[str], out: Path, shards: int) -> None:
     """Run `command` in its own process group and kill the whole group (the command and its
     workers) with SIGKILL once `out` holds `shards` finished shard files."""

@@ -22,7 +22,7 @@ from winnow.lake.workers import is_worker
 from winnow.train.materialize.bpe import byte_level_bpe
 from winnow.train.materialize.shards import open_shards
 
-from .helpers import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, kill_after_shards
+from .helpers import C4, GITHUB, OWT, SHARED, WINNOW, cli, fails, kill_after_shards, same_shards
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
@@ -49,26 +49,13 @@ def one_process(lake, tmp_path_factory):
     return made
 
 
-def same_output(a: Path, b: Path) -> None:
-    """The two folders hold the same shard files byte for byte and the same manifest (but
-    its time of creation)."""
-    names = sorted(p.name for p in a.iterdir())
-    assert names == sorted(p.name for p in b.iterdir()) and "manifest.json" in names
-    for name in names:
-        if name != "manifest.json":
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
-    ma.pop("created_at"), mb.pop("created_at")
-    assert ma == mb
-
-
 @pytest.mark.parametrize("tok", [GPT2, SP], ids=["gpt2", "sentencepiece"])
 def test_every_engine_and_worker_count_writes_the_same_bytes(lake, one_process, ray_cluster, tmp_path, tok):
     for name, options in (("local-2", dict(workers=2)), ("ray-2", dict(engine="ray", workers=2))):
         r = winnow.materialize(lake, "all", tmp_path / name, tokenizer=tok, shard_tokens=SHARD_TOKENS, **options)
         assert (r.engine, r.workers) == (options.get("engine", "local"), 2)
         assert r.encoder == ("fast byte-level BPE (tiktoken)" if tok == GPT2 else "sentencepiece")
-        same_output(one_process[tok], tmp_path / name)
+        same_shards(one_process[tok], tmp_path / name)
 
 
 def test_the_shards_hold_exactly_the_ids_hf_tokenizers_gives(lake, one_process):
@@ -156,7 +143,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_bytes_are_the_same(lake, on
     job.join()
     assert "error" not in outcome, outcome
     assert replaced and not victim.is_running() and outcome["report"].documents == 1495
-    same_output(one_process[SP], out)
+    same_shards(one_process[SP], out)
 
 
 def test_a_killed_run_resumes_to_the_same_bytes_on_either_engine(lake, one_process, ray_cluster, tmp_path):
@@ -169,7 +156,7 @@ def test_a_killed_run_resumes_to_the_same_bytes_on_either_engine(lake, one_proce
     assert not (out / "manifest.json").exists()
     res = cli(*args, "--engine", "ray", "--ray-address", ray_cluster, "--workers", "2")
     assert "resumed after" in res.stdout and "ray, 2 worker(s)" in res.stdout
-    same_output(one_process[GPT2], out)
+    same_shards(one_process[GPT2], out)
 
 
 def test_a_bad_engine_is_one_line_before_anything_is_written(lake, ray_cluster, tmp_path):

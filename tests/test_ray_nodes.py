@@ -37,7 +37,7 @@ import pytest
 
 import winnow
 
-from .helpers import C4, OWT, SHARED, WINNOW, alive, texts
+from .helpers import C4, OWT, SHARED, WINNOW, alive, same_shards, texts
 
 MB = 1 << 20
 LOOPBACK = "127.0.0.1"
@@ -310,18 +310,6 @@ def same_columns(lake, other, names: list[str]) -> None:
             assert mine[n].equals(theirs[n]), n
 
 
-def same_shards(a: Path, b: Path) -> None:
-    names = sorted(p.name for p in a.iterdir())
-    assert names == sorted(p.name for p in b.iterdir()) and "manifest.json" in names
-    for name in names:
-        if name != "manifest.json":
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
-    for m in (ma, mb):
-        m.pop("created_at"), m["selection"].pop("lake"), m["selection"].pop("lake_version")  # when, and where
-    assert ma == mb
-
-
 # -- the tests ---------------------------------------------------------------------------------
 
 # A scorer as a user writes one (the fraction of upper-case letters), whose workers meet
@@ -400,7 +388,7 @@ def test_the_whole_flow_on_s3_loses_nothing_to_lost_nodes(nodes, local, s3_endpo
             names = [n for n in lake.docs().schema.names if n.startswith(("quality", "gopher_", "minhash", "dup_"))]
             assert len(names) == 1 + 21 + 1 + (2 if args[0] == "dedup" else 0)
             same_columns(lake, winnow.open(local / "scored"), names)
-    same_shards(local / "shards", tmp_path / "shards")
+    same_shards(local / "shards", tmp_path / "shards", other_lake=True)  # on S3, the other on disk
 
 
 def test_the_head_node_lost_mid_job_fails_in_one_line_and_a_new_cluster_finishes(nodes, local, tmp_path):
