@@ -9,10 +9,12 @@ once per process, so for multi-process tools it is an upper bound on real memory
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 
 import psutil
 
@@ -60,3 +62,18 @@ def median_time(fn, reps: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+@contextmanager
+def commands_env(pyc: bool, name: str):
+    """The environment of the commands a bench runs: this process's, or with `pyc` one where
+    they write and read bytecode caches, as after a pip install, in a temporary
+    PYTHONPYCACHEPREFIX (so no checkout gets a __pycache__) removed at the end."""
+    env = dict(os.environ)
+    if not pyc:
+        yield env
+        return
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    with tempfile.TemporaryDirectory(prefix=f"winnow-{name}-pyc-") as folder:
+        env["PYTHONPYCACHEPREFIX"] = folder
+        yield env

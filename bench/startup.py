@@ -24,16 +24,16 @@ import sys  # noqa: I001  (first: bench/select.py must not shadow the stdlib `se
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 import argparse  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
+
+from measure import commands_env  # noqa: E402
 
 HEAVY = ("lance", "pyarrow", "duckdb", "numpy", "pandas", "torch", "transformers", "sentence_transformers",
          "sklearn", "matplotlib", "torchtitan", "lancedb", "fastapi", "uvicorn", "ray", "altair", "vl_convert",
@@ -91,33 +91,28 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="another environment (its bin/python, bin/winnow) to compare with")
     ap.add_argument("--pyc", action="store_true", help="run with bytecode caches (in a temporary folder)")
     args = ap.parse_args()
-    env = dict(os.environ)
-    if args.pyc:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="winnow-startup-pyc-")  # removed at the end
-    here = Path(sys.prefix)  # the environment running this script
-    venvs = {"after": here} if args.before is None else {"before": args.before, "after": here}
-    for argv in COMMANDS.values():  # once each, unmeasured: the files in the page cache (and --pyc's caches)
-        for venv in venvs.values():
-            subprocess.run(command(venv, argv), env=env, cwd="/", stdout=subprocess.DEVNULL, check=True)
-    times = {(name, label): [] for name in COMMANDS for label in venvs}
-    for _ in range(args.runs):  # interleaved: every command and environment sees the same load
+    with commands_env(args.pyc, "startup") as env:
+        here = Path(sys.prefix)  # the environment running this script
+        venvs = {"after": here} if args.before is None else {"before": args.before, "after": here}
+        for argv in COMMANDS.values():  # once each, unmeasured: the files in the page cache (and --pyc's caches)
+            for venv in venvs.values():
+                subprocess.run(command(venv, argv), env=env, cwd="/", stdout=subprocess.DEVNULL, check=True)
+        times = {(name, label): [] for name in COMMANDS for label in venvs}
+        for _ in range(args.runs):  # interleaved: every command and environment sees the same load
+            for name, argv in COMMANDS.items():
+                for label, venv in venvs.items():
+                    times[name, label].append(timed(command(venv, argv), env))
+        print(f"{args.runs} runs each, median; {os.cpu_count()} cores, load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode caches: "
+              f"{'all, in ' + env['PYTHONPYCACHEPREFIX'] if args.pyc else 'as found'}"
+              f"{' (PYTHONDONTWRITEBYTECODE set)' if env.get('PYTHONDONTWRITEBYTECODE') else ''}")
+        print(f"{'command':<30} {'env':<7} {'wall s':>7} {'cpu s':>7} {'modules':>8}  heavy modules loaded")
         for name, argv in COMMANDS.items():
             for label, venv in venvs.items():
-                times[name, label].append(timed(command(venv, argv), env))
-    print(f"{args.runs} runs each, median; {os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode caches: "
-          f"{'all, in ' + env['PYTHONPYCACHEPREFIX'] if args.pyc else 'as found'}"
-          f"{' (PYTHONDONTWRITEBYTECODE set)' if env.get('PYTHONDONTWRITEBYTECODE') else ''}")
-    print(f"{'command':<30} {'env':<7} {'wall s':>7} {'cpu s':>7} {'modules':>8}  heavy modules loaded")
-    for name, argv in COMMANDS.items():
-        for label, venv in venvs.items():
-            walls, cpus = zip(*times[name, label])
-            count, heavy = modules(venv, argv, env)
-            print(f"{name:<30} {label:<7} {statistics.median(walls):>7.3f} {statistics.median(cpus):>7.3f} "
-                  f"{count:>8}  {heavy}")
-    if args.pyc:
-        shutil.rmtree(env["PYTHONPYCACHEPREFIX"])
+                walls, cpus = zip(*times[name, label])
+                count, heavy = modules(venv, argv, env)
+                print(f"{name:<30} {label:<7} {statistics.median(walls):>7.3f} {statistics.median(cpus):>7.3f} "
+                      f"{count:>8}  {heavy}")
 
 
 if __name__ == "__main__":

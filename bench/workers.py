@@ -44,6 +44,7 @@ import time  # noqa: E402
 import psutil  # noqa: E402
 
 from corpus import DATA, build_corpus  # noqa: E402
+from measure import commands_env  # noqa: E402
 
 CACHE = HERE / ".cache"
 GPT2 = str(DATA.parent / "tokenizers" / "gpt2-tokenizer.json")
@@ -168,24 +169,19 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="another environment (its bin/winnow) to compare with")
     ap.add_argument("--pyc", action="store_true", help="run with bytecode caches (in a temporary folder)")
     args = ap.parse_args()
-    env = dict(os.environ)
-    if args.pyc:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="winnow-workers-pyc-")
-    here = Path(sys.prefix)
-    venvs = {"after": here} if args.before is None else {"before": args.before, "after": here}
-    CACHE.mkdir(exist_ok=True)
-    flag = " (PYTHONDONTWRITEBYTECODE set)" if env.get("PYTHONDONTWRITEBYTECODE") else ""
-    print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode caches: "
-          f"{'all' if args.pyc else 'as found'}{flag}")
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        if args.only in (None, "start"):
-            start_cost(venvs, args.runs, env, Path(tmp))
-        if args.only in (None, "jobs"):
-            jobs(venvs, args.runs, args.docs, args.scorer, env, Path(tmp))
-    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.pyc:
-        shutil.rmtree(env["PYTHONPYCACHEPREFIX"])
+    with commands_env(args.pyc, "workers") as env:
+        here = Path(sys.prefix)
+        venvs = {"after": here} if args.before is None else {"before": args.before, "after": here}
+        CACHE.mkdir(exist_ok=True)
+        flag = " (PYTHONDONTWRITEBYTECODE set)" if env.get("PYTHONDONTWRITEBYTECODE") else ""
+        print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; bytecode caches: "
+              f"{'all' if args.pyc else 'as found'}{flag}")
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            if args.only in (None, "start"):
+                start_cost(venvs, args.runs, env, Path(tmp))
+            if args.only in (None, "jobs"):
+                jobs(venvs, args.runs, args.docs, args.scorer, env, Path(tmp))
+        print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
