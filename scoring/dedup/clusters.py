@@ -141,7 +141,7 @@ def keep_flags(cluster_of: np.ndarray, ids: pa.Array, values: pa.Array | None) -
         order.append(("v", "descending"))
     order.append(("id", "ascending"))
     table = pa.table(columns)
-    sorted_at = pc.sort_indices(table, sort_keys=order, null_placement="at_end").to_numpy()  # per-key placement needs pyarrow 22
+    sorted_at = pc.sort_indices(table, sort_keys=order).to_numpy()  # nulls at the end: the default of every pyarrow
     clusters = cluster_of[members][sorted_at]
     first = np.ones(len(sorted_at), dtype=bool)
     first[1:] = clusters[1:] != clusters[:-1]
