@@ -151,19 +151,22 @@ def needed_versions(lake: Lake) -> dict[int, list[str]]:
     return {v: sorted(why) for v, why in sorted(needed.items())}
 
 
-def _before(lake: Lake, name: str) -> TableCompaction:
+def _shape(lake: Lake, name: str) -> tuple[int, int, int]:
+    """The table's fragments, data files and versions."""
     ds = lake.dataset(name)
     fragments = ds.get_fragments()
-    return TableCompaction(name, (len(fragments), 0), (sum(len(f.data_files()) for f in fragments), 0),
-                           (len(ds.versions()), 0))
+    return len(fragments), sum(len(f.data_files()) for f in fragments), len(ds.versions())
+
+
+def _before(lake: Lake, name: str) -> TableCompaction:
+    fragments, files, versions = _shape(lake, name)
+    return TableCompaction(name, (fragments, 0), (files, 0), (versions, 0))
 
 
 def _after(lake: Lake, table: TableCompaction) -> TableCompaction:
-    ds = lake.dataset(table.table)
-    fragments = ds.get_fragments()
-    table.fragments = (table.fragments[0], len(fragments))
-    table.files = (table.files[0], sum(len(f.data_files()) for f in fragments))
-    table.versions = (table.versions[0], len(ds.versions()))
+    fragments, files, versions = _shape(lake, table.table)
+    table.fragments, table.files = (table.fragments[0], fragments), (table.files[0], files)
+    table.versions = (table.versions[0], versions)
     return table
 
 
