@@ -188,7 +188,7 @@ class ParagraphDup(Scorer):
 
     def score(self, batch: pa.RecordBatch):
         if self._lookup is None:
-            raise ScoreError("para-dup reads the whole lake in order: run it with winnow score (its fit needs the lake)")
+            raise ScoreError("para-dup reads the whole lake in order: run it through winnow score, which fits it")
         ids, frac, char_frac = self._lookup
         wanted = id_keys(batch.column("id").to_pylist())
         at = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
