@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import winnow
-from winnow.scoring import resolve
+from winnow.scoring import ScoreUsageError, resolve
 from winnow.scoring.scorers.perplexity import windows
 
 from .helpers import GITHUB, OWT, SHARED, batch
@@ -117,7 +117,8 @@ def test_perplexity_is_transformers_loss_document_by_document(tiny_llama):
 
 
 def test_perplexity_through_winnow_score(tiny_llama, lake, tmp_path):
-    """Through the runner: two columns, the same values as the scorer alone, SQL over them. (~5 s)"""
+    """Through the runner: two columns, the same values as the scorer alone, SQL over them; a
+    model with no causal LM head is refused before anything is written. (~5 s)"""
     texts = [t[:300] for t in documents(OWT, 12)]
     (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     winnow.ingest_files(lake, [str(tmp_path / "docs.jsonl")], progress=None, workers=1)
@@ -129,3 +130,10 @@ def test_perplexity_through_winnow_score(tiny_llama, lake, tmp_path):
     q = winnow.query(lake, "SELECT count(*) n, max(abs(ln(perplexity) - perplexity_nll)) d FROM docs "
                            "WHERE perplexity > 1")
     assert q["n"][0].as_py() == 12 and q["d"][0].as_py() < 1e-5
+    from transformers import ModernBertConfig
+
+    ModernBertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "encoder")
+    before = lake.docs().version
+    with pytest.raises(ScoreUsageError, match="no causal LM head"):
+        winnow.score(lake, "perplexity", params={"model": str(tmp_path / "encoder"), "column": "ppl2"}, progress=None)
+    assert lake.docs().version == before
