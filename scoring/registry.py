@@ -37,6 +37,8 @@ BUILTINS = {
     "dsir": "winnow.scoring.scorers.dsir:DSIR",
     "embedding-head": "winnow.scoring.scorers.embedding_head:EmbeddingHead",
     "minhash": "winnow.scoring.scorers.minhash:MinHash",  # signatures for `winnow dedup --method minhash`
+    "para-dup": "winnow.scoring.scorers.para_dup:ParagraphDup",  # paragraphs seen earlier (Dolma's, DCLM's BFF)
+    "perplexity": "winnow.scoring.scorers.perplexity:Perplexity",  # a causal LM's perplexity (CCNet, RPv2)
 }
 
 

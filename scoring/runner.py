@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import re
 import time
@@ -139,7 +140,7 @@ def score(
         _check_gpus(device, engine)
     params = cls.check_params(params)
     docs = lake.docs()
-    scorer, fields, identity, params = _prepare(cls, params, lake, docs.version, query)
+    scorer, fields, identity, params = _prepare(cls, params, lake, docs.version, query, engine)
     names = [f.name for f in fields]
     report = ScoreResult(scorer=cls.name, version=cls.version, columns=names)
     if not cls.uses_model and device != "cpu":
@@ -311,14 +312,17 @@ def _devices(device: str, runner: Engine | None = None) -> list[str]:
     return [device]
 
 
-def _prepare(cls: type[Scorer], params: dict, lake: Lake, version: int, query) -> tuple:
-    """The scorer (fitted on the lake when it fits), its output fields, what its columns
-    depend on (the parameters, and the identity of the files behind them where the scorer
-    can tell it), and the parameters a worker's copy is made with."""
+def _prepare(cls: type[Scorer], params: dict, lake: Lake, version: int, query,
+             engine: Engine | None = None) -> tuple:
+    """The scorer (fitted on the lake when it fits; handed the engine when its `fit` takes
+    one), its output fields, what its columns depend on (the parameters, and the identity of
+    the files behind them where the scorer can tell it), and the parameters a worker's copy
+    is made with."""
     scorer = _call(cls, "cannot be made", cls, **params)
     if hasattr(scorer, "fit"):
         pinned = (lambda sql: query(sql, version)) if query else None
-        _call(cls, "cannot be fitted", scorer.fit, lake, version, pinned)
+        extra = {"engine": engine} if "engine" in inspect.signature(scorer.fit).parameters else {}
+        _call(cls, "cannot be fitted", scorer.fit, lake, version, pinned, **extra)
         if hasattr(scorer, "fitted_params"):
             params = {**params, **cls.check_params(scorer.fitted_params())}
     fields = _call(cls, "cannot declare its columns", lambda: list(scorer.outputs()))
@@ -434,11 +438,13 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
              runner: Engine | None = None):
     """(table of `id`, `_rowaddr` and the output columns, rows given NaN by reason), in any
     order. On the local engine a job with one worker (a model scorer: one device) runs here,
-    with the scorer set up already; otherwise each worker (one per device for a local model
-    scorer) sets up its own copy."""
+    with the scorer set up already, and so does a scorer that is `in_process` on any engine
+    (what it computed in its fit or setup stays in this process); otherwise each worker (one
+    per device for a local model scorer) sets up its own copy."""
     runner = runner or LocalEngine()
     n = len(devices) if devices else (workers or runner.size(0))
-    if runner.runs_in_process and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://")):
+    local = runner.runs_in_process and (n <= 1 or len(tasks) <= 1 or lake.uri.startswith("memory://"))
+    if local or scorer.in_process:
         docs = lake.docs(job.version)  # the scorer was set up before the first write
         for task in tasks:
             yield from _score_task(docs, scorer, job, task)

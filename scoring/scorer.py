@@ -36,7 +36,12 @@ Optional hooks, each run by the runner before anything is written:
 - `fit(lake, version, query)`: fit what the scorer needs from the lake itself (DSIR's
   models). `query(sql) -> pyarrow.Table` runs read-only SQL over the lake at `version` (None
   when the scoring layer is called on its own). `fitted_params() -> dict` then names the
-  declared parameters that let a fresh copy in a worker process load what was fitted.
+  declared parameters that let a fresh copy in a worker process load what was fitted. A
+  `fit` that takes an `engine` keyword is handed the job's engine (lake/engine.py), to run
+  units of its own (para-dup hashes the lake's paragraphs on it).
+- `in_process = True` (a class attribute): the runner calls `score` in the job's process
+  only, never in workers, so what `fit` or `setup` computed there serves every row (an
+  order-dependent scorer such as para-dup, whose values come from one ordered pass).
 - `score_stream(batches)`: the columns of each batch in order, for scorers that work ahead
   (ModelScorer tokenizes in a background thread); by default, `score` on each batch.
 """
@@ -146,6 +151,7 @@ class Scorer:
     version: ClassVar[str] = "1"
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     uses_model: ClassVar[bool] = False  # True: batched on --device, one worker per device
+    in_process: ClassVar[bool] = False  # True: scored in the job's process only (see the module)
     extra: ClassVar[str | None] = None  # the optional part of winnow it needs (lake/extras.py), if any
     needs: ClassVar[tuple[str, ...]] = ()  # the modules of that extra it imports (default: all of them)
     parameters: ClassVar[Mapping[str, Param]] = {}  # what -p NAME=VALUE may set
