@@ -48,12 +48,13 @@ import functools
 import re
 import string
 import unicodedata
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
 
 from winnow.scoring.scorer import Param, Scorer
-from winnow.scoring.text import words
+from winnow.scoring.text import JOINED, SPECIAL_CASES, words
 
 EMPTY = np.uint32(0xFFFFFFFF)  # every slot of the signature of a text with no shingle
 
@@ -80,11 +81,65 @@ def normalize(text: str) -> str:
     return text
 
 
+# ---- the words of many texts, chunk by chunk ------------------------------------------------
+# normalize and words act on each whitespace-separated chunk of the raw text alone (lowercasing
+# looks no further than the chunk, numbers and punctuation lie within it, and accents are removed
+# character by character), except where spaCy's step 5 joins a special case from pieces, which
+# looks at the neighbouring chunks (scoring/text.py). So the words of a text are the words of its
+# chunks, each worked out once and cached: a chunk that normalizes to text containing one of the
+# special cases step 5 joins ("‘s" and the like, rare) is marked instead, and a text with such a
+# chunk takes the whole way, words(normalize(text)).
+
+CHUNK_CACHE_SIZE = 300_000  # raw chunks; about 50 MB. When full, the cache starts over.
+_CHUNK_WORDS: dict[str, tuple[str, ...] | None] = {}  # raw chunk -> its words; None: they depend on context
+_PUNCTUATION = re.compile("[" + re.escape(string.punctuation + _OTHER_PUNCTUATION + _CONTROLS) + "]+")
+_JOINED_CHAR = re.compile("[" + re.escape("".join(sorted({c for j in JOINED for c in j if not c.isalnum()}))) + "]")
+
+
+def _sub_words(chunk: str):
+    """words(chunk) for a chunk of normalized text that holds none of JOINED."""
+    return (chunk,) if chunk.isalpha() and chunk not in SPECIAL_CASES else words(chunk)
+
+
+def _learn(chunks: list[str]) -> None:
+    """Caches the words of raw `chunks` (no whitespace in them), normalized all at once: joined
+    by newlines, which no step of `normalize` touches, then cut apart again."""
+    text = _PUNCTUATION.sub(" ", _NUMBERS.sub("0", "\n".join(chunks).lower()))
+    if not text.isascii():
+        text = _NON_ASCII.sub(lambda m: _without_marks(m.group()), unicodedata.normalize("NFD", text))
+    for chunk, part in zip(chunks, text.split("\n"), strict=True):
+        if _JOINED_CHAR.search(part) and any(j in part for j in JOINED):
+            _CHUNK_WORDS[chunk] = None
+        else:
+            _CHUNK_WORDS[chunk] = tuple(chain.from_iterable(map(_sub_words, part.split())))
+
+
+def text_words(text: str) -> list[str]:
+    """words(normalize(text)), from the cached words of its chunks."""
+    chunks = text.split()
+    for _ in range(2):
+        try:
+            return list(chain.from_iterable(map(_CHUNK_WORDS.get, chunks)))
+        except TypeError:  # None: a chunk not seen yet, or one whose words depend on its neighbours
+            new = set(chunks).difference(_CHUNK_WORDS)
+            if not new:
+                break
+            if len(_CHUNK_WORDS) + len(new) > CHUNK_CACHE_SIZE:  # start over (never within a text)
+                _CHUNK_WORDS.clear()
+                new = set(chunks)
+            _learn(list(new))
+    return words(normalize(text))
+
+
+def _ngrams(w: list[str], ngram: int):
+    """The runs of `ngram` consecutive words of `w`, each joined by a space (with repeats)."""
+    return map(" ".join, zip(*(w[i:] for i in range(ngram))))
+
+
 def shingles(text: str, ngram: int) -> list[str]:
     """The distinct word n-grams of `text` after `normalize`, joined by a space; none for a
     text with fewer than `ngram` words."""
-    w = words(normalize(text))
-    return list({" ".join(w[i:i + ngram]) for i in range(len(w) - ngram + 1)})
+    return list(set(_ngrams(text_words(text), ngram)))
 
 
 class MinHash(Scorer):
@@ -128,7 +183,9 @@ class MinHash(Scorer):
         2**32 - 1 for a text with no shingle)."""
         from rensa import RMinHash
 
-        sets = [shingles(t or "", self.param("ngram")) for t in texts]
+        ngram = self.param("ngram")
+        # a shingle's repeats change no minimum: rensa gets them as they come, not made distinct
+        sets = [list(_ngrams(text_words(t or ""), ngram)) for t in texts]
         if not sets:
             return np.zeros((0, self.hashes), np.uint32)
         matrix = RMinHash.digest_matrix_from_token_sets(sets, num_perm=self.hashes, seed=self.param("seed"))
