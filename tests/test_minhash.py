@@ -115,7 +115,7 @@ def test_chunkwise_words_are_the_whole_texts_words():
               "e\u0301", "\u0301", "İ", "cannot", "Dont", "5pm", "(╯°□°）╯︵", "┻━┻", "¯\\_(ツ)_/¯", ":)", "''", "a.m.",
               "U.S.", "well-known", "中文", "—", "…", "\u00a0", "\u3000", "\t", "\n", " ", "  ", "x", "word"]
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(st.lists(st.sampled_from(pieces) | st.text(max_size=4), max_size=30))
     def check(parts):
         t = "".join(parts)
@@ -125,17 +125,23 @@ def test_chunkwise_words_are_the_whole_texts_words():
 
 
 def test_signatures_are_rensas_of_the_distinct_shingles():
-    """signatures hands rensa each shingle as often as it occurs; a minimum does not change with
-    repeats, so the signatures are bit for bit those of the distinct shingle sets (what existing
-    lakes hold)."""
+    """signatures hashes the shingles itself (rensa's token hash, in numpy) and hands rensa each
+    as often as it occurs; a minimum does not change with repeats, so the signatures are bit for
+    bit rensa's of the distinct shingle strings (what existing lakes hold), for 5-grams (numpy)
+    and 3-grams (strings), on real documents (code with long tokens among them) and edge cases."""
     from rensa import RMinHash
 
     from winnow.scoring.text import words
 
-    docs = texts(C4, 200) + texts(OWT, 100) + ["", "a b c d", "the the the the the the the"]
-    sets = []
-    for t in docs:
-        w = words(normalize(t))
-        sets.append(list({" ".join(w[i:i + 5]) for i in range(len(w) - 4)}))
-    expected = np.array(RMinHash.digest_matrix_from_token_sets(sets, num_perm=112, seed=1).to_rows(), np.uint32)
-    assert np.array_equal(MinHash().signatures(docs), expected)
+    from .helpers import GITHUB
+
+    docs = texts(C4, 150) + texts(OWT, 100) + texts(GITHUB) + [
+        "", "a b c d", "the the the the the the the", "x " * 3 + "y" * 500 + " z z", "中文 ü é a b c"]
+    for ngram, seed in [(5, 1), (3, 7)]:
+        sets = []
+        for t in docs:
+            w = words(normalize(t))
+            sets.append(list({" ".join(w[i:i + ngram]) for i in range(len(w) - ngram + 1)}))
+        expected = RMinHash.digest_matrix_from_token_sets(sets, num_perm=112, seed=seed).to_rows()
+        got = MinHash(ngram=ngram, seed=seed).signatures(docs)
+        assert np.array_equal(got, np.array(expected, np.uint32)), ngram
