@@ -116,7 +116,9 @@ def _learn(chunks: list[str]) -> None:
     if not text.isascii():
         text = _NON_ASCII.sub(lambda m: _without_marks(m.group()), unicodedata.normalize("NFD", text))
     for chunk, part in zip(chunks, text.split("\n"), strict=True):
-        if _JOINED_CHAR.search(part) and any(j in part for j in JOINED):
+        if part.isalpha() and part not in SPECIAL_CASES:  # most: one plain word
+            _CHUNK_TEXT[chunk] = part
+        elif _JOINED_CHAR.search(part) and any(j in part for j in JOINED):
             _CHUNK_TEXT[chunk] = None
         else:
             _CHUNK_TEXT[chunk] = " ".join(chain.from_iterable(map(_sub_words, part.split())))
