@@ -1,7 +1,8 @@
 """MinHash dedup benchmark: winnow's signatures and whole pipeline against datatrove's.
 
-    python bench/dedup.py [--docs 1000000] [--only signatures|pipeline|libraries] [--workers 2]
+    python bench/dedup.py [--docs 1000000] [--only signatures|pipeline|libraries|step] [--workers 2]
                           [--sig-docs 100000] [--peer-docs 20000] [--edits 0.01,0.05] [--keep]
+                          [--step-docs 5000] [--step-rounds 2]
 
 Input: a corpus of --docs documents from bench/corpus.py (paragraphs of ../shared/data
 resampled, fixed seed, 8 jsonl shards) with planted near-duplicates: 5% of the documents
@@ -28,6 +29,16 @@ peak RSS summed over its process tree; the 1-minute load average is printed arou
    dedup), since datatrove reads jsonl in its first and last stage. Recall of the planted
    pairs (both members in one cluster) is printed per edit rate for both systems, so that
    neither wins by doing less. Goal: >= 3x datatrove, winnow's peak RSS <= 4 GB.
+
+4. step (--only step): the signature step alone, in-process, in docs per CPU-second (this
+   process's user + sys time around the call, imports and start-up left out), each side in a
+   fresh child process so that no cache is warm, alternating, --step-rounds rounds (best kept):
+   winnow's `MinHash().signatures`, the step as it was before issue 24 (`words(normalize(t))`,
+   the distinct 5-grams as strings, rensa over them), and rensa's bare rate on the same distinct
+   shingle sets made beforehand (the physical limit: what is left with no text work). Two
+   inputs: every real document of ../shared/data and ../shared/labels (fresh text: most chunks
+   are new) and the first --step-docs documents of the bench/corpus.py corpus (resampled
+   paragraphs).
 
 Built inputs (the corpora, the lakes, datatrove's files) live under bench/.cache/dedup-<docs>
 and are removed at the end unless --keep; with --keep they are reused by the next run.
@@ -294,6 +305,77 @@ def libraries() -> None:
     print(f"  rensa / datasketch (best of each): {r / d:.1f}x", flush=True)
 
 
+# --- 4. the signature step alone ------------------------------------------------------------
+
+def _step_texts(which: str, n_docs: int) -> list[str]:
+    if which == "real":
+        paths = [DATA / f for f in ("openwebtext-1000.jsonl", "c4-sample-449.jsonl", "github-sample-50.jsonl")]
+        paths.append(DATA.parent / "labels" / "dclm-human-labels-218.jsonl")
+        return [orjson.loads(line)["text"] for p in paths for line in open(p, "rb")]
+    [shard] = build_corpus(CACHE / f"corpus-{n_docs}-1", n_docs=n_docs, n_shards=1, seed=0, quiet=True)
+    return [orjson.loads(line)["text"] for line in open(shard, "rb")]
+
+
+def step_child(side: str, which: str, n_docs: int) -> None:
+    """One side of the step on one input, timed in this (fresh) process; prints docs and CPU seconds as JSON."""
+    from rensa import RMinHash
+
+    from winnow.scoring.scorers.minhash import MinHash, normalize
+    from winnow.scoring.text import words
+
+    texts = _step_texts(which, n_docs)
+
+    def distinct_sets():
+        out = []
+        for t in texts:
+            w = words(normalize(t))
+            out.append(list({" ".join(w[i:i + 5]) for i in range(len(w) - 4)}))
+        return out
+
+    def before():  # the step before issue 24: text work, distinct shingle strings, rensa over them
+        return np.array(RMinHash.digest_matrix_from_token_sets(distinct_sets(), num_perm=112, seed=1).to_rows(),
+                        dtype=np.uint32)
+
+    sets = distinct_sets() if side == "rensa" else None
+    fn = {"winnow": lambda: MinHash().signatures(texts), "before": before,
+          "rensa": lambda: np.array(RMinHash.digest_matrix_from_token_sets(sets, num_perm=112, seed=1).to_rows(),
+                                    dtype=np.uint32)}[side]
+    t0 = time.process_time()
+    sig = fn()
+    cpu = time.process_time() - t0
+    print(json.dumps({"docs": len(texts), "cpu": cpu, "checksum": int(sig.astype(np.uint64).sum())}))
+
+
+def step(n_docs: int, rounds: int) -> None:
+    sides = {"winnow": "winnow MinHash().signatures", "before": "the step before issue 24",
+             "rensa": "rensa alone on pre-made shingle sets"}
+    for which in ("real", "corpus"):
+        label = ("every real document of ../shared/data and ../shared/labels" if which == "real" else
+                 f"the first {n_docs:,} documents of bench/corpus.py (resampled paragraphs, seed 0)")
+        if which == "corpus":
+            _step_texts(which, n_docs)  # built once, before the timing
+        best: dict[str, dict] = {}
+        print(f"step: the signature step alone (5-grams, 112 hashes), {label}; each side in a fresh process, "
+              f"{rounds} round(s), alternating, best kept:", flush=True)
+        for r in range(rounds):
+            for side in sides:
+                before_load = load()
+                cmd = [PY, __file__, "--step-child", side, which, "--step-docs", str(n_docs)]
+                done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                out = json.loads(done.stdout.splitlines()[-1])
+                rate = out["docs"] / out["cpu"]
+                print(f"  round {r + 1}: {sides[side]:40s} {rate:9,.0f} docs per CPU-second ({out['docs']:,} docs, "
+                      f"{out['cpu']:.2f} CPU-s; load {before_load} -> {load()}; checksum {out['checksum']})",
+                      flush=True)
+                if side not in best or rate > best[side]["rate"]:
+                    best[side] = out | {"rate": rate}
+        w, b, r = (best[k]["rate"] for k in ("winnow", "before", "rensa"))
+        same = len({best[k]["checksum"] for k in best}) == 1
+        print(f"  best: winnow {w:,.0f}, before {b:,.0f}, rensa alone {r:,.0f} docs per CPU-second: {w / b:.2f}x the "
+              f"step before, {w / r:.0%} of rensa's rate (goal 5,000: {'met' if w >= 5000 else 'NOT met'}); "
+              f"same signatures on all three sides: {same}", flush=True)
+
+
 # --- 3. pipeline ---------------------------------------------------------------------------
 
 def _clusters_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -397,13 +479,18 @@ def pipeline(root: Path, n_docs: int, workers: int, rates: list[float]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=1_000_000)
-    ap.add_argument("--only", choices=["signatures", "libraries", "pipeline"])
+    ap.add_argument("--only", choices=["signatures", "libraries", "pipeline", "step"])
+    ap.add_argument("--step-docs", type=int, default=5_000, help="corpus documents of the step section")
+    ap.add_argument("--step-rounds", type=int, default=2)
+    ap.add_argument("--step-child", nargs=2, metavar=("SIDE", "INPUT"), help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sig-docs", type=int, default=100_000)
     ap.add_argument("--peer-docs", type=int, default=20_000, help="datatrove's share of --sig-docs (0: all)")
     ap.add_argument("--edits", default="0.01,0.05", help="word edit rates of the planted copies, in turn")
     ap.add_argument("--keep", action="store_true", help="keep the built inputs (and reuse them next time)")
     a = ap.parse_args()
+    if a.step_child:
+        return step_child(*a.step_child, a.step_docs)
     rates = [float(x) for x in a.edits.split(",")]
     sig_docs = min(a.sig_docs, a.docs)
     peer_docs = sig_docs if a.peer_docs <= 0 else min(a.peer_docs, sig_docs)
@@ -416,6 +503,9 @@ def main() -> None:
     try:
         if a.only in (None, "libraries"):
             libraries()
+        if a.only in (None, "step"):
+            roots.append(CACHE / f"corpus-{a.step_docs}-1")
+            step(a.step_docs, a.step_rounds)
         if a.only in (None, "signatures"):
             roots.append(CACHE / f"dedup-{sig_docs}")
             signatures(roots[-1], sig_docs, peer_docs, a.workers, rates)

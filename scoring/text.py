@@ -344,6 +344,9 @@ def _joins() -> dict[str, list[tuple[str, ...]]]:
 
 
 _JOINS = _joins()
+# The special cases that step 5 joins from pieces. A chunk that contains none of them splits
+# into the same words in any context (step 5 is the only step that looks beyond a chunk).
+JOINED = frozenset("".join(p) for patterns in _JOINS.values() for p in patterns)
 
 
 def _taken(pieces: list, chunk_of: list[int] | None = None) -> list[tuple[int, int]]:

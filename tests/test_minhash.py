@@ -89,3 +89,59 @@ def test_score_command_writes_signatures(tmp_path):
     assert np.array_equal(np.array(t.column("minhash").to_pylist(), dtype=np.uint32), direct)
     assert "bands" in cli("score", "--help", "minhash").stdout
     fails("score", tmp_path / "lake", "minhash", "-p", "bands=0", contains="bands")
+
+
+def test_chunkwise_words_are_the_whole_texts_words():
+    """text_words (the words of each raw chunk, cached) gives exactly words(normalize(text)) on
+    every real document, twice (learning the chunks, then from the cache), and on random text
+    made of the characters where chunks could differ: special cases step 5 joins ("‘s", "°"),
+    characters whose decomposition is ASCII punctuation (U+037E), final sigma, digits with
+    separators, combining marks, odd whitespace. About 10 s."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from winnow.scoring.scorers.minhash import text_words
+    from winnow.scoring.text import words
+
+    from .helpers import GITHUB, SHARED
+
+    docs = [t for p in (C4, OWT, GITHUB, SHARED / "labels" / "dclm-human-labels-218.jsonl") for t in texts(p)]
+    expected = [words(normalize(t)) for t in docs]
+    for _ in range(2):
+        for t, w in zip(docs, expected):
+            assert text_words(t) == w, t[:80]
+
+    pieces = ["‘s", "‘S", "’s", "°C", "0°c", "x;y", "\u037e", "\u1fef", "\u2260", "ΟΔΟΣ", "Σ", "1,234.5", "٣٫٤",
+              "e\u0301", "\u0301", "İ", "cannot", "Dont", "5pm", "(╯°□°）╯︵", "┻━┻", "¯\\_(ツ)_/¯", ":)", "''", "a.m.",
+              "U.S.", "well-known", "中文", "—", "…", "\u00a0", "\u3000", "\t", "\n", " ", "  ", "x", "word"]
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(st.sampled_from(pieces) | st.text(max_size=4), max_size=30))
+    def check(parts):
+        t = "".join(parts)
+        assert text_words(t) == words(normalize(t))
+
+    check()
+
+
+def test_signatures_are_rensas_of_the_distinct_shingles():
+    """signatures hashes the shingles itself (rensa's token hash, in numpy) and hands rensa each
+    as often as it occurs; a minimum does not change with repeats, so the signatures are bit for
+    bit rensa's of the distinct shingle strings (what existing lakes hold), for 5-grams (numpy)
+    and 3-grams (strings), on real documents (code with long tokens among them) and edge cases."""
+    from rensa import RMinHash
+
+    from winnow.scoring.text import words
+
+    from .helpers import GITHUB
+
+    docs = texts(C4, 150) + texts(OWT, 100) + texts(GITHUB) + [
+        "", "a b c d", "the the the the the the the", "x " * 3 + "y" * 500 + " z z", "中文 ü é a b c"]
+    for ngram, seed in [(5, 1), (3, 7)]:
+        sets = []
+        for t in docs:
+            w = words(normalize(t))
+            sets.append(list({" ".join(w[i:i + ngram]) for i in range(len(w) - ngram + 1)}))
+        expected = RMinHash.digest_matrix_from_token_sets(sets, num_perm=112, seed=seed).to_rows()
+        got = MinHash(ngram=ngram, seed=seed).signatures(docs)
+        assert np.array_equal(got, np.array(expected, np.uint32)), ngram
