@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 
 import winnow
 from winnow.train.materialize import datatrove, megatron
-from winnow.train.materialize.shards import ShardError, open_shards
+from winnow.train.materialize.shards import ShardError, ShardWriter, open_shards
 
 from .helpers import C4, GITHUB, ROOT, SHARED, WINNOW, cli, same_shards
 
@@ -48,31 +49,55 @@ def reference(lake, tmp_path_factory):
     return out, ids, [np.array(a) for _, _, a in shards.documents()]
 
 
+@pytest.fixture(scope="module")
+def one(lake, tmp_path_factory):
+    """`top` in Megatron's and datatrove's formats, written by one process."""
+    root, made = tmp_path_factory.mktemp("one"), {}
+    for fmt in ("megatron", "datatrove"):
+        r = winnow.materialize(lake, "top", root / fmt, tokenizer=GPT2, format=fmt, shard_tokens=SHARD_TOKENS,
+                               workers=1)
+        assert r.workers == 1 and r.shards > 5
+        made[fmt] = root / fmt
+    return made
+
+
 def _same_documents(got: list[np.ndarray], want: list[np.ndarray]) -> None:
     assert len(got) == len(want) > 300
     bad = [k for k, (g, w) in enumerate(zip(got, want)) if not np.array_equal(g, w)]
     assert not bad, f"{len(bad)} documents differ, the first is document {bad[0]}"
 
 
-def test_megatron_core_reads_every_document_back(lake, reference, tmp_path):
+def test_megatron_core_reads_every_document_back(reference, one, tmp_path):
     """~35 s at load 10, most of it importing megatron.core (torch and its model stack)."""
-    from megatron.core.datasets.indexed_dataset import DType, IndexedDataset
+    with warnings.catch_warnings():  # megatron.core warns that Transformer Engine and Apex are not installed
+        warnings.simplefilter("ignore")
+        from megatron.core.datasets.indexed_dataset import DType, IndexedDataset
 
     for vocab in (32_000, 50_257, 65_499, 65_500, 65_536, 128_256):  # the dtype Megatron chooses
         assert megatron.dtype_for(vocab) == np.dtype(DType.optimal_dtype(vocab))
-    _, ids, want = reference
-    r = winnow.materialize(lake, "top", tmp_path / "m", tokenizer=GPT2, format="megatron", shard_tokens=SHARD_TOKENS)
+    ref, ids, want = reference
+    shutil.copytree(one["megatron"], tmp_path / "m")
     got, got_ids = [], []
     for shard in sorted((tmp_path / "m").glob("shard-*.bin")):
         ds = IndexedDataset(str(shard.with_suffix("")))
         assert ds.index.dtype == np.uint16 and list(ds.document_indices) == list(range(len(ds) + 1))
         got += [np.array(ds[k]) for k in range(len(ds))]  # copied: the arrays are views of ds's memory map
         got_ids += shard.with_suffix(".ids.txt").read_text().split()
+        assert shard.read_bytes() == (ref / shard.name).read_bytes()  # uint16 both: winnow's token bytes
         del ds
     _same_documents(got, want)
-    assert got_ids == ids and r.documents == len(ids) and r.tokens == sum(map(len, want))
     shards = open_shards(tmp_path / "m")  # winnow's checks: the .bin's checksum, the .idx field by field
     assert shards.manifest["format"] == "winnow-megatron" and shards.manifest["dtype"] == "uint16"
+    assert got_ids == ids and shards.manifest["tokens"] == sum(map(len, want))
+    big = tmp_path / "big"  # a vocabulary past 65,500: int32, as Megatron writes it
+    big.mkdir()
+    writer = ShardWriter(big, 128_256, 1 << 20, layout=megatron.LAYOUT)
+    docs = [np.array([128_000, 5, 70_000, 128_255]), np.array([1]), np.array([65_535, 65_536, 0])]
+    entry = next(iter(writer.add_many(["a", "b", "c"], np.concatenate(docs), np.array([4, 1, 3]))), None)
+    entry = entry or writer.close_shard()
+    ds = IndexedDataset(str(big / "shard-00000"))
+    assert ds.index.dtype == np.int32 and [list(ds[k]) for k in range(3)] == [list(d) for d in docs]
+    del ds
     idx = tmp_path / "m" / "shard-00001.idx"
     data = bytearray(idx.read_bytes())
     data[-8] ^= 1  # the last document index
@@ -81,14 +106,13 @@ def test_megatron_core_reads_every_document_back(lake, reference, tmp_path):
         open_shards(tmp_path / "m", verify=False)
 
 
-def test_datatrove_reads_every_document_back(lake, reference, tmp_path):
+def test_datatrove_reads_every_document_back(reference, one):
     from datatrove.io import get_datafolder
     from datatrove.pipeline.tokens.merger import get_data_reader, load_doc_ends
     from datatrove.utils.dataset import DatatroveFolderDataset
 
     _, ids, want = reference
-    winnow.materialize(lake, "top", tmp_path / "d", tokenizer=GPT2, format="datatrove", shard_tokens=SHARD_TOKENS)
-    folder = get_datafolder(str(tmp_path / "d"))
+    folder = get_datafolder(str(one["datatrove"]))
     files = folder.list_files(glob_pattern="*.ds")
     got = []
     for f in files:  # the readers of datatrove's merger: one document at a time, from the .ds.index
@@ -97,7 +121,7 @@ def test_datatrove_reads_every_document_back(lake, reference, tmp_path):
     _same_documents(got, want)
     assert [i for f in files for i in folder.open(f[:-3] + ".ids.txt", "rt").read().split()] == ids
     seq = 1023  # the dataset nanotron trains on: windows of seq + 1 tokens, positions restart at each document
-    ds = DatatroveFolderDataset(str(tmp_path / "d"), seq_len=seq, filename_pattern="*.ds", return_positions=True)
+    ds = DatatroveFolderDataset(str(one["datatrove"]), seq_len=seq, filename_pattern="*.ds", return_positions=True)
     flat, starts = np.concatenate(want), np.cumsum([0, *map(len, want)])
     at, shard_start = 0, 0
     for file in ds.files:
@@ -111,8 +135,8 @@ def test_datatrove_reads_every_document_back(lake, reference, tmp_path):
         at += n
         shard_start += file.fsize // 2
     assert len(ds) == at > 0 and shard_start == len(flat)
-    meta = (tmp_path / "d" / "shard-00000.ds.metadata").read_text().split("\n")
-    tokens = open_shards(tmp_path / "d").manifest["shards"][0]["tokens"]
+    meta = (one["datatrove"] / "shard-00000.ds.metadata").read_text().split("\n")
+    tokens = open_shards(one["datatrove"]).manifest["shards"][0]["tokens"]
     assert meta == ["gpt2-tokenizer.json|2", str(tokens), datatrove.si(tokens)]
 
 
@@ -125,13 +149,9 @@ def test_dtypes_and_token_counts_as_datatrove_writes_them():
         assert datatrove.si(count) == humanize.metric(count, "T"), count
 
 
-def test_every_engine_worker_count_and_resume_writes_the_same_bytes(lake, ray_cluster, tmp_path):
+def test_every_engine_worker_count_and_resume_writes_the_same_bytes(lake, one, ray_cluster, tmp_path):
     """Megatron: killed after 2 shards on local with 2 workers, resumed on Ray; datatrove: 2
-    local workers and 2 Ray actors. Each equals one process's bytes."""
-    one = {}
-    for fmt in ("megatron", "datatrove"):
-        one[fmt] = tmp_path / f"one-{fmt}"
-        winnow.materialize(lake, "top", one[fmt], tokenizer=GPT2, format=fmt, shard_tokens=SHARD_TOKENS, workers=1)
+    local workers. Each equals one process's bytes (~45 s at load 12)."""
     out = tmp_path / "killed"
     args = ["materialize", lake.uri, "top", "--out", out, "--tokenizer", GPT2, "--format", "megatron",
             "--shard-tokens", SHARD_TOKENS, "--no-progress"]
@@ -140,11 +160,10 @@ def test_every_engine_worker_count_and_resume_writes_the_same_bytes(lake, ray_cl
     resumed = cli(*args, "--engine", "ray", "--ray-address", ray_cluster, "--workers", "2")
     assert "resumed after 2 finished shard(s)" in resumed.stdout
     same_shards(one["megatron"], out)
-    for name, options in (("local-2", dict(workers=2)), ("ray-2", dict(engine="ray", workers=2))):
-        r = winnow.materialize(lake, "top", tmp_path / name, tokenizer=GPT2, format="datatrove",
-                               shard_tokens=SHARD_TOKENS, **options)
-        assert (r.engine, r.workers) == (options.get("engine", "local"), 2)
-        same_shards(one["datatrove"], tmp_path / name)
+    r = winnow.materialize(lake, "top", tmp_path / "local-2", tokenizer=GPT2, format="datatrove",
+                           shard_tokens=SHARD_TOKENS, workers=2)
+    assert (r.engine, r.workers) == ("local", 2)
+    same_shards(one["datatrove"], tmp_path / "local-2")
 
 
 def _card_sql(card: str) -> str:

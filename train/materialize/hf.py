@@ -160,7 +160,7 @@ def write_card(out: Path, lake: Lake, sel: Selection, manifest: dict) -> None:
         tokenizer = json.loads((metric_rows(lake, ["n_tokens"], sel.lake_version).get("n_tokens") or
                                 {"params": "{}"})["params"] or "{}").get("tokenizer")
         totals["tokens"] = pc.sum(rows["n_tokens"]).as_py() or 0
-        totals["tokens_by"] = f"the lake's `n_tokens`, tokenizer `{tokenizer}`" if tokenizer else "the lake's `n_tokens`"
+        totals["tokens_by"] = "the lake's `n_tokens`" + (f", tokenizer `{tokenizer}`" if tokenizer else "")
     tmp = out / "README.md.tmp"
     tmp.write_text(card(lake, sel, manifest, schema, totals))
     tmp.replace(out / "README.md")

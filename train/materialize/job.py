@@ -329,9 +329,10 @@ def _damage(out: Path, manifest: dict) -> str | None:
         except ShardError as e:
             return str(e)
         return None
-    for entry in manifest.get("shards") or []:
-        if not (out / str(entry.get("file"))).is_file():
-            return f"{out / str(entry.get('file'))} is missing"
+    files = [str(entry.get("file")) for entry in manifest.get("shards") or []]
+    for file in files + (["README.md"] if manifest.get("output") == "hf" else []):
+        if not (out / file).is_file():
+            return f"{out / file} is missing"
     return None
 
 

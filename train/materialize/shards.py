@@ -287,8 +287,9 @@ def read_manifest(root: str | os.PathLike) -> dict:
         raise _damaged(path, "not a JSON object")
     formats = (FORMAT, "winnow-megatron", "winnow-datatrove")
     if manifest.get("format") not in formats or manifest.get("format_version") not in READ_VERSIONS:
+        expected = manifest["format"] if manifest.get("format") in formats else " or ".join(formats)
         raise ShardUsageError(f"{path}: format {manifest.get('format')} v{manifest.get('format_version')}, expected "
-                              f"{' or '.join(formats)} v{' or v'.join(map(str, READ_VERSIONS))}")
+                              f"{expected} v{' or v'.join(map(str, READ_VERSIONS))}")
     shape = layout(manifest["format"])
     tok = manifest.get("tokenizer")
     if not isinstance(tok, dict) or not isinstance(tok.get("vocab_size"), int) or not isinstance(tok.get("sha256"), str):
