@@ -19,7 +19,7 @@ import winnow
 from winnow.train.materialize import datatrove, megatron
 from winnow.train.materialize.shards import ShardError, ShardWriter, open_shards
 
-from .helpers import C4, GITHUB, ROOT, SHARED, WINNOW, cli, same_shards
+from .helpers import C4, GITHUB, ROOT, SHARED, cli, fails, same_shards
 
 GPT2 = str(SHARED / "tokenizers" / "gpt2-tokenizer.json")
 SHARD_TOKENS = 20_000  # ~13 shards of the selection
@@ -164,6 +164,8 @@ def test_every_engine_worker_count_and_resume_writes_the_same_bytes(lake, one, r
                            shard_tokens=SHARD_TOKENS, workers=2)
     assert (r.engine, r.workers) == ("local", 2)
     same_shards(one["datatrove"], tmp_path / "local-2")
+    fails("train", lake.uri, one["datatrove"], "--dry-run", code=2,
+          contains="shards in winnow-datatrove's format are for another trainer; winnow train reads winnow's own")
 
 
 def _card_sql(card: str) -> str:
