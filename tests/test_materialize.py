@@ -134,9 +134,10 @@ def test_bad_options_are_refused_before_anything_is_written(lake, tmp_path):
         fails(*base, *args, code=2, contains=message, timeout=120)
         assert not out.exists() and afile.read_text() == "not a folder"
     api = [
-        (dict(format="tokens", tokenizer=SP, columns=["url"]), "columns are kept only with --format parquet or jsonl"),
+        (dict(format="tokens", tokenizer=SP, columns=["url"]),
+         "columns are kept only with --format parquet or jsonl or hf"),
         (dict(format="parquet", tokenizer=SP), "--format parquet writes text, not tokens"),
-        (dict(format="csv"), "--format 'csv': use one of tokens, parquet, jsonl"),
+        (dict(format="csv"), "--format 'csv': use one of tokens, megatron, datatrove, parquet, jsonl, hf"),
         (dict(tokenizer=SP, shuffle=-1), "--shuffle -1: a seed is an integer from 0 to 2**63 - 1"),
         (dict(tokenizer=SP, shuffle=1, order="n_chars"), "give --shuffle or --order, not both"),
         (dict(tokenizer=SP, order="nosuchcol"), "--order 'nosuchcol': neither the selection 'sample' nor docs"),

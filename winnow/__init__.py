@@ -339,7 +339,9 @@ def select_rows(lake: Lake | str, name: str) -> pyarrow.Table:
 
 
 def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResult:
-    """Write a selection as token shards (or parquet / JSON lines); see `winnow.train.materialize.job`.
+    """Write a selection as token shards (`format`: winnow's `tokens`, `megatron`, `datatrove`), as
+    `parquet` / `jsonl`, or as a Hugging Face dataset with its provenance card (`hf`); see
+    `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
     shards are the same bytes on every engine and worker count."""
     from winnow.lake.outputs import check_out as _check_out

@@ -47,7 +47,8 @@ from winnow.lake.processes import guarded
 from winnow.lake.tokenizer import load_tokenizer
 
 from winnow.train.llm import FLAVORS
-from winnow.train.materialize.shards import ShardError, ShardUsageError, describe_tokenizer, open_shards, read_manifest
+from winnow.train.materialize.shards import (FORMAT, ShardError, ShardUsageError, describe_tokenizer, open_shards,
+                                             read_manifest)
 
 RUN_RECORD = "run.json"  # in the run folder: flavor and total_steps of the run's schedule
 
@@ -105,6 +106,9 @@ def prepare_shards(uri: str, source: str, out: Path, tokenizer: str | None, seq_
     folder, else the selection `source` materialized into `out/<folder>`."""
     if (Path(source) / "manifest.json").is_file():
         manifest = read_manifest(source)
+        if manifest["format"] != FORMAT:
+            raise ShardUsageError(f"{source}: shards in {manifest['format']}'s format are for another trainer; "
+                                  "winnow train reads winnow's own (materialize --format tokens)")
         tok = tokenizer or manifest.get("tokenizer_path")
         if not tok:
             raise ShardUsageError(f"{source}: the manifest does not say where its tokenizer is: pass --tokenizer")

@@ -1,5 +1,7 @@
 """Materializing a selection: its documents, tokenized and packed into shards for training
-(format `tokens`, see train/materialize/shards.py), or as parquet / JSON lines for other trainers.
+(format `tokens`, see train/materialize/shards.py; `megatron` and `datatrove`, the same shards
+in Megatron-LM's and datatrove's formats), or as parquet / JSON lines for other trainers, or
+as a Hugging Face dataset with a card of its provenance (`hf`, train/materialize/hf.py).
 
 Ids are selected in SQL at the selection's pinned version; text is read from Lance by row
 offset (never through a DuckDB join that carries text). The document order is fixed before
@@ -57,9 +59,10 @@ from winnow.lake.version import WINNOW_VERSION
 from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, check_seed, evaluate, get
 
-from winnow.train.materialize import OUTPUT_FORMATS, encode
+from winnow.train.materialize import OUTPUT_FORMATS, encode, hf
 from winnow.train.materialize.bpe import byte_level_bpe
-from winnow.train.materialize.shards import CHECKSUM, FORMAT, FORMAT_VERSION, ShardError, ShardWriter, dtype_for, file_checksum, open_shards
+from winnow.train.materialize.shards import (CHECKSUM, FORMAT_VERSION, TOKEN_OUTPUTS, ShardError, ShardWriter,
+                                             file_checksum, layout, open_shards)
 
 DEFAULT_SHARD_TOKENS = 1 << 28
 DEFAULT_SHARD_DOCS = 100_000  # parquet / jsonl
@@ -96,10 +99,10 @@ def check_options(format: str, tokenizer, seq_len: int, shuffle: int | None, ord
                   columns: list[str] | None, shard_tokens: int, shard_docs: int) -> None:
     """Refuse a bad option (a UsageError naming it), before anything is read or written."""
     check(format in OUTPUT_FORMATS, f"--format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
-    if format == "tokens":
-        check(tokenizer is not None, "--format tokens needs --tokenizer")
+    if format in TOKEN_OUTPUTS:
+        check(tokenizer is not None, f"--format {format} needs --tokenizer")
         check(not columns, f"--column {columns[0] if columns else ''}: columns are kept only with --format "
-                           "parquet or jsonl (token shards hold token ids)")
+                           "parquet or jsonl or hf (token shards hold token ids)")
     else:
         check(tokenizer is None, f"--tokenizer: --format {format} writes text, not tokens (drop --tokenizer)")
     check(shuffle is None or order is None, "give --shuffle or --order, not both")
@@ -194,7 +197,8 @@ def materialize(
     sel = get(lake, name)
     docs = lake.docs(sel.lake_version)
     check_columns(columns, docs.schema.names)
-    tok = load_tokenizer(tokenizer) if format == "tokens" else None
+    tokens = format in TOKEN_OUTPUTS
+    tok = load_tokenizer(tokenizer) if tokens else None
     fast = byte_level_bpe(tok)[0] if tok is not None else None
     ids = ordered_ids(lake, sel, shuffle, order, desc)
     if len(ids) == 0:
@@ -224,7 +228,7 @@ def materialize(
         progress.start(f"materialize {sel.name}", len(ids), "docs")
         progress.advance(start_doc, tokens=sum(s.get("tokens", 0) for s in done))
     try:
-        if format == "tokens":
+        if tokens:
             nbytes = pc.fill_null(docs.take(offsets[start_doc:], columns=["n_bytes"])["n_bytes"], 0).to_numpy()
             used = _workers(eng, workers, lake, int(nbytes.sum()))
             if used != eng.workers:
@@ -234,10 +238,10 @@ def materialize(
         else:
             shards = _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress)
         manifest = {
-            "format": FORMAT if format == "tokens" else f"winnow-{format}",
+            "format": layout(format).format if tokens else f"winnow-{format}",
             "format_version": FORMAT_VERSION,
             **plan,
-            "dtype": dtype_for(tok.vocab_size).name if tok else None,
+            "dtype": layout(format).dtype(tok.vocab_size).name if tok else None,
             # where the tokenizer was read from (not part of the plan: the sha256 is its identity)
             "tokenizer_path": None if tok is None else (os.path.abspath(tok.spec) if os.path.exists(tok.spec) else tok.spec),
             "documents": sum(s["documents"] for s in shards),
@@ -246,6 +250,8 @@ def materialize(
             "winnow_version": WINNOW_VERSION,
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
+        if format == "hf":
+            hf.write_card(out, lake, sel, manifest)
         _write_json(out / "manifest.json", manifest)
         step("materialize:manifest")
     except BaseException as e:
@@ -306,8 +312,8 @@ def _existing(out: Path, plan: dict) -> tuple[str, object]:
         if state.get("plan") != plan:
             return "other", "an unfinished materialization of another plan"
         files = [str(entry.get("file")) for entry in state["shards"]]
-        if plan["output"] == "tokens":
-            files = [f.replace(".bin", suffix) for f in files for suffix in (".bin", ".idx.npy", ".ids.txt")]
+        if plan["output"] in TOKEN_OUTPUTS:
+            files = [part for f in files for part in layout(plan["output"]).files(f)]
         missing = next((f for f in files if not (out / f).is_file()), None)
         if missing:
             return "damaged", f"an unfinished materialization whose {missing} is missing"
@@ -317,15 +323,16 @@ def _existing(out: Path, plan: dict) -> tuple[str, object]:
 
 def _damage(out: Path, manifest: dict) -> str | None:
     """What is wrong with the files of a finished materialization (None: nothing found)."""
-    if manifest.get("output") == "tokens":
+    if manifest.get("output") in TOKEN_OUTPUTS:
         try:
             open_shards(out, verify=False)
         except ShardError as e:
             return str(e)
         return None
-    for entry in manifest.get("shards") or []:
-        if not (out / str(entry.get("file"))).is_file():
-            return f"{out / str(entry.get('file'))} is missing"
+    files = [str(entry.get("file")) for entry in manifest.get("shards") or []]
+    for file in files + (["README.md"] if manifest.get("output") == "hf" else []):
+        if not (out / file).is_file():
+            return f"{out / file} is missing"
     return None
 
 
@@ -336,7 +343,7 @@ def _prepare(out: Path, plan: dict, state: str, found, overwrite: bool) -> list[
                                     "empty or new folder (--overwrite replaces only a materialization)")
     if not overwrite:
         if state == "partial":
-            for tmp in out.glob("*.tmp"):
+            for tmp in out.rglob("*.tmp"):
                 tmp.unlink()
             return found
         if state in ("other", "damaged"):
@@ -354,7 +361,7 @@ def _prepare(out: Path, plan: dict, state: str, found, overwrite: bool) -> list[
 def _after_failure(out: Path, created: bool) -> str:
     """Tidy up after a failed run: temporary files go; finished shards and progress.json stay
     for a resume, or, when no shard was finished, everything this run wrote goes. Says which."""
-    for tmp in out.glob("*.tmp"):
+    for tmp in out.rglob("*.tmp"):
         tmp.unlink(missing_ok=True)
     state = _read_json(out / "progress.json")
     finished = len(state.get("shards", [])) if isinstance(state, dict) else 0
@@ -417,7 +424,8 @@ def _write_tokens(eng: Engine, job, ids, offsets, nbytes, out, plan, done, start
     suffix = [tok.eos_id] if plan["eos"] and tok.eos_id is not None else []
     args = (lake.uri, lake.storage_options, sel.lake_version, encode.portable(tok, fast), prefix, suffix,
             tok.vocab_size, threads)
-    writer = ShardWriter(out, tok.vocab_size, plan["shard_tokens"], first_shard=len(done))
+    writer = ShardWriter(out, tok.vocab_size, plan["shard_tokens"], first_shard=len(done),
+                         layout=layout(plan["output"]), tokenizer=tok.name)
     try:
         with closing(eng.map(encode.encode, units, init=encode.worker, args=args, describe=str)) as results:
             for k, (tokens, lengths) in _in_order(results):
@@ -441,13 +449,18 @@ def _write_documents(docs, ids, offsets, out, plan, done, start_doc, progress) -
     per_shard = plan["shard_docs"]
     index = len(done)
     pos = start_doc
+    count = -(-len(ids) // per_shard)
     while pos < len(ids):
         end = min(pos + per_shard, len(ids))
-        name = f"part-{index:05d}.{'parquet' if plan['output'] == 'parquet' else 'jsonl'}"
+        if plan["output"] == "hf":  # the Hub's names (push_to_hub's), which the card's data_files match
+            name = f"{hf.DATA}/train-{index:05d}-of-{count:05d}.parquet"
+            (out / hf.DATA).mkdir(exist_ok=True)
+        else:
+            name = f"part-{index:05d}.{'parquet' if plan['output'] == 'parquet' else 'jsonl'}"
         tmp = out / (name + ".tmp")
         parts = [docs.take(offsets[a:b], columns=columns) for a, b in _chunks(end, pos)]
         table = pa.concat_tables(parts) if parts else None
-        if plan["output"] == "parquet":
+        if plan["output"] in ("parquet", "hf"):
             pq.write_table(table, tmp)
         else:
             with open(tmp, "wb") as f:

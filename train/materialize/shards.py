@@ -17,6 +17,13 @@ with. With `verify` (the default) it also reads every shard once: its checksum m
 the manifest and its largest token id must be inside the vocabulary (~0.25 s per GB from
 the page cache, 4x faster than sha256 alone; bench/shards.py). Format version 1 (sha256
 checksums, before xxh3_128) is still read.
+
+The same folder, manifest and checks serve two other trainers' formats (a `Layout` each:
+how a shard's token file is named and typed, and its document index written and read):
+Megatron-LM's indexed dataset (train/materialize/megatron.py) and datatrove's tokenized
+files, which nanotron reads (train/materialize/datatrove.py). Neither format holds a
+checksum of its own: the manifest's is winnow's, checked by `open_shards`, not by their
+readers.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +63,58 @@ def dtype_for(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a token format lays out a shard: `format` (the manifest's), the token file's
+    `suffix`, the index files' suffixes (`index`), the token dtype for a vocabulary size, and
+    the document index written (`write(out, stem, offsets, dtype, tokenizer name)`) and read
+    back checked (`read(out, stem, entry, dtype)` -> int64 offsets, a ShardError naming the
+    file). Every shard also has `STEM.ids.txt`, its document ids."""
+
+    format: str
+    suffix: str
+    index: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    dtype: Callable[[int], np.dtype]
+    write: Callable
+    read: Callable
+
+    def stem(self, file: str) -> str:
+        return file[:-len(self.suffix)] if file.endswith(self.suffix) else file
+
+    def files(self, file: str) -> list[str]:
+        """A shard's files: its token file (`file`), its index files, its ids."""
+        stem = self.stem(file)
+        return [file, *(stem + s for s in self.index), stem + ".ids.txt"]
+
+
+def _write_npy(out: Path, stem: str, offsets: np.ndarray, dtype: np.dtype, tokenizer: str) -> None:
+    index = io.BytesIO()  # not np.save(path): a Ctrl-C inside its file handling comes out as a TypeError
+    np.save(index, np.asarray(offsets, dtype=np.int64))
+    (out / f"{stem}.idx.npy").write_bytes(index.getvalue())
+
+
+def _read_npy(out: Path, stem: str, entry: dict, dtype: np.dtype) -> np.ndarray:
+    return _index(out / f"{stem}.idx.npy", entry)
+
+
+WINNOW = Layout(FORMAT, ".bin", (".idx.npy",), ("uint16", "uint32"), dtype_for, _write_npy, _read_npy)
+TOKEN_OUTPUTS = ("tokens", "megatron", "datatrove")  # the --format values that write token shards
+
+
+def layout(output: str) -> Layout:
+    """The layout of a token format, by `--format` value or manifest format."""
+    if output in ("tokens", FORMAT):
+        return WINNOW
+    if output in ("megatron", "winnow-megatron"):
+        from winnow.train.materialize.megatron import LAYOUT
+        return LAYOUT
+    if output in ("datatrove", "winnow-datatrove"):
+        from winnow.train.materialize.datatrove import LAYOUT
+        return LAYOUT
+    raise ShardUsageError(f"format {output!r} is not a token format (it is one of {', '.join(TOKEN_OUTPUTS)})")
+
+
 def file_checksum(path: str | os.PathLike, kind: str = CHECKSUM) -> str:
     """The hex checksum of a file (`kind`: xxh3_128 or sha256)."""
     h = CHECKSUMS[kind]()
@@ -79,15 +139,17 @@ def scan(tokens: np.ndarray, kind: str = CHECKSUM) -> tuple[str, int]:
 class ShardWriter:
     """Writes documents' token ids into shards of about `shard_tokens` tokens."""
 
-    def __init__(self, out: Path, vocab_size: int, shard_tokens: int, first_shard: int = 0):
+    def __init__(self, out: Path, vocab_size: int, shard_tokens: int, first_shard: int = 0,
+                 layout: Layout = WINNOW, tokenizer: str = ""):
         self.out, self.vocab_size, self.shard_tokens = out, vocab_size, shard_tokens
-        self.dtype = dtype_for(vocab_size)
+        self.layout, self.tokenizer = layout, tokenizer
+        self.dtype = layout.dtype(vocab_size)
         self.index = first_shard
         self.shards: list[dict] = []
         self._open()
 
     def _open(self) -> None:
-        self.tmp = self.out / f"shard-{self.index:05d}.bin.tmp"
+        self.tmp = self.out / f"shard-{self.index:05d}{self.layout.suffix}.tmp"
         self.f = open(self.tmp, "wb")
         self.hash = CHECKSUMS[CHECKSUM]()
         self.offsets = [0]
@@ -137,12 +199,10 @@ class ShardWriter:
             os.remove(self.tmp)
             return None
         name = f"shard-{self.index:05d}"
-        index = io.BytesIO()  # not np.save(path): a Ctrl-C inside its file handling comes out as a TypeError
-        np.save(index, np.asarray(self.offsets, dtype=np.int64))
-        (self.out / f"{name}.idx.npy").write_bytes(index.getvalue())
+        self.layout.write(self.out, name, np.asarray(self.offsets, dtype=np.int64), self.dtype, self.tokenizer)
         (self.out / f"{name}.ids.txt").write_text("\n".join(self.ids) + "\n")
-        os.replace(self.tmp, self.out / f"{name}.bin")
-        entry = {"file": f"{name}.bin", "tokens": self.offsets[-1], "documents": len(self.ids),
+        os.replace(self.tmp, self.out / f"{name}{self.layout.suffix}")  # last: the shard is there once it is
+        entry = {"file": f"{name}{self.layout.suffix}", "tokens": self.offsets[-1], "documents": len(self.ids),
                  CHECKSUM: self.hash.hexdigest()}
         self.shards.append(entry)
         self.index += 1
@@ -168,8 +228,14 @@ class Shards:
     def dtype(self) -> np.dtype:
         return np.dtype(self.manifest["dtype"])
 
-    def path(self, shard: int, suffix: str = ".bin") -> Path:
-        return self.root / self.manifest["shards"][shard]["file"].replace(".bin", suffix)
+    @property
+    def layout(self) -> Layout:
+        return layout(self.manifest["format"])
+
+    def path(self, shard: int, suffix: str | None = None) -> Path:
+        """A shard's token file, or (`suffix`) its file of that suffix."""
+        file = self.manifest["shards"][shard]["file"]
+        return self.root / (file if suffix is None else self.layout.stem(file) + suffix)
 
     def documents(self):
         """(shard, document index, token array) of every document, in order."""
@@ -219,22 +285,26 @@ def read_manifest(root: str | os.PathLike) -> dict:
         raise _damaged(path, f"not readable JSON ({e})") from e
     if not isinstance(manifest, dict):
         raise _damaged(path, "not a JSON object")
-    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READ_VERSIONS:
+    formats = (FORMAT, "winnow-megatron", "winnow-datatrove")
+    if manifest.get("format") not in formats or manifest.get("format_version") not in READ_VERSIONS:
+        expected = manifest["format"] if manifest.get("format") in formats else " or ".join(formats)
         raise ShardUsageError(f"{path}: format {manifest.get('format')} v{manifest.get('format_version')}, expected "
-                              f"{FORMAT} v{' or v'.join(map(str, READ_VERSIONS))}")
+                              f"{expected} v{' or v'.join(map(str, READ_VERSIONS))}")
+    shape = layout(manifest["format"])
     tok = manifest.get("tokenizer")
     if not isinstance(tok, dict) or not isinstance(tok.get("vocab_size"), int) or not isinstance(tok.get("sha256"), str):
         raise _damaged(path, "no tokenizer with a vocab_size and a sha256")
-    if manifest.get("dtype") not in ("uint16", "uint32"):
-        raise _damaged(path, f"dtype {manifest.get('dtype')!r}, not uint16 or uint32")
-    if tok["vocab_size"] > 1 << (8 * np.dtype(manifest["dtype"]).itemsize):
+    if manifest.get("dtype") not in shape.dtypes:
+        raise _damaged(path, f"dtype {manifest.get('dtype')!r}, not {' or '.join(shape.dtypes)}")
+    if tok["vocab_size"] - 1 > np.iinfo(np.dtype(manifest["dtype"])).max:
         raise _damaged(path, f"a vocabulary of {tok['vocab_size']:,} does not fit in {manifest['dtype']}")
     shards = manifest.get("shards")
     if not isinstance(shards, list):
         raise _damaged(path, "no shard list")
     for i, entry in enumerate(shards):
-        if not isinstance(entry, dict) or entry.get("file") != f"shard-{i:05d}.bin":
-            raise _damaged(path, f"shard {i} is not shard-{i:05d}.bin")
+        name = f"shard-{i:05d}{shape.suffix}"
+        if not isinstance(entry, dict) or entry.get("file") != name:
+            raise _damaged(path, f"shard {i} is not {name}")
         for key in ("tokens", "documents"):
             if not isinstance(entry.get(key), int) or entry[key] < 0:
                 raise _damaged(path, f"{entry['file']} has no count of {key}")
@@ -259,6 +329,12 @@ def _index(path: Path, entry: dict) -> np.ndarray:
         offs = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise ShardError(f"{path}: not a readable document index ({e})") from e
+    return check_offsets(path, offs, entry)
+
+
+def check_offsets(path: Path, offs: np.ndarray, entry: dict) -> np.ndarray:
+    """`offs` (int64 document starts and the end) when they fit the manifest entry's counts;
+    else a ShardError naming the index file `path`."""
     ok = (offs.ndim == 1 and offs.dtype == np.int64 and len(offs) == entry["documents"] + 1
           and offs[0] == 0 and offs[-1] == entry["tokens"] and bool((np.diff(offs) >= 0).all()))
     if not ok:
@@ -284,17 +360,17 @@ def open_shards(root: str | os.PathLike, tokenizer=None, dtype: str | None = Non
     if dtype is not None and np.dtype(dtype) != np.dtype(m["dtype"]):
         raise ShardUsageError(f"{root}: dtype mismatch: shards hold {m['dtype']}, not {np.dtype(dtype).name}")
     dt = np.dtype(m["dtype"])
+    shape = layout(m["format"])
     tokens, offsets = [], []
     for entry in m["shards"]:
         path = root / entry["file"]
-        for suffix in (".bin", ".idx.npy", ".ids.txt"):
-            part = root / entry["file"].replace(".bin", suffix)
-            if not part.is_file():
-                raise ShardError(f"{part}: missing (the manifest lists {entry['file']}); materialize again")
+        for part in shape.files(entry["file"]):
+            if not (root / part).is_file():
+                raise ShardError(f"{root / part}: missing (the manifest lists {entry['file']}); materialize again")
         size = path.stat().st_size
         if size != entry["tokens"] * dt.itemsize:
             raise ShardError(f"{path}: {size} bytes, but the manifest says {entry['tokens']} tokens of {dt.name}")
-        offsets.append(_index(root / entry["file"].replace(".bin", ".idx.npy"), entry))
+        offsets.append(shape.read(root, shape.stem(entry["file"]), entry, dt))
         tokens.append(np.memmap(path, dtype=dt, mode="r") if entry["tokens"] else np.zeros(0, dt))
     shards = Shards(root, m, tokens, offsets)
     if verify:

@@ -18,15 +18,17 @@ def materialize(
     uri: str,
     name: str,
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the shards into."),
-    tokenizer: Optional[str] = typer.Option(None, help="tokenizer.json, SentencePiece .model, or HF id/path (format tokens)."),
+    tokenizer: Optional[str] = typer.Option(None, help="tokenizer.json, SentencePiece .model, or HF id/path (formats "
+                                            "tokens, megatron, datatrove)."),
     format: str = typer.Option("tokens", "--format", help=choices(winnow.MATERIALIZE_FORMATS)),
     seq_len: int = typer.Option(2048, help="Training sequence length recorded for the loader."),
     shuffle: Optional[int] = typer.Option(None, help="Shuffle with this seed (default: the selection's seed)."),
     order: Optional[str] = typer.Option(None, help="Order by this column instead (a curriculum)."),
     desc: bool = typer.Option(False, "--desc", help="With --order: descending."),
-    column: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Columns kept beside the text (parquet/jsonl)."),
-    shard_tokens: int = typer.Option(1 << 28, help="Tokens per shard (format tokens)."),
-    shard_docs: int = typer.Option(100_000, help="Documents per file (parquet/jsonl)."),
+    column: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Columns kept beside the text "
+                                               "(parquet/jsonl/hf)."),
+    shard_tokens: int = typer.Option(1 << 28, help="Tokens per shard (formats tokens, megatron, datatrove)."),
+    shard_docs: int = typer.Option(100_000, help="Documents per file (parquet/jsonl/hf)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over, replacing the materialization --out holds "
                                    "(finished or not); without it an unfinished run of the same plan resumes."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -36,10 +38,13 @@ def materialize(
     ray_address: Optional[str] = RayAddressOption,
     storage_option: Optional[list[str]] = StorageOption,
 ) -> None:
-    """Write a selection's documents as token shards (or parquet / JSON lines); resumable, byte-identical.
+    """Write a selection's documents as token shards (winnow's, Megatron-LM's, datatrove's) or text; resumable.
 
-    Run again, it keeps a finished folder and resumes an unfinished one; a failed run removes its temp files.
-    The shards are the same bytes whatever the engine and the number of workers."""
+    megatron: a .bin + .idx per shard (Megatron's IndexedDataset); datatrove: .ds + .ds.index + .ds.metadata
+    (datatrove's readers, nanotron); hf: a Hugging Face dataset (parquet under data/ and a README.md card of
+    its provenance) that datasets.load_dataset(DIR) opens. Run again, it keeps a finished folder and resumes an
+    unfinished one; a failed run removes its temp files. The shards are the same bytes whatever the engine and
+    the number of workers."""
     r = winnow.materialize(
         open_lake(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
         shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
@@ -50,7 +55,7 @@ def materialize(
     if r.already:
         resumed = " (already materialized there: nothing written)"
     rate = r.tokens / r.seconds if r.seconds else 0
-    where = f" · {r.engine}, {r.workers} worker(s)" if r.format == "tokens" and not r.already else ""
+    where = f" · {r.engine}, {r.workers} worker(s)" if r.encoder and not r.already else ""
     out.print(f"materialized {name}: {r.documents:,} documents, {r.tokens:,} tokens in {r.shards} shard(s) "
               f"under {r.out} · {r.seconds:.1f} s · {rate:,.0f} tokens/s{where}{resumed}", markup=False)
 
