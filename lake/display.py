@@ -7,7 +7,7 @@ bars, code), and this module renders that view both ways: `html(view)` for `_rep
 methods from its `_view()` (default: its dataclass fields) and a one-line `__repr__` from its
 `_summary()`; a `Lake` builds its view in `lake.py`. It lives in `lake/`, the layer every
 package may import, because the classes it serves live in every package; it imports nothing
-outside the standard library (numpy only inside `histogram`).
+outside the standard library at import (numpy and pyarrow inside `histogram`).
 
     >>> print(winnow.info(lake))          # text
     >>> winnow.info(lake)                 # in a notebook: the HTML table
@@ -67,7 +67,7 @@ class Code:
 @dataclass
 class View:
     title: str
-    fields: list[tuple[str, Any]] = field(default_factory=list)
+    fields: list[tuple[str, Any]] = field(default_factory=list)  # a None value is left out
     parts: list = field(default_factory=list)  # Table | Histogram | Bars | Code, in order
 
 
@@ -148,7 +148,7 @@ def svg_histogram(h: Histogram) -> str:
     w = width / len(h.counts)
     bars = []
     for i, c in enumerate(h.counts):
-        bh = (height - label - 1) * c / peak
+        bh = max((height - label - 1) * c / peak, 1.0) if c else 0.0  # a lone document still shows
         bars.append(f'<rect x="{i * w:.2f}" y="{height - label - bh:.2f}" width="{max(w - 1, 0.5):.2f}" '
                     f'height="{bh:.2f}" fill="{ACCENT}"><title>{_e(h.edges[i])} .. {_e(h.edges[i + 1])}: '
                     f'{c:,}</title></rect>')
@@ -190,9 +190,10 @@ def html(view: View) -> str:
     td = 'style="padding: 1px 8px; text-align: left; vertical-align: top"'
     out = [f'<div class="winnow-view" style="{STYLE}">',
            f'<div style="font-weight: 700; font-size: 13px">{_html.escape(view.title)}</div>']
-    if view.fields:
+    fields = [(k, v) for k, v in view.fields if v is not None]
+    if fields:
         out.append('<table style="border-collapse: collapse; margin: 2px 0">')
-        out += [f'<tr><th {td}>{_html.escape(k)}</th><td {td}>{_e(v)}</td></tr>' for k, v in view.fields]
+        out += [f'<tr><th {td}>{_html.escape(k)}</th><td {td}>{_e(v)}</td></tr>' for k, v in fields]
         out.append("</table>")
     for part in view.parts:
         if isinstance(part, Table):
@@ -228,8 +229,9 @@ def _cell_text(v) -> str:
 def text(view: View) -> str:
     """The view as lines of plain text: fields aligned, tables in columns, charts as bars."""
     lines = [view.title]
-    width = max((len(k) for k, _ in view.fields), default=0)
-    lines += [f"  {k:<{width}}  {cut(number(v), 100)}" for k, v in view.fields]
+    fields = [(k, v) for k, v in view.fields if v is not None]
+    width = max((len(k) for k, _ in fields), default=0)
+    lines += [f"  {k:<{width}}  {cut(number(v), 100)}" for k, v in fields]
     for part in view.parts:
         if getattr(part, "caption", ""):
             lines.append(part.caption)
