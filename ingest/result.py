@@ -68,7 +68,8 @@ class IngestResult:
         if t.read:
             v.parts.append(display.Bars(["written", "duplicates", "rejected"], [t.written, t.duplicates, t.rejected],
                                         "documents read", "documents"))
-        v.parts.append(display.Table("inputs", ["input", "status", "read", "written", "duplicates", "rejected", "note"], [
+        header = ["input", "status", "read", "written", "duplicates", "rejected", "note"]
+        v.parts.append(display.Table("inputs", header, [
             [display.cut(f.input, 60), f.status, f.read, f.written, f.duplicates, f.rejected, f.note]
             for f in self.files[:display.MAX_ROWS]], max(len(self.files) - display.MAX_ROWS, 0)))
         if self.first_rejects:

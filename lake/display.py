@@ -5,7 +5,7 @@ An object describes itself once, as a `View` (a title, key/value fields, tables,
 bars, code), and this module renders that view both ways: `html(view)` for `_repr_html_`,
 `text(view)` for `__str__`. The `shown` class decorator gives a result class the three
 methods from its `_view()` (default: its dataclass fields) and a one-line `__repr__` from its
-`_summary()`; a `Lake` builds its view in `lake.py`. It lives in `lake/`, the layer every
+`_summary()`; a `Lake`'s view is `info.lake_view`. It lives in `lake/`, the layer every
 package may import, because the classes it serves live in every package; it imports nothing
 outside the standard library at import (numpy and pyarrow inside `histogram`).
 
@@ -75,7 +75,7 @@ class View:
 
 def number(v) -> str:
     """A value as the views show it: integers with thousands separators, floats to 4
-    significant digits, None as an empty cell."""
+    significant digits (whole numbers from 1,000 on), None as an empty cell."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -85,7 +85,7 @@ def number(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "NaN"
-        return f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:.4g}"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
     if isinstance(v, PurePath):
         return str(v)
     if isinstance(v, (list, tuple)):
@@ -193,7 +193,8 @@ def html(view: View) -> str:
     fields = [(k, v) for k, v in view.fields if v is not None]
     if fields:
         out.append('<table style="border-collapse: collapse; margin: 2px 0">')
-        out += [f'<tr><th {td}>{_html.escape(k)}</th><td {td}>{_e(v)}</td></tr>' for k, v in fields]
+        out += [f'<tr><th {td}>{_html.escape(k)}</th><td {td}>{_html.escape(cut(number(v), 400))}</td></tr>'
+                for k, v in fields]
         out.append("</table>")
     for part in view.parts:
         if isinstance(part, Table):
@@ -277,7 +278,8 @@ def fields_view(obj, title: str | None = None) -> View:
                 isinstance(v, dict) and all(_scalar(x) for x in v.values())):
             view.fields.append((f.name.replace("_", " "), v))
         elif isinstance(v, (list, tuple)) and v and all(dataclasses.is_dataclass(x) or isinstance(x, dict) for x in v):
-            rows = [{g.name: getattr(x, g.name) for g in dataclasses.fields(x)} if dataclasses.is_dataclass(x) else x for x in v]
+            rows = [{g.name: getattr(x, g.name) for g in dataclasses.fields(x)} if dataclasses.is_dataclass(x) else x
+                    for x in v]
             header = [k for k, x in rows[0].items() if _scalar(x) or isinstance(x, (list, tuple))]
             view.parts.append(Table(f.name, header, [[r.get(k) for k in header] for r in rows[:MAX_ROWS]],
                                     max(len(rows) - MAX_ROWS, 0)))

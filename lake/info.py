@@ -37,11 +37,13 @@ class LakeInfo:
     def _view(self) -> display.View:
         v = display.View(f"lake {self.uri}", [
             ("documents", self.documents), ("text", display.size(self.text_bytes)),
-            ("version", f"{self.version} ({self.versions:,} versions)"), ("size on disk", display.size(self.size_on_disk)),
+            ("version", f"{self.version} ({self.versions:,} versions)"),
+            ("size on disk", display.size(self.size_on_disk)),
             ("ingests", self.ingests), ("rejects", self.rejects)])
         if self.sources:
             v.parts.append(display.Table("sources", ["source", "documents", "share", "text"], [
-                [s["source"], s["documents"], display.share(s["documents"], self.documents), display.size(s["text_bytes"])]
+                [s["source"], s["documents"], display.share(s["documents"], self.documents),
+                 display.size(s["text_bytes"])]
                 for s in self.sources[:display.MAX_ROWS]], max(len(self.sources) - display.MAX_ROWS, 0)))
         scored = {m["metric"]: m for m in self.metrics}
         shown = [(n, t) for n, t in self.columns if n in scored]

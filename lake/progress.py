@@ -100,7 +100,8 @@ class NotebookBar(_Counting):
         super().start(label, total, unit)
 
     def _bundle(self, final: bool) -> dict:
-        value = f' value="{self.done}" max="{self.total}"' if self.total else ("" if not final else ' value="1" max="1"')
+        # no total: an indeterminate bar until the end
+        value = f' value="{self.done}" max="{self.total}"' if self.total else (' value="1" max="1"' if final else "")
         line = f"{self.label}: {self.figures()}" + (" · done" if final else "")
         return {"text/plain": line,
                 "text/html": f'<div style="font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px">'

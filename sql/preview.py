@@ -55,7 +55,8 @@ class Preview:
                                              [self.histogram[0][0]] + [high for _, high, _ in self.histogram], "score"))
         v.parts.append(display.Table("sources", ["source", "documents", "share of documents", "share of tokens"], [
             [s["source"], s["documents"], f"{s['share']:.1%}",
-             "n/a" if s["token_share"] is None else f"{s['token_share']:.1%}"] for s in self.sources[:display.MAX_ROWS]],
+             "n/a" if s["token_share"] is None else f"{s['token_share']:.1%}"]
+            for s in self.sources[:display.MAX_ROWS]],
             max(len(self.sources) - display.MAX_ROWS, 0)))
         samples = [[where, d["id"], d.get("score"), display.cut(d["text"], 100)]
                    for where, docs in self.samples.items() for d in docs]

@@ -76,8 +76,8 @@ class DedupResult:
     lake_version: int = 0  # the version after the write (the version read when nothing changed)
 
     def _summary(self) -> str:
-        return (f"{self.method}: {self.clusters:,} clusters, {self.duplicates:,} duplicates of {self.rows:,} documents, "
-                f"lake version {self.lake_version}")
+        return (f"{self.method}: {self.clusters:,} clusters, {self.duplicates:,} duplicates of {self.rows:,} "
+                f"documents, lake version {self.lake_version}")
 
     def _view(self) -> display.View:
         v = display.View(f"dedup {self.method}", [
