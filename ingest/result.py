@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from winnow.lake import display
 from winnow.lake.errors import WinnowError
 
 
@@ -27,6 +28,7 @@ class FileResult:
         return self.read == self.written + self.duplicates + self.rejected
 
 
+@display.shown
 @dataclass
 class IngestResult:
     files: list[FileResult]
@@ -48,3 +50,28 @@ class IngestResult:
     @property
     def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
+
+    def _summary(self) -> str:
+        t = self.total()
+        return (f"{len(self.files)} input(s): read {t.read:,} = written {t.written:,} + duplicates {t.duplicates:,} "
+                f"+ rejected {t.rejected:,}, lake version {self.lake_version}")
+
+    def _view(self) -> display.View:
+        t = self.total()
+        v = display.View("ingest", [
+            ("inputs", f"{len(self.files):,}" + (f" ({len(self.failed):,} failed)" if self.failed else "")),
+            ("read", t.read), ("written", t.written), ("duplicates", t.duplicates), ("rejected", t.rejected),
+            ("counts balance", all(f.balanced for f in self.files)), ("bytes read", display.size(self.bytes_read)),
+            ("seconds", round(self.seconds, 2)), ("lake version", self.lake_version)])
+        if self.passed_over:
+            v.fields.append(("passed over", f"{len(self.passed_over):,} (not readable as documents)"))
+        if t.read:
+            v.parts.append(display.Bars(["written", "duplicates", "rejected"], [t.written, t.duplicates, t.rejected],
+                                        "documents read", "documents"))
+        header = ["input", "status", "read", "written", "duplicates", "rejected", "note"]
+        v.parts.append(display.Table("inputs", header, [
+            [display.cut(f.input, 60), f.status, f.read, f.written, f.duplicates, f.rejected, f.note]
+            for f in self.files[:display.MAX_ROWS]], max(len(self.files) - display.MAX_ROWS, 0)))
+        if self.first_rejects:
+            v.parts.append(display.Code("first rejects", "\n".join(self.first_rejects)))
+        return v

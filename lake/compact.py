@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from winnow.lake import catalog
+from winnow.lake import catalog, display
 from winnow.lake.errors import UsageError
 from winnow.lake.fragments import staged_jobs
 from winnow.lake.info import size_on_disk
@@ -76,6 +76,7 @@ class TableCompaction:
     bytes_removed: int = 0
 
 
+@display.shown
 @dataclass
 class CompactResult:
     uri: str

@@ -288,7 +288,15 @@ class Lake:
             return False
 
     def __repr__(self) -> str:
-        return f"Lake({self.uri!r})"
+        return f"Lake({self.uri!r})"  # reads nothing: `print(winnow.info(lake))` for the lake's figures
+
+    def _repr_html_(self) -> str:
+        """In a notebook: documents, sources, versions and each score column's distribution
+        (lake/info.py `lake_view`, lake/display.py)."""
+        from winnow.lake.display import html
+        from winnow.lake.info import lake_view
+
+        return html(lake_view(self))
 
 
 def schema_table(s: pa.Schema) -> pa.Table:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake import schema
+from winnow.lake import display, schema
 from winnow.lake.errors import UsageError
 from winnow.lake.extras import need
 from winnow.lake.lake import Lake, LakeError, clean_message
@@ -54,6 +54,7 @@ class VectorUsageError(VectorError, UsageError):
     """A vector index or search asked wrongly: a column, an id, an option, a filter."""
 
 
+@display.shown
 @dataclass
 class Neighbours:
     documents: pa.Table  # nearest first: the columns asked for and `distance` (cosine)
@@ -63,6 +64,7 @@ class Neighbours:
     lake_version: int = 0
 
 
+@display.shown
 @dataclass
 class IndexResult:
     column: str

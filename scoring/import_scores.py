@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from winnow.lake import Lake, catalog, schema
+from winnow.lake import Lake, catalog, display, schema
 from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.fragments import ColumnWriter
 from winnow.lake.killpoints import step
@@ -42,6 +42,7 @@ COMMIT_ROWS = 1 << 22  # rows of values per commit (a kill loses at most these; 
 CORE_COLUMNS = frozenset(schema.DOCS.names)
 
 
+@display.shown
 @dataclass
 class ImportResult:
     columns: list[str]

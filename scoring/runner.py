@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.lake import Lake, catalog, schema
+from winnow.lake import Lake, catalog, display, schema
 from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import WinnowError, check, positive
@@ -72,6 +72,7 @@ CORE_COLUMNS = frozenset(schema.DOCS.names)  # the documents' own columns: never
 __all__ = ["ScoreResult", "ScoreError", "ScoreUsageError", "outputs_table", "score"]
 
 
+@display.shown
 @dataclass
 class ScoreResult:
     scorer: str
@@ -86,6 +87,25 @@ class ScoreResult:
     staged: int = 0  # rows an earlier, interrupted run computed and staged, committed by this one
     engine: str = "local"
     warning: str = ""  # what the run did not do as asked (a --device the scorer does not use)
+
+    def _summary(self) -> str:
+        return (f"{self.scorer} v{self.version}: {len(self.columns)} column(s), {self.scored:,} rows scored, "
+                f"{self.rows:,} with values, lake version {self.lake_version}")
+
+    def _view(self) -> display.View:
+        v = display.View(f"score {self.scorer} v{self.version}", [
+            ("columns", self.columns if len(self.columns) <= 6 else f"{', '.join(self.columns[:6])}, … "
+                                                                      f"({len(self.columns)} columns)"),
+            ("rows scored", self.scored), ("rows with values", self.rows),
+            ("seconds", round(self.seconds, 2)),
+            ("rows/s", round(self.scored / self.seconds) if self.seconds and self.scored else None),
+            ("engine", self.engine), ("lake version", self.lake_version)])
+        if self.staged:
+            v.fields.append(("staged before", self.staged))
+        if self.nan:
+            v.fields.append(("NaN by reason", self.nan))
+        v.fields += [(k, x) for k, x in (("note", self.note), ("warning", self.warning)) if x]
+        return v
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,10 @@ def connect(lake: Lake, version: int | str | None = None, *,
         spill = spill or os.path.join(tempfile.gettempdir(), f"winnow-duckdb-{uuid.uuid4().hex}")
         con.execute("SET temp_directory = ?", [spill])
         con.execute("SET autoinstall_known_extensions = false")
-        con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land in commands' output
+        # DuckDB's bar would land in commands' output. In a Jupyter kernel without ipywidgets it
+        # is off already, and DuckDB refuses any change to it there (even to off), so only when on.
+        if con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]:
+            con.execute("SET enable_progress_bar = false")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         load_macros(con)

@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.lake import Lake
+from winnow.lake import Lake, display
 from winnow.lake.errors import positive
 
 from winnow.sql.selections import Selection, documents, evaluate, get
 
 
+@display.shown
 @dataclass
 class Preview:
     selection: Selection
@@ -29,6 +30,39 @@ class Preview:
     sources: list[dict]  # source, documents, share of documents, token_share (None without tokens)
     histogram: list[tuple[float, float, int]] = field(default_factory=list)  # (low, high, count) of `score`
     samples: dict[str, list[dict]] = field(default_factory=dict)  # top / middle / bottom -> id, score, text
+
+    def _summary(self) -> str:
+        tokens = "tokens n/a" if self.tokens is None else f"{self.tokens:,} tokens"
+        return (f"{self.selection.name!r}: {self.documents:,} of {self.lake_documents:,} documents, {tokens}, "
+                f"{len(self.sources)} source(s)")
+
+    def _view(self) -> display.View:
+        v = display.View(f"selection {self.selection.name}", [
+            ("documents", f"{self.documents:,} of {self.lake_documents:,} "
+                          f"({display.share(self.documents, self.lake_documents)})"),
+            ("tokens", "n/a (score `tokens` first)" if self.tokens is None else self.tokens),
+            ("text", display.size(self.text_bytes)), ("lake version", self.selection.lake_version)])
+        if self.sources:
+            if self.tokens:
+                v.parts.append(display.Bars([s["source"] for s in self.sources],
+                                            [round(s["token_share"] * self.tokens) for s in self.sources],
+                                            "tokens by source", "tokens"))
+            else:
+                v.parts.append(display.Bars([s["source"] for s in self.sources], [s["documents"] for s in self.sources],
+                                            "documents by source", "documents"))
+        if self.histogram:
+            v.parts.append(display.Histogram([c for _, _, c in self.histogram],
+                                             [self.histogram[0][0]] + [high for _, high, _ in self.histogram], "score"))
+        v.parts.append(display.Table("sources", ["source", "documents", "share of documents", "share of tokens"], [
+            [s["source"], s["documents"], f"{s['share']:.1%}",
+             "n/a" if s["token_share"] is None else f"{s['token_share']:.1%}"]
+            for s in self.sources[:display.MAX_ROWS]],
+            max(len(self.sources) - display.MAX_ROWS, 0)))
+        samples = [[where, d["id"], d.get("score"), display.cut(d["text"], 100)]
+                   for where, docs in self.samples.items() for d in docs]
+        if samples:
+            v.parts.append(display.Table("samples", ["where", "id", "score", "text"], samples))
+        return v
 
 
 def _as_int64(values) -> pa.ChunkedArray:
@@ -52,9 +86,10 @@ def _total(values) -> int:
     return int(pc.sum(values).as_py() or 0)
 
 
-def preview(lake: Lake, name: str, samples: int = 2, bins: int = 10, text_chars: int = 240) -> Preview:
+def preview(lake: Lake, name: str | Selection, samples: int = 2, bins: int = 10, text_chars: int = 240) -> Preview:
     """Documents, tokens, text bytes, shares per source, a histogram of `score` and
-    `samples` documents from the top, middle and bottom (by score) of a selection.
+    `samples` documents from the top, middle and bottom (by score) of a selection (by name,
+    or a `Selection` as read before: its definition then, even if redefined since).
 
         >>> p = preview(lake, "top")
         >>> p.documents, p.tokens, p.sources[0]
@@ -62,7 +97,7 @@ def preview(lake: Lake, name: str, samples: int = 2, bins: int = 10, text_chars:
     positive(samples, "samples", allow_zero=True)
     positive(bins, "bins")
     positive(text_chars, "text_chars", allow_zero=True)
-    sel = get(lake, name)
+    sel = name if isinstance(name, Selection) else get(lake, name)
     rows = evaluate(lake, sel)
     info, has_tokens = _with_tokens(lake, sel, rows, ["source", "n_bytes"])
     total_tokens = _total(info["_tokens"]) if has_tokens else None
@@ -126,6 +161,7 @@ def _samples(lake: Lake, sel: Selection, rows: pa.Table, k: int, text_chars: int
     return out
 
 
+@display.shown
 @dataclass
 class Diff:
     a: str
@@ -136,6 +172,23 @@ class Diff:
     tokens_only_a: int | None  # None where the selection's tokens are unknown
     tokens_only_b: int | None
     tokens_both: int | None  # counted in a's token numbers (the same documents)
+
+    def _summary(self) -> str:
+        return f"only {self.a}: {self.only_a:,}, both: {self.both:,}, only {self.b}: {self.only_b:,}"
+
+    def _view(self) -> display.View:
+        tokens = self.tokens_both is not None
+        v = display.View(f"{self.a} against {self.b}", [
+            (f"in {self.a}", self.only_a + self.both), (f"in {self.b}", self.only_b + self.both),
+            ("in both", f"{self.both:,} (Jaccard {display.share(self.both, self.only_a + self.both + self.only_b)})")])
+        v.parts.append(display.Bars([f"only {self.a}", "both", f"only {self.b}"],
+                                    [self.tokens_only_a, self.tokens_both, self.tokens_only_b] if tokens
+                                    else [self.only_a, self.both, self.only_b],
+                                    "tokens" if tokens else "documents", "tokens" if tokens else "documents"))
+        v.parts.append(display.Table("overlap", ["", "documents", "tokens"], [
+            [f"only {self.a}", self.only_a, self.tokens_only_a], ["both", self.both, self.tokens_both],
+            [f"only {self.b}", self.only_b, self.tokens_only_b]]))
+        return v
 
 
 def diff(lake: Lake, a: str, b: str) -> Diff:

@@ -21,14 +21,14 @@ selection whose excluded selection was redefined later is refused (create it aga
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.lake import Lake, catalog
+from winnow.lake import Lake, catalog, display
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.killpoints import step
 from winnow.lake.version import WINNOW_VERSION
@@ -48,6 +48,7 @@ class SelectionUsageError(SelectionError, UsageError):
     """A selection the user asked for is wrong: its name, seed, SQL or rows."""
 
 
+@display.shown
 @dataclass(frozen=True)
 class Selection:
     name: str
@@ -57,10 +58,36 @@ class Selection:
     documents: int | None = None
     created_at: datetime | None = None
     exclude: tuple[str, ...] = ()  # selections whose documents it leaves out
+    # the lake it was read from, for its view in a notebook (tokens by source); not pickled
+    lake: Lake | None = field(default=None, compare=False, repr=False)
 
     @property
     def tag(self) -> str:
         return f"selection-{self.name}"
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "lake": None}
+
+    def _summary(self) -> str:
+        return f"{self.name!r}: {self.documents or 0:,} documents, lake version {self.lake_version}, seed {self.seed}"
+
+    def _view(self) -> display.View:
+        """Its definition; with its lake, also its tokens by source and score histogram,
+        from the selection evaluated again (`sql/preview.py`)."""
+        v = display.View(f"selection {self.name}", [
+            ("documents", self.documents), ("lake version", self.lake_version), ("seed", self.seed)])
+        if self.exclude:
+            v.fields.append(("leaves out", self.exclude))
+        if self.created_at is not None:
+            v.fields.append(("created", f"{self.created_at:%Y-%m-%d %H:%M:%S} UTC"))
+        if self.lake is not None:
+            from winnow.sql.preview import preview
+
+            shown = preview(self.lake, self, samples=0)._view()
+            v.fields[1:1] = shown.fields[1:3]  # tokens, text
+            v.parts += [part for part in shown.parts if not isinstance(part, display.Table)]  # the charts
+        v.parts.append(display.Code("SQL", self.sql))
+        return v
 
 
 def check_seed(seed, option: str = "seed") -> int:
@@ -214,7 +241,7 @@ def create(lake: Lake, name: str, sql: str, seed: int = 0, replace: bool = False
     exclude = check_exclude(lake, name, exclude)
     version = lake.docs().version
     rows = run_selection(lake, sql, version, seed, excluded_ids(lake, exclude))
-    sel = Selection(name, sql, version, seed, rows.num_rows, datetime.now(timezone.utc), exclude)
+    sel = Selection(name, sql, version, seed, rows.num_rows, datetime.now(timezone.utc), exclude, lake)
     schema = lake.dataset("selections").schema
     if exclude and "exclude" not in schema.names:
         raise SelectionError("this lake's selections table has no `exclude` column: open it with this winnow")
@@ -244,7 +271,7 @@ def all_selections(lake: Lake) -> list[Selection]:
     latest = catalog.latest(lake.dataset("selections").to_table(), "name")
     return [
         Selection(r["name"], r["sql"], r["lake_version"], r["seed"], r["documents"], r["created_at"],
-                  tuple(r.get("exclude") or ()))
+                  tuple(r.get("exclude") or ()), lake)
         for r in latest.sort_by("name").to_pylist()
     ] if latest.num_rows else []
 

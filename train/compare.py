@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from winnow.lake import Lake, atomic, catalog
+from winnow.lake import Lake, atomic, catalog, display
 from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.extras import need
 from winnow.lake.tokenizer import load_tokenizer
@@ -71,6 +71,7 @@ class Run:
     speedup: float | None = None  # first's tokens / tokens_to_target
 
 
+@display.shown
 @dataclass
 class CompareResult:
     name: str

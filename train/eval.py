@@ -38,7 +38,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake import Lake
+from winnow.lake import Lake, display
 from winnow.lake.errors import UsageError, check
 
 from winnow.sql import stats
@@ -63,6 +63,7 @@ class Agreement:
     skipped: int  # rows considered whose label or value is NULL or NaN
 
 
+@display.shown
 @dataclass(frozen=True)
 class EvalResult:
     """`evaluate`'s result: one Agreement per expression, in the order given."""

@@ -155,12 +155,24 @@ def _engine_of(options: dict):
             eng.close()
 
 
+def _progress(options: dict) -> dict:
+    """`progress=True` in a verb's options: the bar that suits where it runs, one output
+    updated in place in a Jupyter notebook, a line on stderr elsewhere (`winnow.lake.progress.auto`)."""
+    if options.get("progress") is True:
+        from winnow.lake.progress import auto
+
+        options["progress"] = auto()
+    return options
+
+
 def ingest_files(lake: Lake | str, inputs: list[str] | str, **options) -> IngestResult:
     """Ingest files, directories, globs or URIs; see `winnow.ingest.ingest` for options
-    (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake)."""
+    (`engine="ray"`, `ray_address=...` run it on a Ray cluster; both engines give the same lake;
+    `progress=True` shows a bar, in place in a notebook)."""
     from winnow.ingest import ingest as _ingest
 
     lake = _lake(lake)
+    _progress(options)
     with _engine_of(options) as eng:
         return _ingest(lake, [inputs] if isinstance(inputs, str) else list(inputs), engine=eng, **options)
 
@@ -191,10 +203,11 @@ def compact(lake: Lake | str, older_than: float = 0.0) -> CompactResult:
 def score(lake: Lake | str, scorer: str, **options) -> ScoreResult:
     """Add a scorer's columns to the rows that lack them, on `engine` (local, the default, or
     ray at `ray_address`, with `workers`; or an Engine); see `winnow.scoring.score` for the
-    other options."""
+    other options (`progress=True`: a bar, in place in a notebook)."""
     from winnow.scoring import score as _score
 
     lake = _lake(lake)
+    _progress(options)
     options.setdefault("query", lambda statement, version: query(lake, statement, version))  # for scorers that fit on the lake
     with _engine_of(options) as eng:
         return _score(lake, scorer, engine=eng, **options)
@@ -224,7 +237,7 @@ def dedup(lake: Lake | str, method: str = "minhash", **options) -> DedupResult:
         raise UsageError(f"--method {method!r}: use one of {', '.join(methods)}")
     run = importlib.import_module(methods[method]).dedup  # imported when asked (semantic needs more)
     lake = _lake(lake)
-    options = {k: v for k, v in options.items() if v is not None}
+    options = _progress({k: v for k, v in options.items() if v is not None})
     accepted = list(inspect.signature(run).parameters)
     if "engine" in accepted:  # the engine is built here, from these
         accepted += ["ray_address", "workers"]
@@ -307,13 +320,27 @@ def import_scores(lake: Lake | str, path: str, **options) -> ImportResult:
     return _import_scores(_lake(lake), path, **options)
 
 
-def query(lake: Lake | str, statement: str, version: int | str | None = None, **options) -> pyarrow.Table:
+def query(lake: Lake | str, statement: str, version: int | str | None = None, to: str = "arrow", **options):
     """Run SQL over the lake's tables (`winnow sql`: docs, rejects, ingests, metrics, selections,
-    runs, column_stats); an Arrow table back. It reads and writes only the files it names, never inside the
-    lake (`files=` sets them; see `winnow.sql.connection.query`)."""
-    from winnow.sql import query as _query
+    runs, column_stats); an Arrow table back, or with `to="pandas"` / `to="polars"` a data
+    frame over the same buffers where Arrow allows (`winnow.sql.frames`). It reads and writes
+    only the files it names, never inside the lake (`files=` sets them; see
+    `winnow.sql.connection.query`).
 
-    return _query(_lake(lake), statement, version, **options)
+        >>> winnow.query(lake, "SELECT source, count(*) AS n FROM docs GROUP BY source", to="pandas")
+    """
+    from winnow.sql import query as _query
+    from winnow.sql.frames import FORMATS, convert
+
+    if to not in FORMATS:  # before the query runs
+        raise _usage(f"to={to!r}: use one of {', '.join(FORMATS)}")
+    return convert(_query(_lake(lake), statement, version, **options), to)
+
+
+def _usage(line: str):
+    from winnow.lake import UsageError
+
+    return UsageError(line)
 
 
 def select(lake: Lake | str, name: str, sql: str, seed: int = 0, replace: bool = False,
@@ -343,11 +370,13 @@ def materialize(lake: Lake | str, name: str, out, **options) -> MaterializeResul
     `parquet` / `jsonl`, or as a Hugging Face dataset with its provenance card (`hf`); see
     `winnow.train.materialize.job`.
     `engine="local"|"ray"`, `ray_address=` and `workers=` say where the tokenizing runs; the
-    shards are the same bytes on every engine and worker count."""
+    shards are the same bytes on every engine and worker count. `progress=True`: a bar, in
+    place in a notebook."""
     from winnow.lake.outputs import check_out as _check_out
     from winnow.train.materialize import materialize as _materialize
 
     lake = _lake(lake)
+    _progress(options)
     _check_out(out, folder=True)
     with _engine_of(options) as eng:
         return _materialize(lake, name, out, engine=eng, **options)
@@ -370,6 +399,7 @@ def rater_train(lake: Lake | str, name: str, kind: str = "fasttext", *, label: s
 
     if out is not None:
         _check_out(out, folder=True)
+    _progress(options)
     return _train_rater(_lake(lake), name, kind, label=label, where=where, positive=positive, negative=negative,
                         out=out, seed=seed, **options)
 
@@ -437,7 +467,7 @@ def weights_sample(lake: Lake | str, name: str, columns: list[str] | str, k: int
 
     return _sample_weights(_lake(lake), name, [columns] if isinstance(columns, str) else list(columns), k,
                            budget=budget, seed=seed, exclude=exclude, alpha=alpha, replace=replace,
-                           progress=progress)
+                           progress=_progress({"progress": progress})["progress"])
 
 
 def compare(lake: Lake | str, selections: list[str], *, flavor: str = "tiny", tokens: int, validation: str,

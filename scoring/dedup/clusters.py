@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.lake import Lake, catalog, schema
+from winnow.lake import Lake, catalog, display, schema
 from winnow.lake.columns import add_columns, drop_columns
 from winnow.lake.errors import UsageError, WinnowError
 from winnow.lake.fragments import ColumnWriter
@@ -63,6 +63,7 @@ class DedupUsageError(DedupError, UsageError):
     """A dedup job asked wrongly: a column, a threshold, a keep-by expression."""
 
 
+@display.shown
 @dataclass
 class DedupResult:
     method: str  # minhash | semantic
@@ -73,6 +74,20 @@ class DedupResult:
     changed: int = 0  # rows whose values this run wrote
     seconds: float = 0.0
     lake_version: int = 0  # the version after the write (the version read when nothing changed)
+
+    def _summary(self) -> str:
+        return (f"{self.method}: {self.clusters:,} clusters, {self.duplicates:,} duplicates of {self.rows:,} "
+                f"documents, lake version {self.lake_version}")
+
+    def _view(self) -> display.View:
+        v = display.View(f"dedup {self.method}", [
+            ("columns", self.columns), ("documents", self.rows), ("clusters (2 or more)", self.clusters),
+            ("duplicates (not kept)", f"{self.duplicates:,} ({display.share(self.duplicates, self.rows)})"),
+            ("rows changed", self.changed), ("seconds", round(self.seconds, 2)), ("lake version", self.lake_version)])
+        if self.rows:
+            v.parts.append(display.Bars(["kept", "duplicates"], [self.rows - self.duplicates, self.duplicates],
+                                        "documents", "documents"))
+        return v
 
 
 def rows_in_order(docs, columns: list[str], batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:

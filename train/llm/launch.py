@@ -41,6 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from winnow.lake import display
 from winnow.lake.errors import check, positive
 from winnow.lake.extras import need
 from winnow.lake.processes import guarded
@@ -61,6 +62,7 @@ _TPS = re.compile(r"tps:\s*([0-9,]+)")
 _ERROR = re.compile(r"^(?:\[rank\d+\]:)?\s*(?:(?:[A-Za-z_]\w*\.)*([A-Z]\w*(?:Error|Exception))|error): (\S.*)$")
 
 
+@display.shown
 @dataclass
 class TrainResult:
     command: list[str]

@@ -49,7 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from winnow.lake import Lake
+from winnow.lake import Lake, display
 from winnow.lake.engine import Engine, LocalEngine, reach
 from winnow.lake.errors import UsageError, WinnowError, check, positive
 from winnow.lake.killpoints import step
@@ -80,6 +80,7 @@ class MaterializeUsageError(MaterializeError, UsageError):
     """A materialization asked for with a bad option, output folder, column or selection."""
 
 
+@display.shown
 @dataclass
 class MaterializeResult:
     out: str
@@ -93,6 +94,22 @@ class MaterializeResult:
     engine: str = "local"
     workers: int = 1  # that tokenized (token shards); parquet / jsonl are written by this process
     encoder: str | None = None  # what produced the token ids: the tokenizer's library, or the fast BPE
+
+    def _summary(self) -> str:
+        return (f"{self.out!r}, {self.format}: {self.documents:,} documents, {self.tokens:,} tokens, "
+                f"{self.shards:,} shard(s)")
+
+    def _view(self) -> display.View:
+        v = display.View(f"materialize {self.format} → {self.out}", [
+            ("documents", self.documents), ("tokens", self.tokens), ("shards", self.shards),
+            ("seconds", round(self.seconds, 2)),
+            ("tokens/s", round(self.tokens / self.seconds) if self.seconds and self.tokens else None),
+            ("engine", f"{self.engine}, {self.workers} worker(s)"), ("encoder", self.encoder)])
+        if self.already:
+            v.fields.append(("already there", "nothing was written"))
+        elif self.resumed_from_shard:
+            v.fields.append(("resumed from shard", self.resumed_from_shard))
+        return v
 
 
 def check_options(format: str, tokenizer, seq_len: int, shuffle: int | None, order: str | None,

@@ -58,7 +58,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from winnow.lake import WINNOW_VERSION, Lake, atomic
+from winnow.lake import WINNOW_VERSION, Lake, atomic, display
 from winnow.lake.errors import UsageError, check
 from winnow.lake.extras import need
 from winnow.lake.killpoints import step
@@ -92,6 +92,7 @@ PARAMETERS: dict[str, dict[str, Param]] = {kind: params for kind, (params, _) in
 TRAINERS = {kind: trainer for kind, (_, trainer) in KINDS_TABLE.items()}
 
 
+@display.shown
 @dataclass(frozen=True)
 class RaterResult:
     """What `train_rater` did: the folder, the classes and the validation metrics."""

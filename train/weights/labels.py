@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from winnow.lake import Lake, atomic
+from winnow.lake import Lake, atomic, display
 from winnow.lake.errors import UsageError, check, positive
 from winnow.lake.extras import need
 from winnow.lake.killpoints import step
@@ -84,6 +84,7 @@ class Term:
         return f"coalesce(({self.transformed} - {literal(self.mean)}) / {literal(self.scale)}, 0)"
 
 
+@display.shown
 @dataclass(frozen=True)
 class WeightsResult:
     """`fit`'s result: the learned score and the selection made of it."""

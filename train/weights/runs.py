@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.lake import Lake, catalog
+from winnow.lake import Lake, catalog, display
 from winnow.lake.errors import UsageError, check, positive
 from winnow.lake.extras import need
 from winnow.lake.progress import Progress
@@ -93,6 +93,7 @@ class Sampled:
     sql: str
 
 
+@display.shown
 @dataclass(frozen=True)
 class SampleResult:
     """`sample`'s result: the shared columns and constants, and the K selections."""
@@ -275,6 +276,7 @@ class RunPoint:
     loo_predicted: float = math.nan
 
 
+@display.shown
 @dataclass(frozen=True)
 class RunsResult:
     """`fit_runs`'s result: the regression, the minimizing weights and the selection."""

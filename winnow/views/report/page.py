@@ -28,7 +28,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from winnow.lake import Lake, atomic
+from winnow.lake import Lake, atomic, display
 from winnow.lake.errors import UsageError, check
 from winnow.lake.outputs import check_out as check_output
 from winnow.lake.version import WINNOW_VERSION
@@ -38,6 +38,7 @@ from winnow.views.report import charts
 from winnow.views.report.aggregates import QUANTILES, Report, gather
 
 
+@display.shown
 @dataclass
 class ReportResult:
     """What `winnow report` wrote."""
