@@ -22,12 +22,17 @@
    / the GPU's dense bf16 peak (a table by device name). Without a GPU: "not measured".
 2. fastText (scoring/scorers/fasttext.py) and DSIR (scoring/scorers/dsir.py), each scoring
    --fast-docs documents of the benchmark corpus (bench/corpus.py, seed 0) on one thread
-   (fastText's predict_batch with threads=1; DSIR's numpy calls use no BLAS),
-   in 1,024-row batches as the runner gives them. fastText: a model trained here (OpenWebText
-   as __label__hq, C4 as __label__cc, the settings of `winnow rater train`: dim 100,
-   wordNgrams 2, epoch 5). DSIR: fitted here (target: OpenWebText; raw: the corpus in a
-   lake). Printed: docs/s and docs per CPU-second (other jobs on the cores slow the first,
-   not the second), against the goal of 5,000 docs/s per core.
+   (DSIR's numpy calls use no BLAS), in 1,024-row batches as the runner gives them.
+   fastText: two models trained here (OpenWebText as __label__hq, C4 as __label__cc, dim 100,
+   wordNgrams 2, epoch 5; 2,000,000 buckets as DCLM's trainer, 200,000 as `winnow rater
+   train`). Every batch is scored in turn (the first side alternating) by the rater
+   (`FastTextRater.score`: Arrow in, DCLM's cleaning, the binding's predict_batch with
+   threads=1, the label rule, Arrow out) and by the binding's predict_batch alone on the texts
+   already cleaned (the library's own rate: the rater's limit); then the CPU a process pays
+   before its first batch (the rater's check, the model's load). DSIR: fitted here (target:
+   OpenWebText; raw: the corpus in a lake). Printed: docs/s and docs per CPU-second (other
+   jobs on the cores slow the first, not the second), against the goal of 5,000 docs/s per
+   core.
 """
 
 from __future__ import annotations
@@ -271,10 +276,55 @@ def time_scorer(label: str, scorer, texts: list[str]) -> None:
           f"values: {np.isfinite(values).sum():,} finite, mean {np.nanmean(values):.3g}")
 
 
+def fasttext_sides(model: Path, texts: list[str]) -> None:
+    """winnow's fastText rater against the binding's own predict_batch on the texts already
+    DCLM-cleaned (the library's rate: the limit, with no Arrow, no cleaning, no label rule).
+    Both score every batch, in turn, the rater first on even batches and second on odd ones:
+    other jobs on the machine weigh on both alike, and each finds the rows of the model the
+    other has just read in the cache as often as the other does. Then what a process pays before its first batch:
+    the rater's check (what the runner runs before its workers start) and the model's load."""
+    import fasttext_new
+
+    from winnow.scoring.scorers.fasttext import FastTextRater, dclm_text
+
+    with Timer("cpu") as check:
+        rater = FastTextRater(model=str(model), column="hq")
+        rater.setup("cpu")
+    with Timer("cpu") as load:
+        library = fasttext_new.load_model(str(model))
+    rater.score(next(batches(texts[-WINDOW:])))  # warm-up: the rater loads its model here
+    library.predict_batch([dclm_text(t) for t in texts[-16:]], k=1, threads=1)
+    args = library.f.get_args()
+    print(f"  fastText model: dim {args['dim']}, wordNgrams {args['wordNgrams']}, {args['bucket']:,} buckets, "
+          f"{model.stat().st_size / 1e6:,.0f} MB")
+    sides = {"winnow fasttext (score: Arrow in and out)": lambda b, cleaned: rater.score(b),
+             "fasttext_new predict_batch, cleaned texts": lambda b, cleaned: library.predict_batch(cleaned, k=1,
+                                                                                                   threads=1)}
+    spent = {label: [0, 0.0, 0.0] for label in sides}  # documents, seconds, CPU-seconds
+    for i, start in enumerate(range(0, len(texts), WINDOW)):
+        part = texts[start:start + WINDOW]
+        batch, cleaned = next(batches(part)), [dclm_text(t) for t in part]  # the library's input: not timed
+        for label in list(sides)[::1 if i % 2 == 0 else -1]:
+            with Timer("cpu") as t:
+                sides[label](batch, cleaned)
+            spent[label][0] += len(part)
+            spent[label][1] += t.seconds
+            spent[label][2] += t.cpu
+    rate = {}
+    for label, (n, seconds, cpu) in spent.items():
+        rate[label] = n / cpu
+        verdict = "pass" if n / cpu >= FAST_GOAL else "FAIL"
+        print(f"    {label:44s} {n / seconds:7,.0f} docs/s, {n / cpu:7,.0f} docs per CPU-second "
+              f"({n:,} docs, {seconds:.2f} s, {cpu:.2f} CPU-s; goal >= {FAST_GOAL:,} per core: {verdict})")
+    ours, limit = rate.values()
+    print(f"    the rater runs at {ours / limit:.2f}x the library's own rate per CPU-second; before its first batch "
+          f"a process pays {check.cpu:.2f} CPU-s for the check (the runner's, before its workers start) and "
+          f"{load.cpu:.2f} CPU-s for the model's load (once per worker); load average now {os.getloadavg()[0]:.1f}")
+
+
 def bench_fast(n_docs: int) -> None:
     import winnow
     from winnow.scoring.scorers.dsir import DSIR
-    from winnow.scoring.scorers.fasttext import FastTextRater
 
     corpus, texts = corpus_texts(n_docs)
     mb = sum(len(t.encode()) for t in texts) / 1e6
@@ -283,13 +333,9 @@ def bench_fast(n_docs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="winnow-bench-fast-") as tmp:
         tmp = Path(tmp)
         for bucket, whose in ((2_000_000, "DCLM's trainer"), (200_000, "winnow rater train's")):
+            print(f"  {whose} settings:")
             model = train_fasttext(tmp, bucket)
-            rater = FastTextRater(model=str(model), column="hq")
-            rater.setup("cpu")
-            args = rater._model.f.get_args()
-            print(f"  fastText model ({whose}): dim {args['dim']}, wordNgrams {args['wordNgrams']}, "
-                  f"{args['bucket']:,} buckets, {model.stat().st_size / 1e6:,.0f} MB")
-            time_scorer("fastText", rater, texts)
+            fasttext_sides(model, texts)
             model.unlink()
 
         lake = winnow.init(tmp / "lake")
@@ -310,6 +356,7 @@ def main() -> None:
     ap.add_argument("--skip-model", action="store_true", help="only fastText and DSIR")
     ap.add_argument("--skip-fast", action="store_true", help="only the transformer rater")
     a = ap.parse_args()
+    print(f"command: python bench/raters.py {' '.join(sys.argv[1:])}")
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.machine()}, load average {os.getloadavg()[0]:.1f}, {date.today()}")
     if not a.skip_model:

