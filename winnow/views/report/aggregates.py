@@ -7,8 +7,9 @@ ids looked up among docs' by Arrow), and the sample: about CORRELATION_ROWS docu
 of them in a smaller lake), those whose DuckDB `hash(id)` falls in the first share of its
 range (the same rows every run of one DuckDB release; the macro library's `uniform(id,
 seed)`, portable across releases, costs ~100x more per row here, and a report needs no
-portable sample). Then each score column, as doubles, in blocks of columns (BLOCK_VALUES
-values at a time, so memory does not grow with the number of columns):
+portable sample). Then each score column, in its own type (ordered as ::DOUBLE orders
+it), in blocks of columns (BLOCK_VALUES values at a time, so memory does not grow with the
+number of columns; the columns of a block on up to four threads):
 1. its statistics: rows, NULL, NaN and infinite counts, mean, deviation, bounds and the
    quantiles QUANTILES, exact: `quantile_disc`'s values (a value of the column, at
    DuckDB's rank for a decimal quantile q over n known values: max(ceil(n q), 1) - 1);
@@ -346,8 +347,8 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
 
 def _scan(docs, names: list[str], scorers: dict[str, str], group_of: np.ndarray, groups: int,
           sample: np.ndarray) -> tuple[list[Column], np.ndarray]:
-    """Each column read once (in blocks of BLOCK_VALUES values, the columns of a block on
-    threads: numpy lets go of the GIL): its statistics, bins and documents per bin in each
+    """Each column read once (in blocks of BLOCK_VALUES values, the columns of a block on up
+    to four threads: numpy lets go of the GIL): its statistics, bins and documents per bin in each
     group (`Column.per_group`, which _fill_columns sums), and its values on the sample rows
     (NaN where unknown): a sample x columns matrix."""
     rows = len(group_of)
@@ -423,6 +424,8 @@ def _correlation(values: np.ndarray) -> list[list[float | None]]:
     matrix = [[1.0 if i == j else None for j in range(n)] for i in range(n)]
     if n < 2:
         return matrix
+    if not len(values):  # no document: no pair has a correlation
+        return [[None] * n for _ in range(n)]
     known = np.isfinite(values)
     m = known.astype(np.float64)
     counts = known.sum(axis=0)
