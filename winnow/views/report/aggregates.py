@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -203,16 +203,24 @@ def gather(lake: Lake, *, selections=None, columns=None) -> Report:
     base = docs.to_table(columns=["id", "source", "n_bytes", *([TOKENS] if has_tokens else [])])
     rows = base.num_rows
     ids = base["id"]
-    members = [_members(ids, evaluate(lake, sel)) for sel in chosen]
-    con = connect(lake, docs.version)
-    try:
-        sample = _sample_rows(con, ids, rows)
-        rejects = con.sql("SELECT ingest_id, reason, count(*) AS n FROM rejects GROUP BY ALL "
-                          "ORDER BY ingest_id, n DESC, reason").fetchall()
-    finally:
-        con.close()
-    groups, group_of = _groups(base, members, has_tokens)
-    cols, values = _scan(docs, names, _scorers(lake), group_of, len(groups), sample)
+
+    def grouping():
+        groups, group_of = _groups(base, [_members(ids, evaluate(lake, sel)) for sel in chosen], has_tokens)
+        return groups, group_of.astype(np.intp) * BINS  # each row's first cell in a (group, bin) table
+
+    # the selections' SQL runs beside the columns' statistics (DuckDB, Lance and numpy let go of
+    # the GIL); a column waits for the groups only to count its histogram
+    with ThreadPoolExecutor(1) as side:
+        grouped = side.submit(grouping)
+        con = connect(lake, docs.version)
+        try:
+            sample = _sample_rows(con, ids, rows)
+            rejects = con.sql("SELECT ingest_id, reason, count(*) AS n FROM rejects GROUP BY ALL "
+                              "ORDER BY ingest_id, n DESC, reason").fetchall()
+        finally:
+            con.close()
+        cols, values = _scan(docs, names, _scorers(lake), grouped, sample)
+        groups, _ = grouped.result()
     _fill_columns(cols, groups, [sel.name for sel in chosen])
     correlation = _correlation(values)
     places = _examples(cols, values, ids.take(pa.array(sample)))
@@ -345,27 +353,27 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64(), safe=False).to_numpy()
 
 
-def _scan(docs, names: list[str], scorers: dict[str, str], group_of: np.ndarray, groups: int,
+def _scan(docs, names: list[str], scorers: dict[str, str], grouped: Future,
           sample: np.ndarray) -> tuple[list[Column], np.ndarray]:
     """Each column read once (in blocks of BLOCK_VALUES values, the columns of a block on up
     to four threads: numpy lets go of the GIL): its statistics, bins and documents per bin in each
-    group (`Column.per_group`, which _fill_columns sums), and its values on the sample rows
-    (NaN where unknown): a sample x columns matrix."""
-    rows = len(group_of)
+    group (`Column.per_group`, which _fill_columns sums; `grouped` gives the groups and each
+    row's first cell in a group x BINS table), and its values on the sample rows (NaN where
+    unknown): a sample x columns matrix."""
+    rows = docs.count_rows()
     values = np.full((len(sample), len(names)), np.nan)
-    base = group_of.astype(np.intp) * BINS  # each row's first cell in a (group, bin) table
     block = max(1, BLOCK_VALUES // max(rows, 1))
     out: list[Column] = []
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         for start in range(0, len(names), block):
             table = docs.to_table(columns=names[start:start + block])
-            work = [pool.submit(_column, table[name], name, scorers.get(name), base, groups, sample, values[:, j])
+            work = [pool.submit(_column, table[name], name, scorers.get(name), grouped, sample, values[:, j])
                     for j, name in enumerate(table.column_names, start)]
             out += [w.result() for w in work]
     return out, values
 
 
-def _column(column: pa.ChunkedArray, name: str, scorer: str | None, base: np.ndarray, groups: int,
+def _column(column: pa.ChunkedArray, name: str, scorer: str | None, grouped: Future,
             sample: np.ndarray, sampled: np.ndarray) -> Column:
     """One column's numbers (see _scan); its sample values are written into `sampled`."""
     rows = len(column)
@@ -391,6 +399,8 @@ def _column(column: pa.ChunkedArray, name: str, scorer: str | None, base: np.nda
         k /= col.width or 1.0  # a constant column's one bin: width 1 puts its value in bin 0
         np.floor(k, out=k)
         np.clip(k, 0, col.bins - 1, out=k)
+        found, base = grouped.result()
+        groups = len(found)
         if finite < rows:  # unknown values go past the table, then are cut off
             np.copyto(k, groups * BINS, where=~np.isfinite(x))
         cell = np.add(base, k, dtype=np.intp, casting="unsafe")  # k holds whole numbers
