@@ -1,6 +1,6 @@
 """Selection benchmark: re-selecting with new weights, and materializing a selection.
 
-    python bench/select.py [--rows 5000000] [--reps 7] [--mat-docs 50000] [--only reselect|materialize]
+    python bench/select.py [--rows 5000000] [--reps 7] [--mat-docs 50000] [--only reselect|materialize] [--quick]
 
 1. Re-selection. A lake of --rows documents (short texts: sentences resampled from
    ../shared/data; 10 SYNTHETIC score columns q0..q9 ~ N(0, 1) and a SYNTHETIC n_tokens
@@ -9,8 +9,10 @@
    a `winnow sql` session (winnow.sql.Session: DuckDB over the lake), in a fresh process
    measured for peak RSS: over the stored columns, over their zscore() (the lake version's
    statistics, cached in the catalog: arithmetic on constants), and over the window macro
-   zscore_window() (the mean and deviation of the query's rows). The peer re-selects the datatrove way: its Gopher
-   quality and repetition, C4 and FineWeb filters run again over the text. They run at
+   zscore_window() (the mean and deviation of the query's rows); each twice, alternating: a
+   session without its column cache (--no-cache, winnow before it) and with it (--quick: the
+   first two only, no peer). The peer re-selects the datatrove way: its Gopher quality and
+   repetition, C4 and FineWeb filters run again over the text. They run at
    ~100 docs/s here, so they are timed on a sample of real documents from ../shared/data
    and scaled per document to --rows (said in the output).
 2. Materialization: bench/materialize.py, run with --mat-docs documents: winnow on one
@@ -86,18 +88,23 @@ def build_score_lake(rows: int) -> Path:
     return root / "lake"
 
 
-def reselect_child(lake_path: str, reps: int, kind: str) -> None:
-    """Runs in its own process: repeated weighted top-k with fresh weights; prints JSON."""
+def reselect_child(lake_path: str, reps: int, kind: str, cache: bool = True) -> None:
+    """Runs in its own process: repeated weighted top-k with fresh weights; prints JSON.
+    Without `cache` the session keeps no column in memory (winnow before the ColumnCache)."""
+    import resource
+
     import winnow
     from winnow.sql import Session, stats
 
     lake = winnow.open(lake_path)
     session = Session(lake)
+    if not cache:
+        session.cache = None
     con = session
     total = con.sql("SELECT sum(n_tokens) FROM docs").fetchall()[0][0]
     budget = int(total * BUDGET_SHARE)
     rng = np.random.default_rng(123)
-    out = {"budget": budget, "total_tokens": int(total), "seconds": []}
+    out = {"budget": budget, "total_tokens": int(total), "seconds": [], "cpu_seconds": []}
     if kind == "zscore":  # the statistics' one pass, timed apart (cached in the catalog after the first run)
         t0 = time.perf_counter()
         stats.compute(lake, session.version, [f"q{j}" for j in range(N_SCORES)])
@@ -108,30 +115,42 @@ def reselect_child(lake_path: str, reps: int, kind: str) -> None:
         expr = " + ".join(f"{w[j]:.6f} * {term.format(j=j)}" for j in range(N_SCORES))
         sql = (f"WITH c AS (SELECT id, n_tokens, {expr} AS score FROM docs) "
                f"SELECT count(*) AS docs, sum(n_tokens) AS tokens FROM top_k(c, {budget})")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         docs, tokens = con.sql(sql).fetchall()[0]
         out["seconds"].append(time.perf_counter() - t0)
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        out["cpu_seconds"].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
         out["docs"], out["tokens"] = docs, int(tokens)
     print(json.dumps(out))
 
 
-def reselect(rows: int, reps: int, sample_docs: int) -> None:
+def reselect(rows: int, reps: int, sample_docs: int, quick: bool = False) -> None:
     t0 = time.perf_counter()
     lake = build_score_lake(rows)
     print(f"lake: {rows:,} documents, {N_SCORES} synthetic score columns + synthetic n_tokens "
           f"(ready in {time.perf_counter() - t0:.1f} s) at {lake}")
     medians = {}
-    for kind, what in (("plain", "the stored columns"),
-                       ("zscore", "their zscore() (the lake version's constants, cached in column_stats)"),
-                       ("window", "their zscore_window() (over the query's rows: the window macro)")):
-        m = measure([PY, __file__, "--child", str(lake), "--reps", str(reps), "--kind", kind])
-        r = json.loads(m["stdout"].strip().splitlines()[-1])
-        medians[kind] = statistics.median(r["seconds"])
-        print(f"winnow: weighted top-k of {r['budget']:,} tokens ({BUDGET_SHARE:.0%}) over {what}, {reps} new weight "
-              f"vectors in one `winnow sql` session: median {medians[kind]:.3f} s, selects {r['docs']:,} docs; "
-              f"peak RSS {m['peak_rss'] / 2**20:,.0f} MB (the whole process, start-up included)")
-        if "stats_seconds" in r:
-            print(f"  the 10 columns' statistics, one pass, once per lake version: {r['stats_seconds']:.3f} s")
+    kinds = (("plain", "the stored columns"),
+             ("zscore", "their zscore() (the lake version's constants, cached in column_stats)"),
+             ("window", "their zscore_window() (over the query's rows: the window macro)"))
+    for kind, what in kinds[:2] if quick else kinds:
+        for cache in (False, True):  # before (every query decodes the columns from Lance) and now, alternating
+            m = measure([PY, __file__, "--child", str(lake), "--reps", str(reps), "--kind", kind]
+                        + ([] if cache else ["--no-cache"]))
+            r = json.loads(m["stdout"].strip().splitlines()[-1])
+            label = "session column cache" if cache else "no column cache (before)"
+            medians[kind, cache] = statistics.median(r["seconds"])
+            print(f"winnow, {label}: weighted top-k of {r['budget']:,} tokens ({BUDGET_SHARE:.0%}) over {what}, "
+                  f"{reps} new weight vectors in one `winnow sql` session: median {medians[kind, cache]:.3f} s wall, "
+                  f"{statistics.median(r['cpu_seconds']):.3f} CPU-s (first {r['seconds'][0]:.2f} s), "
+                  f"selects {r['docs']:,} docs; peak RSS {m['peak_rss'] / 2**20:,.0f} MB (whole process)")
+            if "stats_seconds" in r:
+                print(f"  the 10 columns' statistics, one pass, once per lake version: {r['stats_seconds']:.3f} s")
+        print(f"  {kind}: no cache / cache = {medians[kind, False] / medians[kind, True]:.2f}x "
+              f"(load average {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    medians = {kind: medians[kind, True] for kind, _ in kinds if (kind, True) in medians}
+    if quick:
+        return
     plain, z = medians["plain"], medians["zscore"]
     with tempfile.TemporaryDirectory() as tmp:
         sample = Path(tmp) / "sample.jsonl"
@@ -145,7 +164,7 @@ def reselect(rows: int, reps: int, sample_docs: int) -> None:
           f"{peer['documents']:,} real documents of ../shared/data (timed on that sample, scaled per document): "
           f"{scaled:,.0f} s for {rows:,} documents")
     print(f"ratio datatrove/winnow re-selection time: {scaled / plain:,.0f}x (stored columns), "
-          f"{scaled / z:,.0f}x (zscore()); goal: winnow <= 1 s median (both), <= 1024 MB peak RSS")
+          f"{scaled / z:,.0f}x (zscore()); goal: winnow <= 0.5 s median (both), <= 1024 MB peak RSS")
 
 
 def materialize_bench(n_docs: int) -> None:
@@ -165,14 +184,16 @@ def main() -> None:
     ap.add_argument("--only", choices=["reselect", "materialize"])
     ap.add_argument("--child")
     ap.add_argument("--kind", default="plain")
+    ap.add_argument("--no-cache", action="store_true", help="(child) a session without its column cache")
+    ap.add_argument("--quick", action="store_true", help="re-selection: stored columns and zscore() only, no peer")
     a = ap.parse_args()
     if a.child:
-        reselect_child(a.child, a.reps, a.kind)
+        reselect_child(a.child, a.reps, a.kind, cache=not a.no_cache)
         return
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.machine()}, {date.today()}")
     if a.only in (None, "reselect"):
-        reselect(a.rows, a.reps, a.sample_docs)
+        reselect(a.rows, a.reps, a.sample_docs, a.quick)
     if a.only in (None, "materialize"):
         materialize_bench(a.mat_docs)
 

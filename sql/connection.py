@@ -35,7 +35,7 @@ from winnow.lake.errors import UsageError
 
 from winnow.sql import TABLES  # the tables every connection registers, in the order the help lists them
 from winnow.sql.sandbox import FileAccessError, access_error, allowance, named_paths
-from winnow.sql.scan import for_duckdb
+from winnow.sql.scan import ColumnCache, for_duckdb
 
 # The macro library, in load order (later files use earlier ones).
 MACRO_FILES = ("normalize.sql", "random.sql", "budget.sql", "sample.sql", "domains.sql")
@@ -70,7 +70,7 @@ def _docs(lake: Lake, version: int | str | None):
 
 def connect(lake: Lake, version: int | str | None = None, *,
             files: Iterable[str | os.PathLike] | None = None,
-            spill: str | None = None) -> duckdb.DuckDBPyConnection:
+            spill: str | None = None, cache: ColumnCache | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the macros loaded and the lake's TABLES registered (docs
     at lake version `version`, a number or a tag; default the latest).
 
@@ -79,7 +79,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
     selections, which read only the lake. The sandbox is locked: `SET
     enable_external_access = true` and every other configuration change are refused.
     DuckDB spills large sorts into `spill` (default: a private temporary folder it removes
-    on close).
+    on close). `cache`: where docs keeps its small columns for later queries (scan.py).
 
         >>> con = connect(lake)
         >>> con.sql("SELECT count(*) FROM docs").fetchall()
@@ -103,7 +103,7 @@ def connect(lake: Lake, version: int | str | None = None, *,
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         load_macros(con)
-        con.register("docs", for_duckdb(docs))
+        con.register("docs", for_duckdb(docs, cache))
         con.register("rejects", lake.dataset("rejects"))
         con.register("ingests", catalog.ingests(lake))
         con.register("metrics", catalog.metrics(lake))
@@ -174,6 +174,10 @@ class Session:
     DuckDB's sandbox cannot be widened once locked, so a statement naming new files opens
     a new connection. Tables, views and macros you create live in a session database in a
     private temporary folder and carry over; TEMP ones do not.
+
+    docs' small columns (numbers, `id`, `source`: scan.py) stay in memory once a statement
+    has read them, for the session's lake version: a re-selection with new weights reads
+    no Lance file after the first.
     """
 
     def __init__(self, lake: Lake, version: int | str | None = None):
@@ -182,6 +186,7 @@ class Session:
         self.folder = tempfile.mkdtemp(prefix="winnow-sql-")
         self.allowed: set[str] = set()
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.cache = ColumnCache()
 
     def sql(self, sql: str):
         """Run statements; the last one's relation (None for a statement without rows)."""
@@ -201,7 +206,7 @@ class Session:
         if self.con is not None:
             self.con.close()
         con = connect(self.lake, self.version, files=[*sorted(self.allowed), self.folder],
-                      spill=os.path.join(self.folder, "spill"))
+                      spill=os.path.join(self.folder, "spill"), cache=self.cache)
         con.execute("ATTACH ? AS session", [os.path.join(self.folder, "session.duckdb")])
         con.execute("USE session")
         load_macros(con)  # into the session database, where its own names resolve
@@ -211,6 +216,7 @@ class Session:
         if self.con is not None:
             self.con.close()
             self.con = None
+        self.cache = ColumnCache()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "Session":

@@ -30,6 +30,7 @@ from .browser import watched
 from .helpers import C4, GITHUB, OWT, ROOT, SHARED, WARCS, cli, fails
 from winnow.lake import UsageError, catalog
 from winnow.lake.version import WINNOW_VERSION
+from winnow.views.report import gather
 
 
 SP = str(SHARED / "tokenizers" / "llama-style-sp32k.model")
@@ -159,6 +160,25 @@ def test_column_numbers_equal_duckdb(made, page):
     r = next(v["correlation"] for v in heat["data"]["values"] if v["a"] == "gopher_word_count" and v["b"] == "n_tokens")
     expected = one(lake, "SELECT corr(gopher_word_count::DOUBLE, n_tokens::DOUBLE) AS r FROM docs")["r"]
     assert r == pytest.approx(expected, abs=1e-12) and r > 0.5
+
+
+def test_histograms_count_the_known_values_alone(made, page):
+    """NULL, NaN and infinite values are in no bin: each histogram's bars add up to the column's
+    finite values, overall and in each selection (gopher's columns are NULL for the WARC
+    documents, ext_quality has NaN and one infinite value)."""
+    lake, _, _, selected = made
+    charts = specs(page)
+    for column in ("gopher_word_count", "ext_quality", "n_tokens"):
+        known = one(lake, f"SELECT count(*) FILTER (WHERE isfinite({column}::DOUBLE)) AS n, "
+                          f"count(*) AS rows FROM docs")
+        bars = next(s for s in charts.values() if s.get("title", "").startswith(f"{column}: documents per bin"))
+        assert sum(v["documents"] for v in bars["data"]["values"]) == known["n"]
+        if column != "n_tokens":
+            assert known["n"] < known["rows"]
+        (shown,) = gather(lake, selections=["top"], columns=[column]).columns
+        top = one(lake, f"SELECT count(*) FILTER (WHERE isfinite({column}::DOUBLE)) AS n FROM docs "
+                        f"WHERE id IN ({', '.join(repr(i) for i in sorted(selected['top']))})")["n"]
+        assert sum(shown.overall) == known["n"] and sum(shown.selected["top"]) == top
 
 
 def test_examples_sit_at_their_quantiles_with_all_scores(made, page):

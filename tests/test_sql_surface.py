@@ -16,7 +16,7 @@ import winnow
 from winnow.cli import app
 from winnow.sql import TABLES, FileAccessError, Session, connect, named_paths
 
-from .helpers import GITHUB, cli, fails, lake_state
+from .helpers import C4, GITHUB, cli, fails, lake_state
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +246,27 @@ def test_a_link_followed_by_dotdot_cannot_reach_the_lake(root, tmp_path, monkeyp
     with pytest.raises(FileAccessError, match="a link to a folder outside it"):
         winnow.query(lake, f"SELECT count(*) FROM read_csv('{out}/*.csv')")
     assert winnow.query(lake, f"SELECT count(*) AS n FROM read_csv('{tmp_path}/elsewhere/*.csv')")["n"][0].as_py() == 1
+
+
+def test_a_session_answers_from_the_columns_it_keeps_at_its_version(tmp_path):
+    """A session keeps docs' small columns in memory after a first query and gives the same
+    rows as a fresh connection; the text is never kept; a newer lake version is another
+    session's, and the cache empties itself for it. (~5 s)"""
+    lake = winnow.init(tmp_path / "lake")
+    winnow.ingest_files(lake, [str(GITHUB)], workers=1)
+    top = "SELECT id, n_bytes FROM docs ORDER BY n_bytes DESC, id LIMIT 7"
+    text = "SELECT count(*) AS n FROM docs WHERE text LIKE '%import%'"
+    with Session(lake) as s:
+        first, again = s.sql(top).fetchall(), s.sql(top).fetchall()
+        assert first == again == [tuple(r.values()) for r in winnow.query(lake, top).to_pylist()]
+        assert set(s.cache.columns) == {"id", "n_bytes"} and s.cache.version == s.version
+        assert s.sql(text).fetchall()[0][0] == winnow.query(lake, text)["n"][0].as_py() > 0
+        assert "text" not in s.cache.columns
+        before = s.sql("SELECT count(*) FROM docs").fetchall()[0][0]
+        winnow.ingest_files(lake, [str(C4)], workers=1)  # a new lake version
+        assert s.sql("SELECT count(*) FROM docs").fetchall()[0][0] == before  # the session's own version
+        newer = lake.docs()
+        assert s.cache.table(newer, ["id"]).num_rows == newer.count_rows() > before
+        assert s.cache.version == newer.version and set(s.cache.columns) == {"id"}
+    with Session(lake) as s:
+        assert s.sql("SELECT count(*) FROM docs").fetchall()[0][0] == newer.count_rows()

@@ -24,7 +24,7 @@ def report(
     """Write one self-contained HTML report of the lake, offline (every script inlined): the
     lake, each score column's histograms (overall, by source, selected against the lake),
     null and NaN shares, quantiles and example documents, the correlations, the selections'
-    shares and overlaps, and the loss curves of recorded runs. DuckDB aggregates compute it."""
+    shares and overlaps, and the loss curves of recorded runs. Each column is read once."""
     r = winnow.report(open_lake(uri, storage_option), out_file, selections=selection, columns=columns)
     out.print(f"wrote {r.path} ({r.size}: {r.columns} score column(s), {r.selections} selection(s) "
               f"compared) in {r.seconds:.1f} s", markup=False, highlight=False)

@@ -1,6 +1,6 @@
 """`winnow report`: one self-contained HTML file of the lake, its scores, selections and runs.
 
-- `aggregates`: the numbers, DuckDB aggregates over the lake (`gather` -> `Report`);
+- `aggregates`: the numbers, each column read once and counted by numpy (`gather` -> `Report`);
 - `charts`: their Vega-Lite charts, built with altair;
 - `page`: the HTML page, offline (every script and style inlined, no network request):
   `render(lake) -> str` (shared with `winnow serve`), `html(report)`, `write(lake, out)`.

@@ -1,7 +1,7 @@
 """The report's charts: Vega-Lite specifications built with altair, as dicts for vega-embed.
 
 Why Vega-Lite through altair: a chart is a small declarative JSON specification that
-carries its own data, so the page holds numbers (already aggregated by DuckDB) and one
+carries its own data, so the page holds numbers (already aggregated: aggregates.py) and one
 renderer; altair is maintained, writes valid Vega-Lite from Python, and vl-convert-python
 bundles Vega, Vega-Lite and vega-embed into one script with no dependency to fetch
 (`page.vega_script`), which is how a page stays offline. The web app (`winnow serve`) draws
