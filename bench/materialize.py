@@ -116,13 +116,14 @@ def run(n_docs: int, workers: int, reps: int, ray: bool, one: bool) -> None:
     lake, jsonl, selected = prepare(n_docs, workers)
     print(f"selection: {selected:,} of {n_docs:,} documents (bench/corpus.py, paragraphs resampled from "
           f"../shared/data); GPT-2 tokenizer.json; {workers} worker(s) where a run has several")
-    limit_tokens, limit_cpu = raw_rate(lake)
-    limit = limit_tokens / limit_cpu
-    print(f"physical limit: the fast encoder's raw rate on these texts, {limit_tokens:,} tokens in {limit_cpu:.2f} "
-          f"CPU-s = {limit:,.0f} tokens per CPU-second; on {workers} cores {limit * workers:,.0f} tokens/s "
-          f"({limit_tokens / (limit * workers):.2f} s) (load {os.getloadavg()[0]:.2f})")
     base = [WINNOW, "materialize", str(lake), "half", "--tokenizer", GPT2, "--no-progress"]
     for rep in range(reps):
+        limit_tokens, limit_cpu = raw_rate(lake)  # in each repetition: the load changes
+        limit = limit_tokens / limit_cpu
+        print(f"physical limit: the fast encoder's raw rate on these texts, {limit_tokens:,} tokens in "
+              f"{limit_cpu:.2f} CPU-s = {limit:,.0f} tokens per CPU-second; on {workers} cores "
+              f"{limit * workers:,.0f} tokens/s ({limit_tokens / (limit * workers):.2f} s) "
+              f"(load {os.getloadavg()[0]:.2f})")
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             tmp = Path(tmp)
             runs = [_winnow(f"winnow, {workers} local worker processes",
