@@ -75,8 +75,8 @@ class BatchBuilder:
         """(documents, rejects, records read) collected since the last take."""
         columns = dict(self.columns)
         # The texts are kept as their UTF-8 bytes (valid: str.encode made them): an Arrow string
-        # column built from the str objects would encode every text a second time, and cache
-        # that copy on each str (measured: 1.2 of a worker's 1.9 CPU-s per 25,000 documents).
+        # column built from the str objects would encode every text a second time, and keep that
+        # copy cached on each str while the batch lasts (0.07 against 0.10 CPU-s per 94 MB).
         columns["text"] = pa.array(columns["text"], pa.binary()).view(pa.string())
         table = pa.table(columns, schema=PARTIAL)
         out = (table, self.rejects, self.records)
