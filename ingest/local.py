@@ -10,11 +10,13 @@
 - a worker never outlives this process (ingest/worker.py);
 - workers hand batches over as files in a temporary folder of this run (ingest/worker.py
   says why), which this process maps and removes as they arrive; the folder goes at the end
-  (a run killed by SIGKILL leaves it, with at most the batches then queued).
+  (a run killed by SIGKILL leaves it, with at most the batches then queued, and the next
+  local ingest on the machine removes it: `_batch_folder`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import queue
 import shutil
@@ -55,6 +57,29 @@ def run(lake: Lake, planned: list[Planned], keys: LakeKeys, *, fields: FieldName
     return r.first_rejects
 
 
+BATCHES = "winnow-ingest-batches-"  # + the pid of the run's process + "-" + a random part
+
+
+def _batch_folder() -> str:
+    """A new temporary folder for this run's batch files, after removing those whose process
+    is gone (runs killed by SIGKILL)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), BATCHES + "*-*")):
+        pid = os.path.basename(path)[len(BATCHES):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{BATCHES}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 class _Run:
     """The single writer: dedup sets, pending commits, worker processes."""
 
@@ -71,7 +96,7 @@ class _Run:
         self.first_rejects: list[str] = []
 
     def execute(self, tasks, active: dict[int, Planned], n_workers: int, progress) -> None:
-        folder = tempfile.mkdtemp(prefix="winnow-ingest-batches-")
+        folder = _batch_folder()
         try:
             self._execute(tasks, active, n_workers, progress, folder)
         finally:
