@@ -2,7 +2,7 @@
 actors, against datatrove's DocumentTokenizer on N workers: the same cores, the same
 selected documents, the same GPT-2 tokenizer.json.
 
-    python bench/materialize.py [--docs 50000] [--workers N] [--reps 1] [--no-ray]
+    python bench/materialize.py [--docs 50000] [--workers N] [--reps 1] [--no-ray] [--no-one]
 
 A corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data resampled,
 fixed seed) is ingested, and a top-k selection of about half its tokens made (cached under
@@ -13,6 +13,12 @@ measured by bench/measure.py: wall seconds, CPU seconds of its process tree, pea
 document); on Ray, a child process starts a local cluster of N CPUs first and times the
 job apart from the cluster's start-up (printed too). All winnow runs must write the same
 shards: their manifests' checksums are compared. N defaults to this machine's cores.
+
+The physical limit is printed beside them: the tokenizer's raw encode rate on the same
+texts (the fast encoder winnow uses, train/materialize/bpe.py, one core, in this process,
+the texts already in memory), and what it gives on N cores. Each run's CPU-seconds are
+split into encoding (its tokens at that raw rate) and the rest: process start-up, reading,
+packing, writing (the rest is what a small job loses to start-up).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time  # noqa: E402
 from datetime import date  # noqa: E402
 
 import psutil  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 
 from corpus import DATA, build_corpus  # noqa: E402
 from measure import measure  # noqa: E402
@@ -80,26 +87,50 @@ def ray_child(lake_path: str, out: str, workers: int) -> None:
     print(json.dumps({"cluster_seconds": started, "job_seconds": r.seconds}))
 
 
+def raw_rate(lake_path: Path) -> tuple[int, float]:
+    """(tokens, CPU-seconds) of the fast encoder on the selection's texts, in this process."""
+    import winnow
+    from winnow.lake.tokenizer import load_tokenizer
+    from winnow.train.materialize.bpe import byte_level_bpe
+
+    ids = winnow.select_rows(lake_path, "half")["id"]
+    docs = winnow.Lake(str(lake_path)).docs()
+    texts = docs.to_table(columns=["text"], filter=pc.field("id").isin(ids))["text"].to_pylist()
+    fast, why = byte_level_bpe(load_tokenizer(GPT2))
+    assert fast is not None, why
+    t0 = time.process_time()
+    tokens = sum(len(t) + 2 for t in fast.encode(texts))  # with BOS and EOS, as the shards count them
+    return tokens, time.process_time() - t0
+
+
 def _winnow(label: str, cmd: list[str], out: Path) -> dict:
     m = measure(cmd)
+    m["load"] = os.getloadavg()[0]
     manifest = json.loads((out / "manifest.json").read_text())
     m.update(label=label, tokens=manifest["tokens"], checksums=[s["xxh3_128"] for s in manifest["shards"]])
     shutil.rmtree(out)
     return m
 
 
-def run(n_docs: int, workers: int, reps: int, ray: bool) -> None:
+def run(n_docs: int, workers: int, reps: int, ray: bool, one: bool) -> None:
     lake, jsonl, selected = prepare(n_docs, workers)
     print(f"selection: {selected:,} of {n_docs:,} documents (bench/corpus.py, paragraphs resampled from "
           f"../shared/data); GPT-2 tokenizer.json; {workers} worker(s) where a run has several")
     base = [WINNOW, "materialize", str(lake), "half", "--tokenizer", GPT2, "--no-progress"]
     for rep in range(reps):
+        limit_tokens, limit_cpu = raw_rate(lake)  # in each repetition: the load changes
+        limit = limit_tokens / limit_cpu
+        print(f"physical limit: the fast encoder's raw rate on these texts, {limit_tokens:,} tokens in "
+              f"{limit_cpu:.2f} CPU-s = {limit:,.0f} tokens per CPU-second; on {workers} cores "
+              f"{limit * workers:,.0f} tokens/s ({limit_tokens / (limit * workers):.2f} s) "
+              f"(load {os.getloadavg()[0]:.2f})")
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             tmp = Path(tmp)
-            runs = [_winnow("winnow, 1 worker (this process)", [*base, "--out", str(tmp / "w1"), "--workers", "1"],
-                            tmp / "w1"),
-                    _winnow(f"winnow, {workers} local worker processes",
+            runs = [_winnow(f"winnow, {workers} local worker processes",
                             [*base, "--out", str(tmp / "wn"), "--workers", str(workers)], tmp / "wn")]
+            if one:
+                runs.append(_winnow("winnow, 1 worker (this process)",
+                                    [*base, "--out", str(tmp / "w1"), "--workers", "1"], tmp / "w1"))
             if ray:
                 r = _winnow(f"winnow, {workers} Ray actors (job only)",
                             [PY, __file__, "--ray-child", str(lake), str(tmp / "wr"), str(workers)], tmp / "wr")
@@ -109,7 +140,7 @@ def run(n_docs: int, workers: int, reps: int, ray: bool) -> None:
                 runs.append(r)
             d = measure([PY, str(HERE / "peers" / "datatrove_tokenize.py"), str(jsonl), str(tmp / "dt"), GPT2,
                          "--workers", str(workers)])
-            d.update(label=f"datatrove DocumentTokenizer, {workers} workers",
+            d.update(label=f"datatrove DocumentTokenizer, {workers} workers", load=os.getloadavg()[0],
                      tokens=json.loads(d["stdout"].strip().splitlines()[-1])["tokens"])
         assert all(r["checksums"] == runs[0]["checksums"] for r in runs), "winnow's runs wrote different shards"
         load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -121,9 +152,14 @@ def run(n_docs: int, workers: int, reps: int, ray: bool) -> None:
             ratio = ("" if r is d else
                      f" · {rate / dt_rate:.2f}x datatrove's tokens/s, {cpu / dt_cpu:.2f}x per CPU-second")
             note = f" ({r['note']})" if r.get("note") else ""
+            encoding = r["tokens"] / limit
+            split = ("" if r is d else f"; CPU {r['cpu_seconds']:.1f} s = encoding {encoding:.1f} (at the raw rate) "
+                     f"+ the rest {r['cpu_seconds'] - encoding:.1f} (start-up, reading, writing)")
             print(f"{r['label']}: {r['tokens']:,} tokens in {r['seconds']:.1f} s = {rate:,.0f} tokens/s; "
-                  f"{cpu:,.0f} tokens per CPU-second; peak RSS {r['peak_rss'] / 2**20:,.0f} MB{note}{ratio}")
-    print("goal: >= 3x datatrove's tokens/s on the same cores (winnow writes BOS+EOS per document, datatrove EOS)")
+                  f"{cpu:,.0f} tokens per CPU-second; peak RSS {r['peak_rss'] / 2**20:,.0f} MB; load "
+                  f"{r['load']:.2f}{note}{split}{ratio}")
+    print("goal: >= 5x datatrove's tokens/s on the same cores, under the same load (winnow writes BOS+EOS per "
+          "document, datatrove EOS)")
 
 
 def main() -> None:
@@ -132,14 +168,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--no-one", action="store_true", help="leave out the one-worker run")
     ap.add_argument("--ray-child", nargs=3)
     a = ap.parse_args()
     if a.ray_child:
         ray_child(a.ray_child[0], a.ray_child[1], int(a.ray_child[2]))
         return
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-          f"{platform.machine()}, {date.today()}")
-    run(a.docs, a.workers, a.reps, not a.no_ray)
+          f"{platform.machine()}, {date.today()}; load averages {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"command: python bench/materialize.py {' '.join(sys.argv[1:])}")
+    run(a.docs, a.workers, a.reps, not a.no_ray, not a.no_one)
 
 
 if __name__ == "__main__":

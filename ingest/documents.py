@@ -73,7 +73,12 @@ class BatchBuilder:
 
     def take(self) -> tuple[pa.Table, list[tuple[int, Reject]], int]:
         """(documents, rejects, records read) collected since the last take."""
-        table = pa.table(self.columns, schema=PARTIAL)
+        columns = dict(self.columns)
+        # The texts are kept as their UTF-8 bytes (valid: str.encode made them): an Arrow string
+        # column built from the str objects would encode every text a second time, and keep that
+        # copy cached on each str while the batch lasts (0.07 against 0.10 CPU-s per 94 MB).
+        columns["text"] = pa.array(columns["text"], pa.binary()).view(pa.string())
+        table = pa.table(columns, schema=PARTIAL)
         out = (table, self.rejects, self.records)
         self._reset()
         return out
@@ -87,7 +92,7 @@ class BatchBuilder:
             return Reject.of("null_text", f"field {name!r} is null", _dump(fields))
         if not isinstance(text, str):
             return Reject.of("non_string_text", f"field {name!r} is a {type(text).__name__}", _dump(fields))
-        if not text.strip():
+        if not text or text.isspace():  # as `not text.strip()`, without copying the text
             return Reject.of("empty_text", f"field {name!r} is empty or blank", _dump(fields))
         try:
             data = text.encode("utf-8")
@@ -101,7 +106,7 @@ class BatchBuilder:
                 meta[key] = _decoded_object(meta[key])
         c = self.columns
         c["input_id"].append(_input_id(fields.get(self.fields.id)))
-        c["text"].append(text)
+        c["text"].append(data)
         c["url"].append(_url(meta, self.fields.url))
         c["meta"].append(_dump(meta) if meta else None)
         c["n_chars"].append(len(text))

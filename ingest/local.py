@@ -7,13 +7,20 @@
 - commits every `commit_bytes` of text, rejects before the documents of the same flush, so a
   killed ingest resumes each unfinished input exactly after the last row it committed (as
   batches are applied in input order, only one input at a time is part-committed);
-- a worker never outlives this process (ingest/worker.py).
+- a worker never outlives this process (ingest/worker.py);
+- workers hand batches over as files in a temporary folder of this run (ingest/worker.py
+  says why), which this process maps and removes as they arrive; the folder goes at the end
+  (a run killed by SIGKILL leaves it, with at most the batches then queued, and the next
+  local ingest on the machine removes it: `_batch_folder`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import queue
+import shutil
+import tempfile
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +57,29 @@ def run(lake: Lake, planned: list[Planned], keys: LakeKeys, *, fields: FieldName
     return r.first_rejects
 
 
+BATCHES = "winnow-ingest-batches-"  # + the pid of the run's process + "-" + a random part
+
+
+def _batch_folder() -> str:
+    """A new temporary folder for this run's batch files, after removing those whose process
+    is gone (runs killed by SIGKILL)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), BATCHES + "*-*")):
+        pid = os.path.basename(path)[len(BATCHES):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{BATCHES}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 class _Run:
     """The single writer: dedup sets, pending commits, worker processes."""
 
@@ -66,6 +96,13 @@ class _Run:
         self.first_rejects: list[str] = []
 
     def execute(self, tasks, active: dict[int, Planned], n_workers: int, progress) -> None:
+        folder = _batch_folder()
+        try:
+            self._execute(tasks, active, n_workers, progress, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _execute(self, tasks, active: dict[int, Planned], n_workers: int, progress, folder: str) -> None:
         ctx = context(worker.__name__)  # forked by a server that imported the worker's modules once
         with guarded():  # the workers and the resource tracker end with this process, however it ends
             todo, results = ctx.Queue(), ctx.Queue(maxsize=2 * n_workers + 2)
@@ -74,7 +111,7 @@ class _Run:
             n_procs = min(n_workers, len(tasks))
             for _ in range(n_procs):
                 todo.put(None)
-            procs = [ctx.Process(target=worker.run, args=(todo, results, dict(os.environ)), daemon=True)
+            procs = [ctx.Process(target=worker.run, args=(todo, results, dict(os.environ), folder), daemon=True)
                      for _ in range(n_procs)]
             for p in procs:
                 p.start()
@@ -92,10 +129,12 @@ class _Run:
                 except queue.Empty:
                     quiet = self._check_workers(procs, open_tasks, active, quiet)
                     continue
-                if message[0] == "batch" and progress:
-                    key, position = message[1], message[5]
-                    progress.advance(max(position - positions[key], 0))
-                    positions[key] = max(position, positions[key])
+                if message[0] == "batch":
+                    message = (*message[:2], worker.load(message[2]), *message[3:])  # its file gone now
+                    if progress:
+                        key, position = message[1], message[5]
+                        progress.advance(max(position - positions[key], 0))
+                        positions[key] = max(position, positions[key])
                 for m in order.arrive(message):
                     self._apply(m, active, open_tasks, progress)
             self.flush()
@@ -153,10 +192,18 @@ class _Run:
         r.read += records
         hashes = docs.column("content_hash").to_pylist()
         input_ids = docs.column("input_id").to_pylist()
-        keep, ids = [], []
         seen_h, seen_i = self.seen_hashes, self.seen_ids
         lake_h = self.keys.asked("content_hash", hashes)  # empty unless the lake's keys are looked up
         lake_i = self.keys.asked("id", input_ids)
+        batch_h, batch_i = set(hashes), set(input_ids)
+        if (len(batch_h) == len(hashes) and len(batch_i) == len(input_ids) and None not in batch_i
+                and seen_h.isdisjoint(batch_h) and not lake_h and seen_i.isdisjoint(batch_i) and not lake_i):
+            # what the loop below decides when no key of the batch repeats or is known (most batches):
+            # every document kept with its input id; set operations instead of a loop per document
+            seen_h |= batch_h
+            seen_i |= batch_i
+            return self._pending(a, docs, docs["input_id"], len(hashes), rejects)
+        keep, ids = [], []
         for h, iid in zip(hashes, input_ids):
             if h in seen_h or h in lake_h:
                 keep.append(False)
@@ -169,12 +216,18 @@ class _Run:
             else:
                 ids.append(h)
         kept = docs.filter(pa.array(keep, pa.bool_())) if not all(keep) else docs
+        return self._pending(a, kept, pa.array(ids, pa.string()), len(keep), rejects)
+
+    def _pending(self, a: Planned, kept: pa.Table, ids, documents: int, rejects: list) -> int:
+        """Add a batch's kept documents (of `documents`), with their `ids`, and its rejects to
+        the pending commit; the documents kept."""
+        r = a.report
         n = kept.num_rows
         r.written += n
-        r.duplicates += len(keep) - n
+        r.duplicates += documents - n
         r.rejected += len(rejects)
         if n:
-            self.pending_docs.append(final_docs(kept, pa.array(ids, pa.string()), a.source, r.ingest_id))
+            self.pending_docs.append(final_docs(kept, ids, a.source, r.ingest_id))
             self.pending_bytes += pc.sum(kept["n_bytes"]).as_py()
         for row, rej in rejects:
             a.rejected(rej.reason, rej.detail)

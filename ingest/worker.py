@@ -8,16 +8,24 @@ writer: it deduplicates against the whole lake and commits. Messages on the resu
     ("done", key)
     ("failed", key, message)      the input could not be read at all
 
+A batch's documents travel as the path of an Arrow IPC file in the runner's batch folder,
+which the runner maps into memory (`load`): through the queue they would be pickled, piped
+and unpickled, about 1 CPU-second per 25,000 documents (94 MB) on the two sides together,
+as much as reading them; written and mapped, ~0.05.
+
 A worker never outlives the runner: the runner's process guard (lake/processes.py) ends it
 when the runner ends, however the runner ends.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import signal
 from dataclasses import dataclass
 
 import fsspec
+import pyarrow as pa
 
 from winnow.lake.workers import adopt
 
@@ -37,13 +45,17 @@ class Task:
     batch_bytes: int
 
 
-def run(tasks, results, env: dict[str, str]) -> None:
-    """Worker main loop: take tasks until the None sentinel (`env`: the runner's environment)."""
+def run(tasks, results, env: dict[str, str], folder: str | None = None) -> None:
+    """Worker main loop: take tasks until the None sentinel (`env`: the runner's environment;
+    `folder`: where batches' documents go as files, None: in the messages)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the runner stops its workers
     adopt(env)
+    names = (os.path.join(folder, f"{os.getpid()}-{k}.arrow") for k in itertools.count()) if folder else None
     while (task := tasks.get()) is not None:
         try:
             for message in read_task(task):
+                if names is not None and message[0] == "batch":
+                    message = (*message[:2], _store(message[2], next(names)), *message[3:])
                 results.put(message)  # waits for room: the runner's backpressure
         except OSError as e:
             results.put(("failed", task.key, f"{task.uri}: cannot read: {e}"))
@@ -69,3 +81,22 @@ def _position(raw) -> int:
         return raw.tell()
     except (OSError, ValueError):
         return 0
+
+
+def _store(table: pa.Table, path: str) -> str:
+    """`path`, where `table` is now written as an Arrow IPC file."""
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def load(documents: pa.Table | str) -> pa.Table:
+    """A batch's documents: the table itself, or the file a worker stored it in, mapped into
+    memory and removed (the mapping keeps its pages until the table is gone)."""
+    if isinstance(documents, pa.Table):
+        return documents
+    try:
+        with pa.memory_map(documents) as source:
+            return pa.ipc.open_file(source).read_all()
+    finally:
+        os.unlink(documents)

@@ -48,7 +48,7 @@ from winnow.lake.errors import UsageError, WinnowError, positive
 from winnow.lake.extras import MissingExtra, need
 from winnow.lake.processes import guarded
 from winnow.lake.ray_cluster import AddressError, is_loopback, loopback, reachable
-from winnow.lake.workers import adopt, context
+from winnow.lake.workers import adopt, context, start_server
 
 ENGINES = ("local", "ray")
 ENGINE_ENV = "WINNOW_ENGINE"
@@ -155,6 +155,10 @@ class Engine:
         """Threads one of `workers` workers may use without oversubscribing the cores."""
         return 1
 
+    def warm(self, fn: Callable[[Any, Any], Any], init: Callable[..., Any] | None = None) -> None:
+        """Get ready ahead, where the engine can, for a later `map(fn, ..., init=init)` on
+        several workers, while this process does other work; nothing by default."""
+
     @contextmanager
     def reusing(self) -> Iterator["Engine"]:
         """Within the block, a `map` whose workers would be the last one's (the same `init`, `args`
@@ -256,6 +260,13 @@ class LocalEngine(Engine):
     def threads_per_worker(self, workers: int) -> int:
         cores = os.cpu_count() or 1
         return cores if workers <= 1 else max(1, cores // workers)
+
+    def warm(self, fn, init=None) -> None:
+        """The fork server started now (it imports the job's modules, ~1 CPU-s, on another core
+        while this process goes on), when this engine has several workers."""
+        if (self.workers or 0) > 1:
+            with guarded():  # the server and the resource tracker end with this process
+                start_server(*_modules(fn, init))
 
     def map(self, fn, units, *, init=None, args=(), num_gpus=0, retries=RETRIES, describe=repr):
         n = min(self.workers or os.cpu_count() or 1, len(units))

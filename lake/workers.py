@@ -39,6 +39,16 @@ def context(*modules: str):
     return ctx
 
 
+def start_server(*modules: str) -> None:
+    """Start the fork server now if none runs (`modules`: as `context`), so that its imports
+    overlap what this process does before it asks for its first worker; it ends with this
+    process, as ever."""
+    from multiprocessing import forkserver
+
+    context(*modules)
+    forkserver.ensure_running()  # spawns the server and returns: the server imports by itself
+
+
 def adopt(env: dict[str, str]) -> None:
     """Make this worker's environment `env`, its parent's when it asked for the worker: a
     forked worker has the server's, from when the server started (a variable set since, such

@@ -77,14 +77,19 @@ def byte_level_bpe(tok, check: bool = True) -> tuple[FastBPE | None, str]:
     if any(c not in vocab for c in to_byte):
         return None, "a byte is missing from the vocabulary"
     ranks = {bytes([to_byte[c]]): vocab[c] for c in to_byte}
+    latin = {ord(c): b for c, b in to_byte.items()}  # a token's characters -> its bytes, as latin-1 code points
+    words, tokens = [], []  # what each merge makes
     last = -1
     for merge in model["merges"]:
         a, b = merge.split(" ", 1) if isinstance(merge, str) else merge
-        token = vocab.get(a + b)
+        word = a + b
+        token = vocab.get(word)
         if token is None or token <= last or a not in vocab or b not in vocab:
             return None, f"merge {a!r} + {b!r}: its token ids do not grow with the merges"
         last = token
-        ranks[bytes(to_byte[c] for c in a + b)] = token
+        ranks[word.translate(latin).encode("latin-1")] = token
+        words.append(word)
+        tokens.append(token)
     added = [t for t in spec.get("added_tokens") or [] if t.get("content")]
     if any(t.get("lstrip") or t.get("rstrip") or t.get("single_word") for t in added):
         return None, "an added token strips spaces or matches whole words only"
@@ -92,12 +97,10 @@ def byte_level_bpe(tok, check: bool = True) -> tuple[FastBPE | None, str]:
     if any(a != b and b.startswith(a) for a in contents for b in contents):
         return None, "an added token is a prefix of another"
     if check:
-        byte_to = {b: c for c, b in to_byte.items()}
-        for token_bytes, token in ranks.items():
-            if len(token_bytes) > 1:
-                word = "".join(byte_to[b] for b in token_bytes)
-                if [t.id for t in tok.impl.model.tokenize(word)] != [token]:
-                    return None, f"token {token} is not the BPE of its own bytes"
+        model = tok.impl.model
+        for word, token in zip(words, tokens):  # the merges' own words, not rebuilt from their bytes
+            if [t.id for t in model.tokenize(word)] != [token]:
+                return None, f"token {token} is not the BPE of its own bytes"
     encoding = tiktoken.Encoding(f"winnow-{tok.sha256[:12]}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                                  special_tokens={t["content"]: t["id"] for t in added})
     return FastBPE(encoding), ""

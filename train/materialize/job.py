@@ -209,6 +209,8 @@ def materialize(
     eng = engine if engine is not None else LocalEngine()
     workers = eng.workers
     reach(eng, lake.uri, UsageError)
+    if format == "tokens" and not lake.uri.startswith("memory://"):
+        eng.warm(encode.encode, encode.worker)  # while the selection and the tokenizer load here
     out = Path(out)
     check_out(out)
     sel = get(lake, name)
