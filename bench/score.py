@@ -3,6 +3,7 @@ agreement of the keep/drop decisions with datatrove's.
 
     python bench/score.py [--docs 200000] [--peer-docs 20000] [--workers 2]
                           [--scorers rps,gopher,c4,fineweb] [--agreement-docs 2000] [--agreement-only]
+                          [--real-rounds 2] [--real-only]
 
 1. A corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data resampled
    with a fixed seed) is ingested once (cached under bench/.cache). `winnow score` runs
@@ -20,6 +21,15 @@ agreement of the keep/drop decisions with datatrove's.
    datatrove filter's own decision, per document, on the first --agreement-docs documents
    of the corpus and on every real document of ../shared/data (its own lake, scored here).
    With --agreement-only, only this step runs (on a corpus of --agreement-docs documents).
+5. Real documents (--real-rounds, default 2; 0: skipped; --real-only: only this step): every
+   document of ../shared/data and ../shared/labels (OpenWebText pages, C4 pages, Common Crawl
+   pages from WARC and from DCLM's labelled set, GitHub files), each new to both sides (no
+   per-chunk cache is warm, unlike the resampled paragraphs of step 1). Both sides run as whole
+   commands, in turns (winnow first in odd rounds, datatrove first in even ones), on a fresh
+   copy of the lake each time: `winnow score LAKE gopher c4 fineweb --workers W` against
+   datatrove's four filters on W processes (the documents split in W parts, one command each).
+   Each: wall seconds and CPU-seconds of the process tree (start-up included), the load
+   average before it; datatrove also by its timed loop alone (spaCy loaded, start-up left out).
 """
 
 from __future__ import annotations
@@ -130,6 +140,72 @@ def run_agreement(work: Path, n_rows: int, tmp: Path, workers: int) -> None:
               "real documents of ../shared/data")
 
 
+def real_documents_lake() -> Path:
+    """The documents of ../shared/data and ../shared/labels in a lake (cached)."""
+    import winnow
+
+    root = CACHE / "real-docs"
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        winnow.ingest_files(winnow.init(root / "lake"), [str(DATA), str(DATA.parent / "labels")])
+        (root / "done").touch()
+    return root / "lake"
+
+
+def run_real(rounds: int, workers: int, baseline: str | None = None) -> None:
+    """Step 5: both sides on the real documents, whole commands, in turns (with `baseline`,
+    another `winnow` executable, e.g. an older checkout's, as a third side)."""
+    import winnow
+
+    lake_path = real_documents_lake()
+    rows = winnow.open(lake_path).docs().to_table(columns=["id", "text"]).to_pylist()
+    n, mb = len(rows), sum(len(r["text"].encode()) for r in rows) / 1e6
+    print(f"input: {n:,} real documents, {mb:.1f} MB of text (../shared/data: OpenWebText, C4, Common Crawl WARC "
+          f"pages, GitHub files; ../shared/labels: DCLM's labelled Common Crawl pages), each new to both sides")
+    command = ["score", "LAKE", *DATATROVE_TWINS, "--workers", str(workers), "--no-progress"]
+    print(f"winnow:    winnow {' '.join(command)}" + (f" (baseline: {baseline})" if baseline else ""))
+    print(f"datatrove: GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter "
+          f"(bench/peers/datatrove_filters.py), {workers} commands, one per part of the documents")
+    sides = ["winnow", "datatrove"] + (["baseline"] if baseline else [])
+    runs: dict[str, list[tuple]] = {side: [] for side in sides}
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        tmp = Path(tmp)
+        size = -(-n // workers)
+        parts = []
+        for w in range(workers):
+            part = tmp / f"part-{w}.jsonl"
+            part.write_text("".join(json.dumps(r) + "\n" for r in rows[w * size:(w + 1) * size]))
+            parts.append(part)
+        peer = " & ".join(f"{PY} {HERE / 'peers' / 'datatrove_filters.py'} {p}" for p in parts) + " & wait"
+        for r in range(rounds):
+            for side in (sides if r % 2 == 0 else sides[::-1]):
+                load = os.getloadavg()[0]
+                if side != "datatrove":
+                    work = tmp / f"lake-{r}"
+                    shutil.copytree(lake_path, work)
+                    m = measure([WINNOW if side == "winnow" else baseline,
+                                 *(str(work) if a == "LAKE" else a for a in command)])
+                    shutil.rmtree(work)
+                    runs[side].append((m["seconds"], m["cpu_seconds"]))
+                    print(f"  round {r + 1} {side + ':':10s} {m['seconds']:6.1f} s wall, {m['cpu_seconds']:6.1f} CPU-s "
+                          f"({n / m['seconds']:6,.0f} docs/s, {n / m['cpu_seconds']:5,.0f} docs per CPU-s; "
+                          f"load {load:.1f})")
+                else:
+                    m = measure(["sh", "-c", peer])
+                    loops = [json.loads(line) for line in m["stdout"].splitlines() if line.startswith("{")]
+                    loop_s, loop_cpu = max(x["seconds"] for x in loops), sum(x["cpu_seconds"] for x in loops)
+                    runs[side].append((m["seconds"], m["cpu_seconds"], loop_s, loop_cpu))
+                    print(f"  round {r + 1} datatrove: {m['seconds']:6.1f} s wall, {m['cpu_seconds']:6.1f} CPU-s "
+                          f"({n / m['seconds']:6,.1f} docs/s, {n / m['cpu_seconds']:5,.1f} docs per CPU-s; "
+                          f"timed loops alone {loop_s:.1f} s, {loop_cpu:.1f} CPU-s; load {load:.1f})")
+    peer = [sum(x[i] for x in runs["datatrove"]) for i in range(4)]
+    for side in sides[:1] + sides[2:]:
+        wall, cpu = (sum(x[i] for x in runs[side]) for i in range(2))
+        print(f"ratio on real documents, {side} / datatrove, summed over {rounds} rounds: {peer[0] / wall:.1f}x wall, "
+              f"{peer[1] / cpu:.1f}x CPU-s (whole commands); against datatrove's timed loops alone: "
+              f"{peer[2] / wall:.1f}x wall, {peer[3] / cpu:.1f}x CPU-s (goal >= 25x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=200_000)
@@ -138,11 +214,19 @@ def main() -> None:
     ap.add_argument("--scorers", default=",".join(HEURISTICS), help="the scorers to time (comma-separated)")
     ap.add_argument("--agreement-docs", type=int, default=2_000, help="0: no agreement step")
     ap.add_argument("--agreement-only", action="store_true")
+    ap.add_argument("--real-rounds", type=int, default=2, help="rounds of step 5 (real documents); 0: none")
+    ap.add_argument("--real-only", action="store_true", help="only step 5")
+    ap.add_argument("--baseline-winnow", help="step 5: another winnow executable (an older checkout's), also timed")
     a = ap.parse_args()
     import winnow
 
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-          f"{platform.machine()}, {date.today()}")
+          f"{platform.machine()}, {date.today()}; load {os.getloadavg()[0]:.1f}")
+    if a.real_only or a.real_rounds:
+        CACHE.mkdir(exist_ok=True)
+        run_real(max(a.real_rounds, 1), a.workers, a.baseline_winnow)
+        if a.real_only:
+            return
     if a.agreement_only:
         lake_path, _ = lake_for(a.agreement_docs)
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:

@@ -4,8 +4,11 @@
   text's files are never rewritten. The columns are registered schema-only, then each
   fragment's values are written as one Lance column file for that fragment and committed
   with a `DataReplacement` (lake/fragments.py says why, with the measurements).
-- The work is planned as units: a fragment, or a slice of `TASK_ROWS` of a large one, over
-  the rows to score at the pinned read version. Units run on an engine (lake/engine.py):
+- The work is planned as units: a fragment, or a slice of a large one, over the rows to
+  score at the pinned read version. With several workers a unit holds about 1/(4 x workers)
+  of those rows (at least `MIN_TASK_ROWS`, at most `TASK_ROWS`), so that every worker gets
+  a share of a small job and the shares come out even; one worker, or a model scorer (whose
+  batches are cut within a unit), takes `TASK_ROWS`. Units run on an engine (lake/engine.py):
   `local` (this process for one worker, else spawned processes) or `ray` (an actor pool;
   model scorers on `--device cuda` get one GPU per actor, the pool sized to the cluster's
   GPUs). Each worker builds its scorer once (its model loaded once) and returns values
@@ -36,6 +39,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -65,7 +69,13 @@ from winnow.scoring.scorer import ScoreError, Scorer, ScoreUsageError
 
 DEFAULT_BATCH_ROWS = 1024
 DEFAULT_COMMIT_ROWS = 65536
-TASK_ROWS = 16384  # rows per unit of work handed to a worker
+TASK_ROWS = 16384  # rows per unit of work handed to a worker, at most
+# ... and at least, when several workers share a job: a smaller job stays one unit (in this
+# process), since starting workers and warming their caches cost more than the second core
+# gives back below ~2,000 real documents (bench/score.py's real-document run: 1,748 documents
+# in 6.1 CPU-s as one unit, 7.9 cut for 2 workers)
+MIN_TASK_ROWS = 2048
+UNITS_PER_WORKER = 4  # units a job is cut into per worker, where TASK_ROWS allows
 DEVICE = re.compile(r"(cpu|mps|cuda(:\d+(,\d+)*)?|xpu(:\d+)?)")
 CORE_COLUMNS = frozenset(schema.DOCS.names)  # the documents' own columns: never a metric
 
@@ -174,8 +184,10 @@ def score(
     # Plan over the rows to score before anything is written: this also tries the filter.
     resuming = names[0] in docs.schema.names and not replace
     skip = {s.fragment_id for s in staged}
+    # A model scorer's units stay whole: its batches (and their padding) are cut within a unit.
+    sharing = 1 if cls.uses_model else workers
     tasks = _plan(docs, names[0] if resuming else None, where, query,
-                  [f for f in docs.get_fragments() if f.fragment_id not in skip])
+                  [f for f in docs.get_fragments() if f.fragment_id not in skip], sharing)
     total = sum(t[2] for t in tasks)
     runner = engine
     reach(runner, lake.uri, ScoreUsageError)  # before anything is written
@@ -209,7 +221,7 @@ def score(
             step("score:staged-committed")
             docs = lake.docs(version)
             tasks += _plan(docs, names[0], where, query, [docs.get_fragment(f) for f in sorted(skip)
-                                                          if docs.get_fragment(f) is not None])
+                                                          if docs.get_fragment(f) is not None], sharing)
             total = sum(t[2] for t in tasks)
         job = _Job(lake.uri, lake.storage_options, version, spec, params, device,
                    ("id", *cls.inputs), f"{names[0]} IS NULL", batch_rows)
@@ -370,10 +382,10 @@ def _check_columns(docs, cls: type[Scorer], names: list[str]) -> None:
 
 def _check_ownership(lake: Lake, cls: type[Scorer], params_json: str, names: list[str], replace: bool) -> None:
     present = set(lake.docs().schema.names)
-    for name in names:
-        if name not in present or replace:
-            continue
-        owner = catalog.metric(lake, name)
+    mine = [name for name in names if name in present and not replace]
+    owners = {row["metric"]: row for row in catalog.metrics(lake).to_pylist()} if mine else {}  # read once
+    for name in mine:
+        owner = owners.get(name)
         if owner is None:
             raise ScoreUsageError(f"column {name!r} exists but no scorer wrote it; pass --replace to overwrite it")
         same = (owner["scorer"], owner["scorer_version"], owner["params"]) == (cls.name, cls.version, params_json)
@@ -413,29 +425,43 @@ def _metric_row(cls, name, params_json, status, at, rows=None, seconds=None, ver
     }
 
 
-def _plan(docs, unscored: str | None, where: str | None, query=None, fragments=None) -> list[tuple]:
+def _plan(docs, unscored: str | None, where: str | None, query=None, fragments=None,
+          workers: int | None = 1) -> list[tuple]:
     """Units of work over the rows to score, in `fragments` (default: all): those where column
     `unscored` is null (every row when None) and, with `where`, those the DuckDB filter keeps
     (`query(sql, version)` runs it over docs at this version, as `winnow sql` would). A unit
     is (fragment id, offset, rows, positions): without `where`, rows `offset` onwards of the
-    fragment's unscored rows (positions None); with it, the row addresses `positions`. A
-    `ScoreUsageError` for a `where` that DuckDB cannot parse, bind or evaluate over docs."""
+    fragment's unscored rows (positions None); with it, the row addresses `positions`. Units
+    hold `_unit_rows(rows, workers)` rows (a fragment's last one fewer). A `ScoreUsageError`
+    for a `where` that DuckDB cannot parse, bind or evaluate over docs."""
     fragments = docs.get_fragments() if fragments is None else fragments
     tasks = []
     if not where:
-        for fragment in fragments:
-            n = fragment.count_rows(f"{unscored} IS NULL" if unscored else None)
-            for offset in range(0, n, TASK_ROWS):
-                tasks.append((fragment.fragment_id, offset, min(TASK_ROWS, n - offset), None))
+        counts = [(f.fragment_id, f.count_rows(f"{unscored} IS NULL" if unscored else None)) for f in fragments]
+        size = _unit_rows(sum(n for _, n in counts), workers)
+        for fragment_id, n in counts:
+            for offset in range(0, n, size):
+                tasks.append((fragment_id, offset, min(size, n - offset), None))
         return tasks
     addresses = _where_addresses(docs, unscored, where, query)
     fragment_of = addresses >> np.uint64(32)
-    for fragment in fragments:
-        mine = addresses[fragment_of == fragment.fragment_id]
-        for offset in range(0, len(mine), TASK_ROWS):
-            part = mine[offset:offset + TASK_ROWS]
-            tasks.append((fragment.fragment_id, offset, len(part), part))
+    mine_of = [(f.fragment_id, addresses[fragment_of == f.fragment_id]) for f in fragments]
+    size = _unit_rows(sum(len(mine) for _, mine in mine_of), workers)
+    for fragment_id, mine in mine_of:
+        for offset in range(0, len(mine), size):
+            part = mine[offset:offset + size]
+            tasks.append((fragment_id, offset, len(part), part))
     return tasks
+
+
+def _unit_rows(rows: int, workers: int | None) -> int:
+    """Rows per unit for a job of `rows` rows on `workers` workers (None: one per core): about
+    rows / (UNITS_PER_WORKER x workers), within [MIN_TASK_ROWS, TASK_ROWS]; TASK_ROWS for one
+    worker. Which rows go together never changes a value, only how evenly the workers share."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1:
+        return TASK_ROWS
+    return max(MIN_TASK_ROWS, min(TASK_ROWS, -(-rows // (UNITS_PER_WORKER * workers))))
 
 
 def _where_addresses(docs, unscored: str | None, where: str, query) -> np.ndarray:
@@ -480,16 +506,20 @@ def _results(lake, job: _Job, scorer: Scorer, tasks, workers, devices: list[str]
         else:  # worker k of each pool (a new one after a death) takes device k
             deal = (devices, context().Value("i", 0))
             job = dataclasses.replace(job, device=None)
-    if not runner.places_gpus:  # a worker per device dealt, else per core; one that places GPUs is sized
-        runner = runner.with_workers(n)
-    for _, result in runner.map(_score_unit, tasks, init=_open_worker, args=(job, deal), num_gpus=num_gpus,
-                                describe=_describe):
+    if not runner.places_gpus and runner.workers != n:  # a worker per device dealt, else per core
+        runner = runner.with_workers(n)  # (the same engine when sized already: its kept workers stay)
+    if devices:  # each worker sets up its model once, on its device
+        results = runner.map(_score_unit, tasks, init=_open_worker, args=(job, deal), num_gpus=num_gpus,
+                             describe=_describe)
+    else:  # each unit names its job: the workers of one pass serve the next (Engine.reusing)
+        results = runner.map(_score_job_unit, [(job, task) for task in tasks], init=_new_state, describe=_describe)
+    for _, result in results:
         if result is not None:
             yield result
 
 
 def _describe(task) -> str:
-    fragment_id, offset, rows, _ = task
+    fragment_id, offset, rows, _ = task[1] if isinstance(task[0], _Job) else task
     return f"fragment {fragment_id} (its rows {offset:,} to {offset + rows:,} to score)"
 
 
@@ -562,6 +592,21 @@ def _open_worker(job: _Job, deal=None) -> tuple:
             counter.value += 1
     scorer.setup(device)
     return lake.docs(job.version), scorer, job
+
+
+def _new_state() -> dict:
+    """A worker's state when its units name their job: the job it has open (none yet)."""
+    return {}
+
+
+def _score_job_unit(state: dict, unit) -> tuple[pa.Table, Counter] | None:
+    """`_score_unit` for a unit (job, task): the worker opens the job (its pinned docs and
+    scorer) at the job's first unit and keeps it for the next ones; a new job replaces it."""
+    job, task = unit
+    if state.get("job") != job:
+        state.clear()
+        state["job"], state["opened"] = job, _open_worker(job)
+    return _score_unit(state["opened"], task)
 
 
 def _score_unit(state: tuple, task) -> tuple[pa.Table, Counter] | None:

@@ -142,6 +142,10 @@ _UNITS = "|".join(sorted(set(
 # the characters that, alone, are a prefix / a suffix wherever they stand
 _PREFIX_CHARS = frozenset("§%=—–" + _PUNCT + _QUOTES + _CURRENCY_CHARS + _ICON_CHARS)
 _SUFFIX_CHARS = frozenset(_PUNCT + _QUOTES + "—–" + _ICON_CHARS)
+# closing characters that are a suffix alone wherever they stand (not "…": "……" is one), and
+# what a period after which is one
+_TAIL_CHARS = _SUFFIX_CHARS - {"…"}
+_DOT_AFTER = frozenset("abcdefghijklmnopqrstuvwxyz" + _PUNCT + _QUOTES) - {"…"}
 _P = re.escape(_PUNCT)
 _Q = re.escape(_QUOTES)
 _PREFIX = re.compile(r"\.\.+|US\$|[CA]\$|\+(?![0-9])|[" + re.escape("§%=—–" + _PUNCT + _QUOTES + _CURRENCY_CHARS)
@@ -347,6 +351,12 @@ _JOINS = _joins()
 # The special cases that step 5 joins from pieces. A chunk that contains none of them splits
 # into the same words in any context (step 5 is the only step that looks beyond a chunk).
 JOINED = frozenset("".join(p) for patterns in _JOINS.values() for p in patterns)
+# the same of more than one piece, by their first two pieces (what _taken looks up)
+_JOINS_BY_PAIR: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+for _patterns in _JOINS.values():
+    for _p in _patterns:
+        if len(_p) > 1:
+            _JOINS_BY_PAIR.setdefault(_p[:2], []).append(_p)
 
 
 def _taken(pieces: list, chunk_of: list[int] | None = None) -> list[tuple[int, int]]:
@@ -358,8 +368,9 @@ def _taken(pieces: list, chunk_of: list[int] | None = None) -> list[tuple[int, i
     token, which no special case contains."""
     if _JOINS.keys().isdisjoint(pieces):
         return []
-    found = [(i, i + len(p)) for i, piece in enumerate(pieces) for p in _JOINS.get(piece, ())
-             if len(p) > 1 and tuple(pieces[i:i + len(p)]) == p]
+    get = _JOINS_BY_PAIR.get
+    found = [(i, i + len(p)) for i, pair in enumerate(zip(pieces, pieces[1:])) for p in get(pair, ())
+             if len(p) == 2 or tuple(pieces[i:i + len(p)]) == p]
     found.sort(key=lambda m: (m[0] - m[1], m[0]))
     seen: set[int] = set()
     taken = []
@@ -428,17 +439,37 @@ _REACH = max(len(p) for patterns in _JOINS.values() for p in patterns)  # pieces
 
 def _pieces_quickly(chunk: str) -> list[str]:
     """_pieces(chunk), for the commonest chunks that are not plain words without the
-    regular expressions: a word and one closing character ("word," "word." "word)") or
-    one opening character and a word ("(word"). For them steps 3-4 come down to: split
-    off that character, expand the word if it is a special case."""
-    if chunk not in SPECIAL_CASES:
-        head, last = chunk[:-1], chunk[-1]
-        if head.isalpha() and (last in _SUFFIX_CHARS or last == "." and "a" <= head[-1] <= "z"):
-            return [*SPECIAL_CASES.get(head, (head,)), last]
-        first, tail = chunk[0], chunk[1:]
-        if tail.isalpha() and first in _PREFIX_CHARS:
-            return [first, *SPECIAL_CASES.get(tail, (tail,))]
-    return _pieces(chunk)
+    regular expressions: a word (letters only) between characters that steps 3-4 always split
+    off one at a time, whatever stands next to them: opening ones before it ("(word", "“word"),
+    closing ones after it ("word," "word)." "word.”"; a period only after a lowercase a-z or
+    one of those). For them steps 3-4 come down to the loop of `_affix_split`, one character
+    off each end per round, with its special-case checks, over slices of the chunk."""
+    if chunk in SPECIAL_CASES:
+        return list(SPECIAL_CASES[chunk])
+    n = len(chunk)
+    i = 0
+    while i < n and chunk[i] in _PREFIX_CHARS:
+        i += 1
+    j = n
+    while j > i and (chunk[j - 1] in _TAIL_CHARS or chunk[j - 1] == "." and j - 2 >= i and chunk[j - 2] in _DOT_AFTER):
+        j -= 1
+    if i == j or not chunk[i:j].isalpha() or chunk[i:j] in ("s", "S"):  # "'s" is a suffix across the two
+        return _affix_split(chunk)
+    a, b = 0, n  # the rest is chunk[a:b]
+    cases = SPECIAL_CASES
+    while chunk[a:b] not in cases:
+        pre, suf = a < i, b > j
+        if pre and chunk[a + 1:b] in cases:
+            a += 1
+            break
+        if suf and chunk[a:b - 1] in cases:
+            b -= 1
+            break
+        if not (pre or suf):
+            break
+        a, b = a + pre, b - suf
+    rest = chunk[a:b]
+    return [*chunk[:a], *cases.get(rest, (rest,)), *chunk[b:]]
 
 
 def _learn(chunk: str) -> tuple[str, ...]:

@@ -60,25 +60,29 @@ def score(
         given["model"] = model
     checked = winnow.scorer_params(scorers, given)  # every scorer's parameters, before the first one runs
     lake = open_lake(uri, storage_option)
-    for spec, scorer_params in zip(scorers, checked):
-        r = winnow.score(
-            lake, spec, params=scorer_params, workers=workers, batch_rows=batch_rows, device=device, where=where,
-            replace=replace, commit_rows=commit_rows, progress=progress_bar(progress), engine=engine,
-            ray_address=ray_address,
-        )
-        if r.warning:
-            warn(r.warning)
-        rate = r.scored / r.seconds if r.seconds else 0.0
-        note = f" ({r.note})" if r.note else ""
-        if r.staged:
-            note += f" (and committed {r.staged:,} rows an interrupted run had staged)"
-        if r.nan:
-            note += " (NaN, not scorable: " + ", ".join(f"{n:,} {why}" for why, n in sorted(r.nan.items())) + ")"
-        out.print(
-            f"{r.scorer} v{r.version}: scored {r.scored:,} rows in {r.seconds:.1f} s ({rate:,.0f} rows/s); "
-            f"{len(r.columns)} column(s) {', '.join(r.columns)} now hold {r.rows:,} rows; lake version {r.lake_version}{note}",
-            markup=False,
-        )
+    # One engine for every scorer named: a scorer's workers, once started, serve the next one.
+    with winnow.engine(engine, ray_address, workers) as eng, eng.reusing():
+        for spec, scorer_params in zip(scorers, checked):
+            _score_one(lake, spec, scorer_params, eng, batch_rows=batch_rows, device=device, where=where,
+                       replace=replace, commit_rows=commit_rows, progress=progress)
+
+
+def _score_one(lake, spec: str, scorer_params: dict, eng, *, progress: bool, **options) -> None:
+    """One scorer of `winnow score`, run and reported in one line."""
+    r = winnow.score(lake, spec, params=scorer_params, engine=eng, progress=progress_bar(progress), **options)
+    if r.warning:
+        warn(r.warning)
+    rate = r.scored / r.seconds if r.seconds else 0.0
+    note = f" ({r.note})" if r.note else ""
+    if r.staged:
+        note += f" (and committed {r.staged:,} rows an interrupted run had staged)"
+    if r.nan:
+        note += " (NaN, not scorable: " + ", ".join(f"{n:,} {why}" for why, n in sorted(r.nan.items())) + ")"
+    out.print(
+        f"{r.scorer} v{r.version}: scored {r.scored:,} rows in {r.seconds:.1f} s ({rate:,.0f} rows/s); "
+        f"{len(r.columns)} column(s) {', '.join(r.columns)} now hold {r.rows:,} rows; lake version {r.lake_version}{note}",
+        markup=False,
+    )
 
 
 if score.__doc__:  # the scorers from the registry (python -OO drops docstrings)
