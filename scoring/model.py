@@ -432,6 +432,20 @@ class ModelScorer(Scorer):
             yield order[start:start + n]
             start += n
 
+    def _padded(self, units: list, lengths: list[int], idx: list[int]):
+        """The units `idx` (longest first) as one batch on the device: token ids right-padded
+        with the tokenizer's pad id (0 without one) and the attention mask, both int64."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        width = lengths[idx[0]]
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, u in enumerate(idx):
+            ids[r, :lengths[u]] = torch.tensor(units[u], dtype=torch.long)
+            mask[r, :lengths[u]] = 1
+        return ids.to(self.device), mask.to(self.device)
+
     def _run(self, window: _Window) -> np.ndarray:
         """float64 [rows, num_outputs]: each row's aggregated unit outputs (NaN for rows without units)."""
         import torch
@@ -442,17 +456,10 @@ class ModelScorer(Scorer):
             return out
         lengths = [len(u) for u in window.units]
         unit_values = np.empty((len(window.units), k), dtype=np.float64)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
             for idx in self._batches(lengths):
-                width = lengths[idx[0]]
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, u in enumerate(idx):
-                    n = lengths[u]
-                    ids[r, :n] = torch.tensor(window.units[u], dtype=torch.long)
-                    mask[r, :n] = 1
-                result = self.forward(ids.to(self.device), mask.to(self.device))
+                ids, mask = self._padded(window.units, lengths, idx)
+                result = self.forward(ids, mask)
                 unit_values[idx] = result.float().cpu().numpy().reshape(len(idx), k)
         return _aggregate(unit_values, window.owner, window.weight, window.rows, self.aggregate, out)
 

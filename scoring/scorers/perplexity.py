@@ -178,16 +178,9 @@ class Perplexity(ModelScorer):
             return out
         lengths = [len(u) for u in window.units]
         sums = np.zeros(len(window.units))
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
             for idx in self._batches(lengths):
-                width = lengths[idx[0]]
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, u in enumerate(idx):
-                    ids[r, :lengths[u]] = torch.tensor(window.units[u], dtype=torch.long)
-                    mask[r, :lengths[u]] = 1
-                ids, mask = ids.to(self.device), mask.to(self.device)
+                ids, mask = self._padded(window.units, lengths, idx)
                 logits = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
                 for r, u in enumerate(idx):
                     s, n = int(window.start[u]), lengths[u]
