@@ -19,6 +19,11 @@ not [t]. Both conditions are checked on the file (about 0.3 s for GPT-2's 50,000
 tokens no merge makes (an added token that also sits in the vocabulary) are left out of
 tiktoken's ranks, as the merge rule can never make them either. tests/
 test_materialize_parallel.py compares both on every Unicode code point and on the real data.
+
+Building and proving GPT-2's encoder costs ~0.5 s, a tenth of a 20,000-document job, so
+`fast_encoder` keeps the proved encoder in the user's cache folder and reads it back
+(~0.03 s) only when the file's header and checksum say it is whole and of this tokenizer
+file, this code and these library versions (tests/test_materialize_cache.py).
 """
 
 from __future__ import annotations
