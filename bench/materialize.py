@@ -2,7 +2,7 @@
 actors, against datatrove's DocumentTokenizer on N workers: the same cores, the same
 selected documents, the same GPT-2 tokenizer.json.
 
-    python bench/materialize.py [--docs 50000] [--workers N] [--reps 1] [--no-ray] [--no-one]
+    python bench/materialize.py [--docs 50000] [--workers N] [--reps 1] [--no-ray] [--no-one] [--baseline BIN]
 
 A corpus of --docs documents (bench/corpus.py: paragraphs of ../shared/data resampled,
 fixed seed) is ingested, and a top-k selection of about half its tokens made (cached under
@@ -13,6 +13,8 @@ measured by bench/measure.py: wall seconds, CPU seconds of its process tree, pea
 document); on Ray, a child process starts a local cluster of N CPUs first and times the
 job apart from the cluster's start-up (printed too). All winnow runs must write the same
 shards: their manifests' checksums are compared. N defaults to this machine's cores.
+`--baseline BIN`: another `winnow` executable (an older checkout's, say) run too, on N local
+workers, in each repetition beside this one; its shards must be the same bytes.
 
 The physical limit is printed beside them: the tokenizer's raw encode rate on the same
 texts (the fast encoder winnow uses, train/materialize/bpe.py, one core, in this process,
@@ -112,7 +114,7 @@ def _winnow(label: str, cmd: list[str], out: Path) -> dict:
     return m
 
 
-def run(n_docs: int, workers: int, reps: int, ray: bool, one: bool) -> None:
+def run(n_docs: int, workers: int, reps: int, ray: bool, one: bool, baseline: str | None = None) -> None:
     lake, jsonl, selected = prepare(n_docs, workers)
     print(f"selection: {selected:,} of {n_docs:,} documents (bench/corpus.py, paragraphs resampled from "
           f"../shared/data); GPT-2 tokenizer.json; {workers} worker(s) where a run has several")
@@ -128,6 +130,10 @@ def run(n_docs: int, workers: int, reps: int, ray: bool, one: bool) -> None:
             tmp = Path(tmp)
             runs = [_winnow(f"winnow, {workers} local worker processes",
                             [*base, "--out", str(tmp / "wn"), "--workers", str(workers)], tmp / "wn")]
+            if baseline:
+                runs.append(_winnow(f"baseline {baseline}, {workers} local worker processes",
+                                    [baseline, *base[1:], "--out", str(tmp / "wb"), "--workers", str(workers)],
+                                    tmp / "wb"))
             if one:
                 runs.append(_winnow("winnow, 1 worker (this process)",
                                     [*base, "--out", str(tmp / "w1"), "--workers", "1"], tmp / "w1"))
@@ -169,6 +175,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-one", action="store_true", help="leave out the one-worker run")
+    ap.add_argument("--baseline", help="another winnow executable, run beside this one (its shards must match)")
     ap.add_argument("--ray-child", nargs=3)
     a = ap.parse_args()
     if a.ray_child:
@@ -177,7 +184,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.machine()}, {date.today()}; load averages {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"command: python bench/materialize.py {' '.join(sys.argv[1:])}")
-    run(a.docs, a.workers, a.reps, not a.no_ray, not a.no_one)
+    run(a.docs, a.workers, a.reps, not a.no_ray, not a.no_one, a.baseline)
 
 
 if __name__ == "__main__":

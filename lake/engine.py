@@ -157,7 +157,8 @@ class Engine:
 
     def warm(self, fn: Callable[[Any, Any], Any], init: Callable[..., Any] | None = None) -> None:
         """Get ready ahead, where the engine can, for a later `map(fn, ..., init=init)` on
-        several workers, while this process does other work; nothing by default."""
+        several workers, while this process does other work; nothing by default. `fn` may be
+        the name of the module that defines it, for a caller that has not imported it yet."""
 
     @contextmanager
     def reusing(self) -> Iterator["Engine"]:
@@ -245,8 +246,10 @@ def _local_run(fn, unit):
 
 
 def _modules(*functions) -> list[str]:
-    """The modules that define `functions` (None: none), which a worker imports to run them."""
-    return [f.__module__ for f in functions if f is not None and getattr(f, "__module__", None)]
+    """The modules that define `functions` (None: none; a module's name: that module), which a
+    worker imports to run them."""
+    return [f if isinstance(f, str) else f.__module__ for f in functions
+            if isinstance(f, str) or (f is not None and getattr(f, "__module__", None))]
 
 
 class LocalEngine(Engine):

@@ -19,14 +19,26 @@ not [t]. Both conditions are checked on the file (about 0.3 s for GPT-2's 50,000
 tokens no merge makes (an added token that also sits in the vocabulary) are left out of
 tiktoken's ranks, as the merge rule can never make them either. tests/
 test_materialize_parallel.py compares both on every Unicode code point and on the real data.
+
+Building and proving GPT-2's encoder costs ~0.5 s, a tenth of a 20,000-document job, so
+`fast_encoder` keeps the proved encoder in the user's cache folder and reads it back
+(~0.03 s) only when the file's header and checksum say it is whole and of this tokenizer
+file, this code and these library versions (tests/test_materialize_cache.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
+
+from winnow.lake import atomic
+from winnow.lake.version import WINNOW_VERSION
 
 # tokenizers' ByteLevel pre-tokenizer regex (pre_tokenizers/byte_level.rs), GPT-2's own
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -44,9 +56,30 @@ def byte_chars() -> dict[str, int]:
 
 @dataclass
 class FastBPE:
-    """tiktoken's encoder built from a tokenizer.json; `encode` gives its ids per text."""
+    """tiktoken's encoder built from a tokenizer.json; `encode` gives its ids per text. It
+    holds the ranks and travels as them; tiktoken's core is built where it first encodes
+    (~0.1 s), so a parent whose workers encode never builds it."""
 
-    encoding: object  # tiktoken.Encoding
+    name: str
+    ranks: dict[bytes, int]  # each token's bytes -> its id (the bytes and the merges' tokens)
+    special: dict[str, int]  # added tokens, found in the text as they are
+
+    def __getstate__(self) -> dict:
+        return {"name": self.name, "ranks": self.ranks, "special": self.special}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    @property
+    def encoding(self):
+        """The tiktoken.Encoding, built once in this process."""
+        built = self.__dict__.get("_encoding")
+        if built is None:
+            import tiktoken
+
+            built = self.__dict__["_encoding"] = tiktoken.Encoding(
+                self.name, pat_str=GPT2_PATTERN, mergeable_ranks=self.ranks, special_tokens=self.special)
+        return built
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids of each text (uint32), added tokens found in the text included, as
@@ -61,9 +94,7 @@ def byte_level_bpe(tok, check: bool = True) -> tuple[FastBPE | None, str]:
     costly check (2 above), for workers of a job whose parent checked the same file."""
     if tok.kind != "tokenizers":
         return None, f"a {tok.kind} tokenizer"
-    try:
-        import tiktoken
-    except ImportError:
+    if find_spec("tiktoken") is None:
         return None, "tiktoken is not installed"
     spec = json.loads(tok.impl.to_str())
     model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
@@ -101,6 +132,87 @@ def byte_level_bpe(tok, check: bool = True) -> tuple[FastBPE | None, str]:
         for word, token in zip(words, tokens):  # the merges' own words, not rebuilt from their bytes
             if [t.id for t in model.tokenize(word)] != [token]:
                 return None, f"token {token} is not the BPE of its own bytes"
-    encoding = tiktoken.Encoding(f"winnow-{tok.sha256[:12]}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                                 special_tokens={t["content"]: t["id"] for t in added})
-    return FastBPE(encoding), ""
+    return FastBPE(f"winnow-{tok.sha256[:12]}", ranks, {t["content"]: t["id"] for t in added}), ""
+
+
+CACHE_MAGIC = b"winnow fast BPE cache\n"
+
+
+def cache_file(tok) -> Path:
+    """Where the fast encoder of `tok` is kept: the user's cache folder ($XDG_CACHE_HOME or
+    ~/.cache, winnow/), one file per tokenizer file (by its sha256)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "winnow" / f"bpe-{tok.sha256}.bin"
+
+
+def _cache_key(tok) -> dict:
+    """What the kept encoder depends on: the tokenizer file, this module's code (the rules
+    and the proof), winnow's version and the tokenizers library the proof ran on."""
+    import tokenizers
+
+    return {"tokenizer_sha256": tok.sha256, "winnow": WINNOW_VERSION, "tokenizers": tokenizers.__version__,
+            "code_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}
+
+
+def fast_encoder(tok) -> tuple[FastBPE | None, str]:
+    """`byte_level_bpe(tok)`, kept: building and proving GPT-2's encoder costs ~0.5 s, reading
+    it back ~0.03 s. The file (`cache_file`) holds the ranks and added tokens after a header
+    naming what they depend on (`_cache_key`) and the payload's sha256; a file whose header,
+    checksum or sizes do not match (stale, damaged, another tokenizer) is never used: the
+    encoder is built and proved again and the file replaced whole (lake/atomic.py). Only a
+    tokenizer the proof accepted is kept; a cache folder that cannot be written is passed
+    over."""
+    if tok.kind != "tokenizers" or find_spec("tiktoken") is None:
+        return byte_level_bpe(tok)
+    path, key = cache_file(tok), _cache_key(tok)
+    fast = read_cache(path, key)
+    if fast is not None:
+        return fast, ""
+    fast, why = byte_level_bpe(tok)
+    if fast is not None:
+        try:
+            _write_cache(path, key, fast)
+        except OSError:
+            pass
+    return fast, why
+
+
+def _write_cache(path: Path, key: dict, fast: FastBPE) -> None:
+    items = sorted(fast.ranks.items(), key=lambda kv: kv[1])
+    payload = b"".join([np.array([i for _, i in items], "<u4").tobytes(),
+                        np.array([len(b) for b, _ in items], "<u4").tobytes(), *(b for b, _ in items)])
+    header = json.dumps({"key": key, "name": fast.name, "special": fast.special, "tokens": len(items),
+                         "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.file(path) as f:
+        f.write(CACHE_MAGIC + len(header).to_bytes(8, "little") + header + payload)
+
+
+def read_cache(path: Path, key: dict) -> FastBPE | None:
+    """The encoder kept in `path`, when it is whole and was built for `key`; else None."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(CACHE_MAGIC):
+        return None
+    at = len(CACHE_MAGIC) + 8
+    try:
+        size = int.from_bytes(data[at - 8:at], "little")
+        header = json.loads(data[at:at + size])
+        payload = memoryview(data)[at + size:]
+        if header["key"] != key or hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
+            return None
+        n = int(header["tokens"])
+        ids = np.frombuffer(payload, "<u4", n).tolist()
+        ends = np.cumsum(np.frombuffer(payload, "<u4", n, offset=4 * n), dtype=np.int64).tolist()
+        blob = bytes(payload[8 * n:])
+        if n and ends[-1] != len(blob):
+            return None
+        ranks = dict(zip((blob[a:b] for a, b in zip([0, *ends], ends)), ids))
+        special = {str(k): int(v) for k, v in header["special"].items()}
+        if len(ranks) != n:
+            return None
+        return FastBPE(str(header["name"]), ranks, special)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

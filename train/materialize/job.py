@@ -60,7 +60,7 @@ from winnow.sql.connection import load_macros
 from winnow.sql.selections import Selection, check_seed, evaluate, get
 
 from winnow.train.materialize import OUTPUT_FORMATS, encode, hf
-from winnow.train.materialize.bpe import byte_level_bpe
+from winnow.train.materialize.bpe import fast_encoder
 from winnow.train.materialize.shards import (CHECKSUM, FORMAT_VERSION, TOKEN_OUTPUTS, ShardError, ShardWriter,
                                              file_checksum, layout, open_shards)
 
@@ -218,7 +218,7 @@ def materialize(
     check_columns(columns, docs.schema.names)
     tokens = format in TOKEN_OUTPUTS
     tok = load_tokenizer(tokenizer) if tokens else None
-    fast = byte_level_bpe(tok)[0] if tok is not None else None
+    fast = fast_encoder(tok)[0] if tok is not None else None
     ids = ordered_ids(lake, sel, shuffle, order, desc)
     if len(ids) == 0:
         raise MaterializeUsageError(f"selection {sel.name} has no documents; nothing to materialize")

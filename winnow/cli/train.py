@@ -11,6 +11,7 @@ import winnow
 from winnow.cli.options import EngineOption, RayAddressOption, StorageOption, open_lake, storage_options
 from winnow.cli.output import choices, err, out, progress_bar
 
+MATERIALIZE_UNIT = "winnow.train.materialize.encode"  # what a materialize worker runs (by name: not imported here)
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}  # --section.key args for torchtitan
 
 
@@ -45,12 +46,16 @@ def materialize(
     its provenance) that datasets.load_dataset(DIR) opens. Run again, it keeps a finished folder and resumes an
     unfinished one; a failed run removes its temp files. The shards are the same bytes whatever the engine and
     the number of workers."""
-    r = winnow.materialize(
-        open_lake(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
-        shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens, shard_docs=shard_docs,
-        overwrite=overwrite, progress=progress_bar(progress), engine=engine, ray_address=ray_address,
-        workers=workers,
-    )
+    with winnow.engine(engine, ray_address, workers) as eng:
+        if format == "tokens" and not uri.startswith("memory://"):
+            # local workers' fork server started now: its imports (Lance, ~0.7 CPU-s) overlap this
+            # process's, which opening the lake starts (the job would start it after them)
+            eng.warm(MATERIALIZE_UNIT)
+        r = winnow.materialize(
+            open_lake(uri, storage_option), name, out_dir, tokenizer=tokenizer, format=format, seq_len=seq_len,
+            shuffle=shuffle, order=order, desc=desc, columns=column, shard_tokens=shard_tokens,
+            shard_docs=shard_docs, overwrite=overwrite, progress=progress_bar(progress), engine=eng,
+        )
     resumed = f" (resumed after {r.resumed_from_shard} finished shard(s))" if r.resumed_from_shard else ""
     if r.already:
         resumed = " (already materialized there: nothing written)"
