@@ -377,14 +377,8 @@ class ModelScorer(Scorer):
     def _window(self, batch: pa.RecordBatch) -> _Window:
         texts = batch.column("text").to_pylist()
         rows = len(texts)
-        failed: dict[int, str] = {}
         keep = self.text_tokens
-        todo = []
-        for i, t in enumerate(texts):
-            if not t or not t.strip():
-                failed[i] = "empty"
-            else:
-                todo.append(i)
+        failed, todo = _nonempty(texts)
         if self.long_docs == "truncate":
             cap = keep * TRUNCATE_CHARS_PER_TOKEN
             short = [i for i in todo if len(texts[i]) <= cap]
@@ -462,6 +456,19 @@ class ModelScorer(Scorer):
                 result = self.forward(ids, mask)
                 unit_values[idx] = result.float().cpu().numpy().reshape(len(idx), k)
         return _aggregate(unit_values, window.owner, window.weight, window.rows, self.aggregate, out)
+
+
+def _nonempty(texts: list) -> tuple[dict[int, str], list[int]]:
+    """The positions of `texts` that are empty or blank, each with the reason "empty", and the
+    positions of the others, in order."""
+    failed: dict[int, str] = {}
+    todo = []
+    for i, t in enumerate(texts):
+        if not t or not t.strip():
+            failed[i] = "empty"
+        else:
+            todo.append(i)
+    return failed, todo
 
 
 def _aggregate(values: np.ndarray, owner: np.ndarray, weight: np.ndarray, rows: int, how: str,

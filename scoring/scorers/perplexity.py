@@ -41,7 +41,7 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 
-from winnow.scoring.model import MODEL_PARAMETERS, ModelScorer, _Window, offline
+from winnow.scoring.model import MODEL_PARAMETERS, ModelScorer, _nonempty, _Window, offline
 from winnow.scoring.scorer import Param
 
 CPU_BATCH_TOKENS = 4096
@@ -142,13 +142,7 @@ class Perplexity(ModelScorer):
 
     def _window(self, batch: pa.RecordBatch) -> _Windows:
         texts = batch.column("text").to_pylist()
-        failed: dict[int, str] = {}
-        todo = []
-        for i, t in enumerate(texts):
-            if not t or not t.strip():
-                failed[i] = "empty"
-            else:
-                todo.append(i)
+        failed, todo = _nonempty(texts)
         units, owner, weight, start = [], [], [], []
         for i, tokens in zip(todo, self._tokenize([texts[i] for i in todo])):
             if tokens is None:
